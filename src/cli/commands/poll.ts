@@ -1,0 +1,82 @@
+/** `cogd poll`: one poll now; with `--wait`, until every run it started has finished its post step. */
+import path from 'node:path';
+import { resolveConfig, type RunFlags } from '../../config.js';
+import type { RunRecord } from '../../state/db.js';
+import { openContext, type Context } from '../context.js';
+import { consoleLevel, type OutputFlags } from '../output.js';
+
+export interface PollFlags extends RunFlags, OutputFlags {
+  wait?: boolean;
+}
+
+/** One line per run: manifest, rows, processed, failed, run directory. */
+export function summaryLine(run: RunRecord, home: string): string {
+  const dir = path.relative(home, run.runDir) || run.runDir;
+  const where = `s3://${run.inputBucket}/${run.manifestKey}`;
+  if (run.state !== 'done') {
+    const why = run.postError !== null ? `post failed: ${run.postError}` : `${run.state}, not finished`;
+    return `run ${run.id} ${where}: ${why}; logs in ${dir}`;
+  }
+  if (run.error !== null) return `run ${run.id} ${where}: manifest rejected: ${run.error}; logs in ${dir}`;
+  return `run ${run.id} ${where}: ${run.rowsTotal ?? 0} rows, ${run.processed ?? 0} processed, ${run.failed ?? 0} failed; logs in ${dir}`;
+}
+
+/** Exit code for finished runs: 0 when every row of every manifest was processed. */
+export function exitCodeFor(runs: RunRecord[]): number {
+  return runs.every((run) => run.state === 'done' && run.error === null && (run.failed ?? 0) === 0) ? 0 : 1;
+}
+
+/** Progress on stderr while waiting: a line every few seconds while something changes. */
+function reportProgress(ctx: Context, runIds: number[]): () => void {
+  const interval = process.stderr.isTTY ? 2000 : 15000;
+  let last = '';
+  const timer = setInterval(() => {
+    const parts = runIds.map((id) => {
+      const c = ctx.db.jobCounts(id);
+      const total = c.idle + c.running + c.converted + c.failed + c.removed;
+      return `run ${id}: ${c.converted + c.failed + c.removed}/${total} done (${c.running} running, ${c.failed} failed)`;
+    });
+    const line = parts.join('; ');
+    if (line !== last) process.stderr.write(`${line}\n`);
+    last = line;
+  }, interval);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+export async function pollCommand(flags: PollFlags): Promise<number> {
+  const config = resolveConfig(flags);
+  const ctx = await openContext(config, consoleLevel(flags));
+  let interrupted = false;
+  const onSignal = (): void => {
+    interrupted = true;
+    process.stderr.write('cogd: interrupted; stopping jobs in flight (they run again on the next poll or start)\n');
+    void ctx.close().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const runIds = await ctx.daemon.poll(ctx.watch, { planOnly: flags.wait !== true });
+    if (runIds.length === 0) {
+      process.stdout.write(`no new manifests matching "${config.pattern}" in s3://${config.inputBucket}\n`);
+      return 0;
+    }
+    if (flags.wait !== true) {
+      for (const run of await ctx.daemon.settled(runIds)) {
+        process.stdout.write(`run ${run.id} s3://${run.inputBucket}/${run.manifestKey}: claimed, ${run.rowsTotal ?? 0} rows planned; logs in ${path.relative(config.home, run.runDir)}\n`);
+      }
+      process.stdout.write('the runs continue under `cogd start`, or run `cogd poll --wait` to see them through now\n');
+      return 0;
+    }
+    const stop = reportProgress(ctx, runIds);
+    const runs = await ctx.daemon.settled(runIds);
+    stop();
+    if (interrupted) return 130;
+    for (const run of runs) process.stdout.write(`${summaryLine(run, config.home)}\n`);
+    return exitCodeFor(runs);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (!interrupted) await ctx.close();
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The command line: one registry of verbs, thin handlers. Exit codes scripts can rely on:
+ * 0 ok, 1 failure (a row or manifest failed, S3 unreachable…), 2 usage.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { DEFAULT_MAX_RUNNING, DEFAULT_SCHEDULE } from '../config.js';
+import { CogdError, describeError, UsageError } from '../errors.js';
+import { pollCommand } from './commands/poll.js';
+import { startCommand } from './commands/start.js';
+
+const VERSION = '0.1.0';
+
+/** Flags of every command that talks to the buckets (the reference tool's flags, kept). */
+function withRunFlags(command: Command): Command {
+  return command
+    .requiredOption('-p, --pattern <glob>', 'manifest keys to claim; without "/" it matches the base name in any folder (e.g. "*raw.csv")')
+    .requiredOption('--input-bucket <name>', 'bucket holding the manifests and the input GeoTIFFs')
+    .requiredOption('--output-bucket <name>', 'bucket receiving the COGs and JPEG previews')
+    .option('-e, --s3-endpoint <host|url>', 'S3 endpoint; a bare host means https (default: AWS)')
+    .option('-a, --access-key <file>', 'file holding the S3 access key id (default: the AWS environment/profile)')
+    .option('-s, --secret-key <file>', 'file holding the S3 secret access key')
+    .option('-m, --max-running <n>', 'jobs in flight at most', String(DEFAULT_MAX_RUNNING))
+    .option('--home <dir>', 'cogd home: state DB, logs/ (default: $COGD_HOME or the current directory)')
+    .option('--retries <n>', 'retries of a failed job after its first attempt', '3')
+    .option('--retry-delay <seconds>', 'delay before the first retry; doubles each retry', '10')
+    .addOption(new Option('--executor <name>', 'where jobs run').choices(['local', 'condor']).default('local'))
+    .option('--cpu-concurrency <n>', 'GDAL processes at once on this machine (default: its cores)')
+    .option('--io-concurrency <n>', 'S3 transfers at once', '8')
+    .option('-v, --verbose', 'log progress events to stderr')
+    .option('--debug', 'log everything to stderr');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('cogd')
+    .description('Turn GeoTIFFs listed in S3 CSV manifests into Cloud Optimized GeoTIFFs and JPEG previews.')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+  withRunFlags(
+    program
+      .command('poll')
+      .description('poll the input bucket once now: claim every matching manifest and plan its runs')
+      .option('--wait', 'convert everything claimed (and resume unfinished runs), return when every run has finished its post step')
+      .addHelpText('after', '\nExit codes: 0 every row processed, 1 a row or manifest failed (or S3 failed), 2 bad usage.'),
+  ).action(async (flags: Record<string, unknown>) => {
+    exitCode = await pollCommand(flags);
+  });
+
+  withRunFlags(
+    program
+      .command('start')
+      .description('watch the input bucket: poll now and then on a schedule, converting what it claims')
+      .option('--schedule <cron>', 'when to poll (cron syntax)', DEFAULT_SCHEDULE)
+      .option('--foreground', 'stay in the foreground until SIGINT/SIGTERM'),
+  ).action(async (flags: Record<string, unknown>) => {
+    exitCode = await startCommand(flags);
+  });
+
+  return program;
+}
+
+let exitCode = 0;
+
+export async function main(argv: string[]): Promise<number> {
+  exitCode = 0;
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here with exit code 0; anything else is a usage error.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`cogd: ${describeError(error)}\n`);
+      return 2;
+    }
+    process.stderr.write(`cogd: ${describeError(error)}\n`);
+    if (!(error instanceof CogdError) && error instanceof Error && error.stack !== undefined) {
+      process.stderr.write(`${error.stack}\n`);
+    }
+    return 1;
+  }
+}

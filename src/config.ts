@@ -1,0 +1,142 @@
+/**
+ * The one place that reads `process.env`. Layers: defaults < environment < flags.
+ * Everything is validated here, at start, with messages that say how to fix the input.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { validate as validateCron } from 'node-cron';
+import { UsageError } from './errors.js';
+import type { ExecutorName, S3Settings } from './types.js';
+
+/** Flags shared by `poll` and `start`, as commander hands them over (all strings). */
+export interface RunFlags {
+  pattern?: string;
+  inputBucket?: string;
+  outputBucket?: string;
+  s3Endpoint?: string;
+  accessKey?: string;
+  secretKey?: string;
+  maxRunning?: string;
+  home?: string;
+  schedule?: string;
+  retries?: string;
+  retryDelay?: string;
+  executor?: string;
+  ioConcurrency?: string;
+  cpuConcurrency?: string;
+}
+
+export interface Config {
+  /** @defaultValue `$COGD_HOME`, else the current directory */
+  home: string;
+  pattern: string;
+  inputBucket: string;
+  outputBucket: string;
+  s3: S3Settings;
+  /** Jobs in flight at most (`-m`). @defaultValue 10000 */
+  maxRunning: number;
+  /** Retries after the first attempt of a job. @defaultValue 3 */
+  retries: number;
+  /** First retry delay in ms; doubles each retry. @defaultValue 10000 */
+  retryDelayMs: number;
+  /** @defaultValue `*\/15 * * * *` */
+  schedule: string;
+  /** @defaultValue `local` */
+  executor: ExecutorName;
+  /** Concurrent GDAL processes of the local executor. @defaultValue the machine's cores */
+  cpuConcurrency: number;
+  /** Concurrent S3 transfers of the local executor. @defaultValue 8 */
+  ioConcurrency: number;
+}
+
+export const DEFAULT_SCHEDULE = '*/15 * * * *';
+export const DEFAULT_MAX_RUNNING = 10000;
+
+export function resolveHome(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(flag ?? env['COGD_HOME'] ?? process.cwd());
+}
+
+/** `-e host` means https; a URL is taken as given. */
+export function normalizeEndpoint(value: string): string {
+  const trimmed = value.trim();
+  if (trimmed === '') throw new UsageError('--s3-endpoint is empty', 'give a host name or a URL such as http://127.0.0.1:9000');
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `https://${trimmed}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new UsageError(`--s3-endpoint "${value}" is not a host name or URL`, 'for example: s3.example.org or http://127.0.0.1:9000');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UsageError(`--s3-endpoint "${value}" uses ${url.protocol}; only http and https are supported`);
+  }
+  return withScheme.replace(/\/+$/, '');
+}
+
+function integer(name: string, value: string | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value.trim())) throw new UsageError(`${name} must be a whole number, got "${value}"`);
+  const n = Number(value.trim());
+  if (n < min) throw new UsageError(`${name} must be at least ${min}, got ${n}`);
+  return n;
+}
+
+function seconds(name: string, value: string | undefined, fallbackMs: number): number {
+  if (value === undefined) return fallbackMs;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`${name} must be a number of seconds, got "${value}"`);
+  return Math.round(n * 1000);
+}
+
+/** S3 bucket naming rules (the strict subset every implementation accepts). */
+export function checkBucketName(flag: string, name: string | undefined): string {
+  if (name === undefined || name === '') throw new UsageError(`${flag} is required`, `pass ${flag} NAME`);
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) || name.includes('..')) {
+    throw new UsageError(
+      `${flag} "${name}" is not a valid bucket name`,
+      'bucket names are 3-63 characters of lower-case letters, digits, dots and hyphens',
+    );
+  }
+  return name;
+}
+
+export function resolveConfig(flags: RunFlags, env: NodeJS.ProcessEnv = process.env): Config {
+  const pattern = flags.pattern;
+  if (pattern === undefined || pattern.trim() === '') {
+    throw new UsageError('-p/--pattern is required', 'for example: -p "*raw.csv"');
+  }
+  if ((flags.accessKey === undefined) !== (flags.secretKey === undefined)) {
+    throw new UsageError('-a/--access-key and -s/--secret-key go together', 'pass both key files, or neither to use the AWS environment');
+  }
+  const executor = flags.executor ?? 'local';
+  if (executor !== 'local' && executor !== 'condor') {
+    throw new UsageError(`--executor "${executor}" is unknown`, 'use local or condor');
+  }
+  if (executor === 'condor') {
+    throw new UsageError('--executor condor is not available yet', 'use --executor local');
+  }
+  const schedule = flags.schedule ?? DEFAULT_SCHEDULE;
+  if (!validateCron(schedule)) {
+    throw new UsageError(`--schedule "${schedule}" is not a cron expression`, 'for example "*/15 * * * *"');
+  }
+  const cores = os.availableParallelism();
+  return {
+    home: resolveHome(flags.home, env),
+    pattern,
+    inputBucket: checkBucketName('--input-bucket', flags.inputBucket),
+    outputBucket: checkBucketName('--output-bucket', flags.outputBucket),
+    s3: {
+      endpoint: flags.s3Endpoint === undefined ? undefined : normalizeEndpoint(flags.s3Endpoint),
+      accessKeyFile: flags.accessKey === undefined ? undefined : path.resolve(flags.accessKey),
+      secretKeyFile: flags.secretKey === undefined ? undefined : path.resolve(flags.secretKey),
+      region: env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
+    },
+    maxRunning: integer('-m/--max-running', flags.maxRunning, DEFAULT_MAX_RUNNING, 1),
+    retries: integer('--retries', flags.retries, 3, 0),
+    retryDelayMs: seconds('--retry-delay', flags.retryDelay, 10_000),
+    schedule,
+    executor,
+    cpuConcurrency: integer('--cpu-concurrency', flags.cpuConcurrency, cores, 1),
+    ioConcurrency: integer('--io-concurrency', flags.ioConcurrency, 8, 1),
+  };
+}

@@ -1,0 +1,163 @@
+/**
+ * The long-running part of cogd: polls watches, claims manifests, plans and executes runs, and runs
+ * their post steps. `cogd poll` uses one poll of it; `cogd start` keeps it on a schedule.
+ */
+import path from 'node:path';
+import { exponential } from '../dag/backoff.js';
+import { planManifest } from '../dag/plan.js';
+import { Scheduler } from '../dag/scheduler.js';
+import { describeError } from '../errors.js';
+import { cleanScratch, LocalExecutor } from '../executors/local.js';
+import type { Executor } from '../executors/types.js';
+import type { Log } from '../log/index.js';
+import { post, recordPostFailure } from '../post/post.js';
+import type { RunRecord, StateDB } from '../state/db.js';
+import type { Storage } from '../storage/s3.js';
+import type { Watch } from '../types.js';
+import { claim, continueClaim, MANIFEST_FILE, writeRunInfo } from '../watch/claim.js';
+import { findNewManifests } from '../watch/poll.js';
+
+export interface DaemonOptions {
+  home: string;
+  maxRunning: number;
+  retries: number;
+  retryDelayMs: number;
+  cpuConcurrency: number;
+  ioConcurrency: number;
+}
+
+/** Attempts of a post step within one poll before the run is left in `post` for the next poll. */
+const POST_ATTEMPTS = 3;
+
+export class Daemon {
+  readonly logDir: string;
+  readonly scratch: string;
+  private readonly executor: Executor;
+  private readonly scheduler: Scheduler;
+  /** Runs being advanced by this process, by id. */
+  private readonly active = new Map<number, Promise<RunRecord>>();
+
+  constructor(
+    private readonly db: StateDB,
+    private readonly storage: Storage,
+    private readonly log: Log,
+    options: DaemonOptions,
+  ) {
+    this.logDir = path.join(options.home, 'logs');
+    this.scratch = path.join(options.home, 'scratch');
+    this.executor = new LocalExecutor(storage, { scratch: this.scratch, cpu: options.cpuConcurrency, io: options.ioConcurrency });
+    this.scheduler = new Scheduler(db, this.executor, {
+      maxRunning: options.maxRunning,
+      retries: options.retries,
+      backoff: exponential(options.retryDelayMs),
+    });
+  }
+
+  /** Removes scratch files a killed process left behind. Call once, before the first poll. */
+  async prepare(): Promise<void> {
+    await cleanScratch(this.scratch);
+  }
+
+  /**
+   * One poll of a watch: resumes its unfinished runs, then claims every new matching manifest.
+   * Returns the runs now in progress; `settled()` waits for them. With `planOnly`, runs are claimed
+   * and planned but not executed (a later poll or the daemon takes them on).
+   */
+  async poll(watch: Watch, options: { planOnly?: boolean } = {}): Promise<number[]> {
+    const planOnly = options.planOnly ?? false;
+    const started: number[] = [];
+    for (const run of this.db.unfinishedRuns(watch.id)) {
+      if (!this.active.has(run.id)) this.track(run, planOnly);
+      started.push(run.id);
+    }
+    const manifests = await findNewManifests(this.storage, this.db, watch);
+    this.log.info('Watch:Polled', { watch: watch.id, pattern: watch.pattern, found: manifests.length });
+    for (const object of manifests) {
+      const run = await claim({ db: this.db, storage: this.storage, log: this.log, logDir: this.logDir }, watch, object);
+      this.track(run, planOnly);
+      started.push(run.id);
+    }
+    return started;
+  }
+
+  /** Waits for the given runs to finish (or to stop where this process can take them no further). */
+  async settled(runIds: number[]): Promise<RunRecord[]> {
+    const results: RunRecord[] = [];
+    for (const id of runIds) {
+      const pending = this.active.get(id);
+      results.push(pending === undefined ? this.db.run(id)! : await pending);
+    }
+    return results;
+  }
+
+  private track(run: RunRecord, planOnly: boolean): void {
+    const pending = this.advance(run, planOnly)
+      .catch((error: unknown) => {
+        // A failure here is the whole run's (S3 unreachable during the claim, say): log it, keep the
+        // run unfinished so the next poll picks it up again, never take the daemon down.
+        this.log.error('Run:Stalled', { run: run.id, manifest: run.manifestKey, reason: describeError(error) });
+        return this.db.run(run.id)!;
+      })
+      .finally(() => this.active.delete(run.id));
+    this.active.set(run.id, pending);
+  }
+
+  /** Takes a run from wherever it is to done: finish claim → plan → execute → post. */
+  private async advance(initial: RunRecord, planOnly: boolean): Promise<RunRecord> {
+    let run = initial;
+    const log = this.log.child({ run: run.id }).withFile(path.join(run.runDir, 'run.log'));
+    try {
+      if (run.state === 'claiming') {
+        run = await continueClaim({ db: this.db, storage: this.storage, log, logDir: this.logDir }, run);
+        await writeRunInfo(run);
+        const plan = await planManifest(path.join(run.runDir, MANIFEST_FILE));
+        if (plan.error !== null) {
+          this.db.setRunError(run.id, plan.error);
+          log.warn('Run:ManifestRejected', { manifest: run.manifestKey, reason: plan.error });
+        }
+        this.db.insertJobs(run.id, plan.jobs);
+        run = this.db.run(run.id)!;
+        log.info('Run:Planned', { manifest: run.manifestKey, rows: plan.jobs.length, rejected: plan.jobs.filter((j) => j.state === 'failed').length });
+      }
+      if (planOnly) return run;
+      if (run.state === 'running') {
+        const planned = run;
+        await this.scheduler.execute(planned, log, () => this.postWithRetries(planned, log));
+      } else if (run.state === 'post') {
+        await this.postWithRetries(run, log);
+      }
+      return this.db.run(run.id)!;
+    } finally {
+      await log.close();
+    }
+  }
+
+  private async postWithRetries(run: RunRecord, log: Log): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await post({ db: this.db, storage: this.storage, log }, this.db.run(run.id)!);
+        return;
+      } catch (error) {
+        log.warn('Run:PostAttemptFailed', { attempt, of: POST_ATTEMPTS, reason: describeError(error) });
+        if (attempt >= POST_ATTEMPTS) {
+          await recordPostFailure({ db: this.db, log }, run, error);
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
+      }
+    }
+  }
+
+  /** Stops launching jobs; jobs in flight are interrupted and go back to idle for the next start. */
+  async close(): Promise<void> {
+    const errors: unknown[] = [];
+    for (const step of [() => this.scheduler.drain(), () => this.executor.close()]) {
+      try {
+        await step();
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    if (errors.length > 0) throw new AggregateError(errors, 'cogd did not shut down cleanly');
+  }
+}

@@ -1,0 +1,27 @@
+/** What an executor is asked to do: convert one image, once. Retries are the scheduler's business. */
+import type { Log, StepFiles } from '../log/index.js';
+
+export interface JobSpec {
+  jobId: number;
+  runId: number;
+  /** Key of the input image, in the input bucket. */
+  imageKey: string;
+  /** Band count the manifest declares (the file's own count decides). */
+  declaredBands: number;
+  inputBucket: string;
+  outputBucket: string;
+  /** Key of the COG in the output bucket. */
+  cogKey: string;
+  /** Key of the JPEG preview in the output bucket. */
+  previewKey: string;
+  /** `<name>.log/.out/.err` of this image. */
+  files: StepFiles;
+  log: Log;
+}
+
+export interface Executor {
+  readonly name: string;
+  /** Converts one image; resolves when both outputs are uploaded and verified, rejects with the reason otherwise. */
+  run(job: JobSpec, signal: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,156 @@
+/**
+ * Logging. Structured events with stable keys (`Run:Claimed`, `Job:Failed`) and a context object:
+ * - the daemon log: `<home>/logs/cogd.log` (JSON lines) plus stderr for people;
+ * - a run log: `logs/run-<TS>/run.log`, the same events restricted to that run;
+ * - per image: `<name>.log` (what cogd did), `<name>.out` / `<name>.err` (what GDAL printed);
+ * - the post step: `post.out` / `post.err`.
+ */
+import { appendFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import winston from 'winston';
+
+export type Level = 'error' | 'warn' | 'info' | 'debug';
+export type Context = Record<string, unknown>;
+
+export interface Log {
+  error(event: string, context?: Context): void;
+  warn(event: string, context?: Context): void;
+  info(event: string, context?: Context): void;
+  debug(event: string, context?: Context): void;
+  /** A logger that adds `context` to every event. */
+  child(context: Context): Log;
+  /** A logger that also writes to `file` (JSON lines). */
+  withFile(file: string): Log;
+  close(): Promise<void>;
+}
+
+const human = winston.format.printf((entry) => {
+  const { level, message, timestamp, ...rest } = entry;
+  const extra = Object.entries(rest)
+    .filter(([key]) => typeof key === 'string')
+    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+    .join(' ');
+  return `${String(timestamp)} ${level} ${String(message)}${extra === '' ? '' : ` ${extra}`}`;
+});
+
+class WinstonLog implements Log {
+  constructor(
+    private readonly loggers: winston.Logger[],
+    private readonly context: Context,
+    private readonly owned: winston.Logger[],
+  ) {}
+
+  private write(level: Level, event: string, context?: Context): void {
+    for (const logger of this.loggers) logger.log(level, event, { ...this.context, ...context });
+  }
+
+  error(event: string, context?: Context): void {
+    this.write('error', event, context);
+  }
+  warn(event: string, context?: Context): void {
+    this.write('warn', event, context);
+  }
+  info(event: string, context?: Context): void {
+    this.write('info', event, context);
+  }
+  debug(event: string, context?: Context): void {
+    this.write('debug', event, context);
+  }
+
+  child(context: Context): Log {
+    return new WinstonLog(this.loggers, { ...this.context, ...context }, []);
+  }
+
+  withFile(file: string): Log {
+    const fileLogger = winston.createLogger({
+      level: 'debug',
+      format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
+      transports: [new winston.transports.File({ filename: file })],
+    });
+    return new WinstonLog([...this.loggers, fileLogger], this.context, [fileLogger]);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      this.owned.map(
+        (logger) =>
+          new Promise<void>((resolve) => {
+            logger.on('finish', () => resolve());
+            logger.end();
+          }),
+      ),
+    );
+  }
+}
+
+export interface LogOptions {
+  /** Where `cogd.log` goes; no file when undefined. */
+  logDir?: string;
+  /** What reaches stderr. @defaultValue `warn` */
+  consoleLevel?: Level | 'silent';
+}
+
+export function createLog(options: LogOptions): Log {
+  const transports: winston.transport[] = [];
+  if (options.consoleLevel !== 'silent') {
+    transports.push(
+      new winston.transports.Console({
+        level: options.consoleLevel ?? 'warn',
+        stderrLevels: ['error', 'warn', 'info', 'debug'],
+        format: winston.format.combine(winston.format.timestamp({ format: 'HH:mm:ss' }), human),
+      }),
+    );
+  }
+  if (options.logDir !== undefined) {
+    transports.push(
+      new winston.transports.File({
+        level: 'debug',
+        filename: path.join(options.logDir, 'cogd.log'),
+        format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
+      }),
+    );
+  }
+  if (transports.length === 0) transports.push(new winston.transports.Console({ silent: true }));
+  const logger = winston.createLogger({ level: 'debug', transports });
+  return new WinstonLog([logger], {}, [logger]);
+}
+
+/**
+ * The three files of one image (`<name>.log`, `.out`, `.err`) or of the post step (`post.out`,
+ * `post.err`). Writes are appended in order; `flush()` waits for them.
+ */
+export class StepFiles {
+  private pending: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly dir: string,
+    readonly name: string,
+  ) {}
+
+  private append(ext: string, text: string): void {
+    const file = path.join(this.dir, `${this.name}.${ext}`);
+    this.pending = this.pending.then(() => appendFile(file, text)).catch(() => undefined);
+  }
+
+  /** A timestamped line in `<name>.log`. */
+  log(line: string): void {
+    this.append('log', `${new Date().toISOString()} ${line}\n`);
+  }
+
+  out(text: string): void {
+    if (text !== '') this.append('out', text.endsWith('\n') ? text : `${text}\n`);
+  }
+
+  err(text: string): void {
+    if (text !== '') this.append('err', text.endsWith('\n') ? text : `${text}\n`);
+  }
+
+  async flush(): Promise<void> {
+    await this.pending;
+  }
+
+  static async create(dir: string, name: string): Promise<StepFiles> {
+    await mkdir(dir, { recursive: true });
+    return new StepFiles(dir, name);
+  }
+}

@@ -1,0 +1,318 @@
+/**
+ * The state DB: one SQLite file in the home, the single source of truth. WAL mode, so readers such
+ * as `cogd status` never block the daemon.
+ */
+import Database from 'better-sqlite3';
+import type { ClaimStep, JobState, RunState, S3Settings, Watch } from '../types.js';
+import { MIGRATIONS } from './migrations.js';
+
+export interface RunRecord {
+  id: number;
+  watchId: number;
+  inputBucket: string;
+  outputBucket: string;
+  manifestKey: string;
+  manifestEtag: string;
+  manifestMtime: string;
+  base: string;
+  ts: string;
+  processingKey: string;
+  runDir: string;
+  batchName: string;
+  state: RunState;
+  claimStep: ClaimStep;
+  rowsTotal: number | null;
+  processed: number | null;
+  failed: number | null;
+  /** Why the whole manifest was rejected. */
+  error: string | null;
+  postError: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+export interface JobRecord {
+  id: number;
+  runId: number;
+  line: number;
+  raw: string;
+  imageKey: string | null;
+  bands: number | null;
+  logName: string | null;
+  state: JobState;
+  attempts: number;
+  error: string | null;
+  notBefore: number;
+}
+
+export interface NewRun {
+  watchId: number;
+  inputBucket: string;
+  outputBucket: string;
+  manifestKey: string;
+  manifestEtag: string;
+  manifestMtime: string;
+  base: string;
+  ts: string;
+  processingKey: string;
+  runDir: string;
+  batchName: string;
+}
+
+export interface NewJob {
+  line: number;
+  raw: string;
+  imageKey: string | null;
+  bands: number | null;
+  logName: string | null;
+  state: JobState;
+  error: string | null;
+}
+
+export interface WatchSpec {
+  pattern: string;
+  inputBucket: string;
+  outputBucket: string;
+  s3: S3Settings;
+  schedule: string;
+  maxRunning: number;
+  retries: number;
+  retryDelayMs: number;
+}
+
+const now = (): string => new Date().toISOString();
+
+const RUN_COLUMNS = `id, watch_id AS watchId, input_bucket AS inputBucket, output_bucket AS outputBucket,
+  manifest_key AS manifestKey, manifest_etag AS manifestEtag, manifest_mtime AS manifestMtime, base, ts,
+  processing_key AS processingKey, run_dir AS runDir, batch_name AS batchName, state, claim_step AS claimStep,
+  rows_total AS rowsTotal, processed, failed, error, post_error AS postError, created_at AS createdAt, finished_at AS finishedAt`;
+
+const JOB_COLUMNS = `id, run_id AS runId, line, raw, image_key AS imageKey, bands, log_name AS logName, state,
+  attempts, error, not_before AS notBefore`;
+
+interface WatchRow {
+  id: number;
+  pattern: string;
+  input_bucket: string;
+  output_bucket: string;
+  endpoint: string | null;
+  access_key_file: string | null;
+  secret_key_file: string | null;
+  region: string;
+  schedule: string;
+  created_at: string;
+  removed_at: string | null;
+}
+
+function toWatch(row: WatchRow): Watch {
+  return {
+    id: row.id,
+    pattern: row.pattern,
+    inputBucket: row.input_bucket,
+    outputBucket: row.output_bucket,
+    schedule: row.schedule,
+    s3: {
+      endpoint: row.endpoint ?? undefined,
+      accessKeyFile: row.access_key_file ?? undefined,
+      secretKeyFile: row.secret_key_file ?? undefined,
+      region: row.region,
+    },
+    createdAt: row.created_at,
+    removedAt: row.removed_at,
+  };
+}
+
+export class StateDB {
+  readonly db: Database.Database;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('foreign_keys = ON');
+    this.migrate();
+  }
+
+  private migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    const applied = new Set(this.db.prepare('SELECT version FROM migrations').pluck().all() as number[]);
+    for (const migration of MIGRATIONS) {
+      if (applied.has(migration.version)) continue;
+      this.db.transaction(() => {
+        this.db.exec(migration.sql);
+        this.db.prepare('INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, now());
+      })();
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // ---- watches
+
+  /** The live watch with this pattern, buckets and endpoint, created or updated with these settings. */
+  upsertWatch(spec: WatchSpec): Watch {
+    const existing = this.db
+      .prepare(`SELECT id FROM watches WHERE removed_at IS NULL AND pattern = ? AND input_bucket = ? AND output_bucket = ? AND IFNULL(endpoint, '') = ?`)
+      .pluck()
+      .get(spec.pattern, spec.inputBucket, spec.outputBucket, spec.s3.endpoint ?? '') as number | undefined;
+    const values = [
+      spec.s3.accessKeyFile ?? null,
+      spec.s3.secretKeyFile ?? null,
+      spec.s3.region,
+      spec.schedule,
+      spec.maxRunning,
+      spec.retries,
+      spec.retryDelayMs,
+    ];
+    let id: number;
+    if (existing === undefined) {
+      id = Number(
+        this.db
+          .prepare(
+            `INSERT INTO watches (pattern, input_bucket, output_bucket, endpoint, access_key_file, secret_key_file, region,
+               schedule, max_running, retries, retry_delay_ms, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(spec.pattern, spec.inputBucket, spec.outputBucket, spec.s3.endpoint ?? null, ...values, now()).lastInsertRowid,
+      );
+    } else {
+      id = existing;
+      this.db
+        .prepare(
+          `UPDATE watches SET access_key_file = ?, secret_key_file = ?, region = ?, schedule = ?, max_running = ?,
+             retries = ?, retry_delay_ms = ? WHERE id = ?`,
+        )
+        .run(...values, id);
+    }
+    return this.watch(id)!;
+  }
+
+  watch(id: number): Watch | undefined {
+    const row = this.db.prepare('SELECT * FROM watches WHERE id = ?').get(id) as WatchRow | undefined;
+    return row === undefined ? undefined : toWatch(row);
+  }
+
+  // ---- runs
+
+  /** The run that claimed this exact object, if any. */
+  findRun(inputBucket: string, key: string, etag: string, mtime: string): RunRecord | undefined {
+    return this.db
+      .prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE input_bucket = ? AND manifest_key = ? AND manifest_etag = ? AND manifest_mtime = ?`)
+      .get(inputBucket, key, etag, mtime) as RunRecord | undefined;
+  }
+
+  runDirTaken(runDir: string): boolean {
+    return this.db.prepare('SELECT 1 FROM runs WHERE run_dir = ?').get(runDir) !== undefined;
+  }
+
+  /** Records a claim before anything is done in S3. */
+  insertRun(run: NewRun): RunRecord {
+    const id = Number(
+      this.db
+        .prepare(
+          `INSERT INTO runs (watch_id, input_bucket, output_bucket, manifest_key, manifest_etag, manifest_mtime, base, ts,
+             processing_key, run_dir, batch_name, state, claim_step, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'claiming', 'claimed', ?)`,
+        )
+        .run(
+          run.watchId,
+          run.inputBucket,
+          run.outputBucket,
+          run.manifestKey,
+          run.manifestEtag,
+          run.manifestMtime,
+          run.base,
+          run.ts,
+          run.processingKey,
+          run.runDir,
+          run.batchName,
+          now(),
+        ).lastInsertRowid,
+    );
+    return this.run(id)!;
+  }
+
+  run(id: number): RunRecord | undefined {
+    return this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`).get(id) as RunRecord | undefined;
+  }
+
+  /** Runs that are not finished, oldest first: what a restart must resume. */
+  unfinishedRuns(watchId?: number): RunRecord[] {
+    if (watchId === undefined) {
+      return this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE state != 'done' ORDER BY id`).all() as RunRecord[];
+    }
+    return this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE state != 'done' AND watch_id = ? ORDER BY id`).all(watchId) as RunRecord[];
+  }
+
+  setClaimStep(runId: number, step: ClaimStep): void {
+    this.db.prepare('UPDATE runs SET claim_step = ? WHERE id = ?').run(step, runId);
+  }
+
+  setRunState(runId: number, state: RunState): void {
+    this.db.prepare('UPDATE runs SET state = ? WHERE id = ?').run(state, runId);
+  }
+
+  /** Records why the whole manifest was rejected. */
+  setRunError(runId: number, error: string): void {
+    this.db.prepare('UPDATE runs SET error = ? WHERE id = ?').run(error, runId);
+  }
+
+  setPostError(runId: number, error: string | null): void {
+    this.db.prepare('UPDATE runs SET post_error = ? WHERE id = ?').run(error, runId);
+  }
+
+  finishRun(runId: number, processed: number, failed: number): void {
+    this.db
+      .prepare(`UPDATE runs SET state = 'done', processed = ?, failed = ?, post_error = NULL, finished_at = ? WHERE id = ?`)
+      .run(processed, failed, now(), runId);
+  }
+
+  /** Stores the plan of a run: every row, valid or not, in one transaction. */
+  insertJobs(runId: number, jobs: NewJob[]): void {
+    const insert = this.db.prepare(
+      `INSERT INTO jobs (run_id, line, raw, image_key, bands, log_name, state, error, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const stamp = now();
+    this.db.transaction(() => {
+      for (const job of jobs) {
+        insert.run(runId, job.line, job.raw, job.imageKey, job.bands, job.logName, job.state, job.error, stamp);
+      }
+      this.db.prepare(`UPDATE runs SET rows_total = ?, state = 'running' WHERE id = ?`).run(jobs.length, runId);
+    })();
+  }
+
+  jobs(runId: number): JobRecord[] {
+    return this.db.prepare(`SELECT ${JOB_COLUMNS} FROM jobs WHERE run_id = ? ORDER BY line`).all(runId) as JobRecord[];
+  }
+
+  /** Jobs left running by a process that died: they go back to idle and run again. */
+  requeueRunning(runId: number): number {
+    return this.db.prepare(`UPDATE jobs SET state = 'idle', updated_at = ? WHERE run_id = ? AND state = 'running'`).run(now(), runId).changes;
+  }
+
+  setJobState(jobId: number, state: JobState, fields: { error?: string | null; attempts?: number; notBefore?: number } = {}): void {
+    this.db
+      .prepare(
+        `UPDATE jobs SET state = ?, error = COALESCE(?, error), attempts = COALESCE(?, attempts),
+           not_before = COALESCE(?, not_before), updated_at = ? WHERE id = ?`,
+      )
+      .run(state, fields.error ?? null, fields.attempts ?? null, fields.notBefore ?? null, now(), jobId);
+  }
+
+  /** Marks a job's outcome at post time (outputs missing despite a conversion). */
+  failJob(jobId: number, error: string): void {
+    this.db.prepare(`UPDATE jobs SET state = 'failed', error = ?, updated_at = ? WHERE id = ?`).run(error, now(), jobId);
+  }
+
+  /** How many jobs of a run are in each state. */
+  jobCounts(runId: number): Record<JobState, number> {
+    const counts: Record<JobState, number> = { idle: 0, running: 0, converted: 0, failed: 0, removed: 0 };
+    const rows = this.db.prepare('SELECT state, COUNT(*) AS n FROM jobs WHERE run_id = ? GROUP BY state').all(runId) as Array<{ state: JobState; n: number }>;
+    for (const row of rows) counts[row.state] = row.n;
+    return counts;
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Schema history. Each entry runs once, in order, inside a transaction, and is recorded in
+ * `migrations`. Never edit an entry that has shipped; add the next one.
+ */
+export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
+  {
+    version: 1,
+    name: 'watches, runs, jobs',
+    sql: `
+      CREATE TABLE watches (
+        id              INTEGER PRIMARY KEY,
+        pattern         TEXT NOT NULL,
+        input_bucket    TEXT NOT NULL,
+        output_bucket   TEXT NOT NULL,
+        endpoint        TEXT,
+        access_key_file TEXT,
+        secret_key_file TEXT,
+        region          TEXT NOT NULL,
+        schedule        TEXT NOT NULL,
+        executor        TEXT NOT NULL DEFAULT 'local',
+        max_running     INTEGER NOT NULL,
+        retries         INTEGER NOT NULL,
+        retry_delay_ms  INTEGER NOT NULL,
+        created_at      TEXT NOT NULL,
+        removed_at      TEXT
+      );
+      CREATE UNIQUE INDEX watches_live ON watches (pattern, input_bucket, output_bucket, IFNULL(endpoint, ''))
+        WHERE removed_at IS NULL;
+
+      -- One claimed manifest. (input_bucket, manifest_key, manifest_etag, manifest_mtime) identifies
+      -- the uploaded object: the same object is never claimed twice, a re-upload is a new run.
+      CREATE TABLE runs (
+        id              INTEGER PRIMARY KEY,
+        watch_id        INTEGER NOT NULL REFERENCES watches (id),
+        input_bucket    TEXT NOT NULL,
+        output_bucket   TEXT NOT NULL,
+        manifest_key    TEXT NOT NULL,
+        manifest_etag   TEXT NOT NULL,
+        manifest_mtime  TEXT NOT NULL,
+        base            TEXT NOT NULL,
+        ts              TEXT NOT NULL,
+        processing_key  TEXT NOT NULL,
+        run_dir         TEXT NOT NULL UNIQUE,
+        batch_name      TEXT NOT NULL,
+        state           TEXT NOT NULL CHECK (state IN ('claiming', 'running', 'post', 'done')),
+        claim_step      TEXT NOT NULL CHECK (claim_step IN ('claimed', 'downloaded', 'copied', 'raw-deleted')),
+        rows_total      INTEGER,
+        processed       INTEGER,
+        failed          INTEGER,
+        error           TEXT,            -- why the whole manifest was rejected
+        post_error      TEXT,            -- why the last post attempt failed (cleared when post succeeds)
+        remove_requested INTEGER NOT NULL DEFAULT 0,
+        created_at      TEXT NOT NULL,
+        finished_at     TEXT,
+        UNIQUE (input_bucket, manifest_key, manifest_etag, manifest_mtime)
+      );
+      CREATE INDEX runs_state ON runs (state);
+
+      -- One manifest row. Valid rows are jobs; rejected rows are stored failed, with their reason,
+      -- so every row of a manifest is accounted for in one place.
+      CREATE TABLE jobs (
+        id              INTEGER PRIMARY KEY,
+        run_id          INTEGER NOT NULL REFERENCES runs (id),
+        line            INTEGER NOT NULL,
+        raw             TEXT NOT NULL,
+        image_key       TEXT,
+        bands           INTEGER,
+        log_name        TEXT,
+        state           TEXT NOT NULL CHECK (state IN ('idle', 'running', 'converted', 'failed', 'removed')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        error           TEXT,
+        not_before      INTEGER NOT NULL DEFAULT 0,
+        remove_requested INTEGER NOT NULL DEFAULT 0,
+        updated_at      TEXT NOT NULL,
+        UNIQUE (run_id, line)
+      );
+      CREATE INDEX jobs_run_state ON jobs (run_id, state);
+    `,
+  },
+];

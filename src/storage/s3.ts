@@ -1,0 +1,231 @@
+/**
+ * The one S3 client. Made once at start and handed to whoever needs it; it keeps its sockets alive
+ * and counts the requests it sends (the benchmark reports them per image).
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { CogdError, PermanentError } from '../errors.js';
+import type { S3Settings } from '../types.js';
+
+export interface ObjectInfo {
+  key: string;
+  etag: string;
+  size: number;
+  /** ISO 8601 */
+  lastModified: string;
+}
+
+/** What the rest of cogd may do with S3: a narrow surface, so every call goes through here. */
+export interface Storage {
+  /** Every object under `prefix`, page by page (1000 keys per request). */
+  list(bucket: string, prefix: string): AsyncGenerator<ObjectInfo>;
+  /** The object's metadata, or undefined when it does not exist. */
+  head(bucket: string, key: string): Promise<ObjectInfo | undefined>;
+  /** Streams the object to `file`; returns its size. */
+  download(bucket: string, key: string, file: string): Promise<number>;
+  /** Uploads a local file (multipart above the threshold); returns its size. */
+  uploadFile(bucket: string, key: string, file: string, contentType: string): Promise<number>;
+  put(bucket: string, key: string, body: string | Buffer, contentType: string): Promise<void>;
+  copy(bucket: string, fromKey: string, toKey: string): Promise<void>;
+  /** Idempotent: deleting a missing object is not an error. */
+  delete(bucket: string, key: string): Promise<void>;
+  /** S3 requests sent so far, retries included. */
+  readonly requests: number;
+  close(): void;
+}
+
+/** Files at least this big go up as multipart uploads. */
+export const MULTIPART_THRESHOLD = 64 * 1024 * 1024;
+
+/** S3 error names that retrying cannot fix. */
+const PERMANENT = new Set(['NoSuchKey', 'NotFound', 'NoSuchBucket', 'AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidBucketName']);
+
+/** Turns an SDK error into a CogdError whose message names the operation, bucket, key and S3 code. */
+export function s3Error(operation: string, bucket: string, key: string | undefined, error: unknown): CogdError {
+  const where = key === undefined ? `s3://${bucket}` : `s3://${bucket}/${key}`;
+  if (error instanceof S3ServiceException) {
+    const code = error.name === 'NotFound' ? 'NoSuchKey' : error.name;
+    const status = error.$metadata.httpStatusCode;
+    const message = `${operation} ${where} failed: ${code}${status === undefined ? '' : ` (HTTP ${status})`}`;
+    if (PERMANENT.has(error.name)) {
+      const hint = code === 'NoSuchKey' ? 'check the key in the manifest' : code === 'NoSuchBucket' ? 'check the bucket name' : code.startsWith('Invalid') || code === 'SignatureDoesNotMatch' || code === 'AccessDenied' ? 'check the credentials (-a/-s or the AWS environment)' : undefined;
+      return new PermanentError(code, message, hint === undefined ? { cause: error } : { hint, cause: error });
+    }
+    return new CogdError(code, message, { cause: error });
+  }
+  const detail = error instanceof Error ? error.message : String(error);
+  return new CogdError('S3Unreachable', `${operation} ${where} failed: ${detail}`, { cause: error });
+}
+
+async function readSecret(file: string, what: string): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch (cause) {
+    throw new CogdError('KeyFile', `cannot read the ${what} file ${file}`, { hint: 'check the path given to -a/-s', cause });
+  }
+}
+
+export async function createStorage(settings: S3Settings): Promise<Storage> {
+  // cogd targets the Node.js it is installed with (20 on Debian 12 access points) and pins the SDK
+  // through package-lock.json; the SDK's notice about its future Node.js support is noise to users.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+  const agentOptions = { keepAlive: true, maxSockets: 64 };
+  const config: S3ClientConfig = {
+    region: settings.region,
+    // Most S3-compatible servers (s3rver, several MinIO and Ceph versions) reject the SDK's default
+    // flexible checksums; only send and check them where the operation requires one.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 5,
+    requestHandler: {
+      connectionTimeout: 10_000,
+      requestTimeout: 120_000,
+      httpAgent: new http.Agent(agentOptions),
+      httpsAgent: new https.Agent(agentOptions),
+    },
+  };
+  if (settings.endpoint !== undefined) {
+    config.endpoint = settings.endpoint;
+    config.forcePathStyle = true;
+  }
+  if (settings.accessKeyFile !== undefined && settings.secretKeyFile !== undefined) {
+    config.credentials = {
+      accessKeyId: await readSecret(settings.accessKeyFile, 'access key'),
+      secretAccessKey: await readSecret(settings.secretKeyFile, 'secret key'),
+    };
+  }
+  return new S3Storage(new S3Client(config));
+}
+
+class S3Storage implements Storage {
+  #requests = 0;
+
+  constructor(private readonly client: S3Client) {
+    // The deserialize step runs once per attempt, so retries are counted too.
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        this.#requests += 1;
+        return next(args);
+      },
+      { step: 'deserialize', name: 'cogdRequestCounter' },
+    );
+  }
+
+  get requests(): number {
+    return this.#requests;
+  }
+
+  async *list(bucket: string, prefix: string): AsyncGenerator<ObjectInfo> {
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+      } catch (error) {
+        throw s3Error('list', bucket, prefix === '' ? undefined : `${prefix}*`, error);
+      }
+      for (const item of page.Contents ?? []) {
+        if (item.Key === undefined) continue;
+        yield {
+          key: item.Key,
+          etag: item.ETag ?? '',
+          size: item.Size ?? 0,
+          lastModified: (item.LastModified ?? new Date(0)).toISOString(),
+        };
+      }
+      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
+  async head(bucket: string, key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return {
+        key,
+        etag: out.ETag ?? '',
+        size: out.ContentLength ?? 0,
+        lastModified: (out.LastModified ?? new Date(0)).toISOString(),
+      };
+    } catch (error) {
+      if (error instanceof S3ServiceException && (error.name === 'NotFound' || error.name === 'NoSuchKey')) return undefined;
+      throw s3Error('head', bucket, key, error);
+    }
+  }
+
+  async download(bucket: string, key: string, file: string): Promise<number> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      await pipeline(out.Body as Readable, createWriteStream(file));
+    } catch (error) {
+      throw s3Error('download', bucket, key, error);
+    }
+    return (await stat(file)).size;
+  }
+
+  async uploadFile(bucket: string, key: string, file: string, contentType: string): Promise<number> {
+    const { size } = await stat(file);
+    try {
+      if (size < MULTIPART_THRESHOLD) {
+        await this.client.send(
+          new PutObjectCommand({ Bucket: bucket, Key: key, Body: createReadStream(file), ContentLength: size, ContentType: contentType }),
+        );
+      } else {
+        await new Upload({
+          client: this.client,
+          params: { Bucket: bucket, Key: key, Body: createReadStream(file), ContentType: contentType },
+          queueSize: 4,
+          partSize: 16 * 1024 * 1024,
+        }).done();
+      }
+    } catch (error) {
+      throw s3Error('upload', bucket, key, error);
+    }
+    return size;
+  }
+
+  async put(bucket: string, key: string, body: string | Buffer, contentType: string): Promise<void> {
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+    } catch (error) {
+      throw s3Error('put', bucket, key, error);
+    }
+  }
+
+  async copy(bucket: string, fromKey: string, toKey: string): Promise<void> {
+    try {
+      await this.client.send(
+        new CopyObjectCommand({ Bucket: bucket, Key: toKey, CopySource: `${bucket}/${encodeURIComponent(fromKey).replace(/%2F/g, '/')}` }),
+      );
+    } catch (error) {
+      throw s3Error('copy', bucket, fromKey, error);
+    }
+  }
+
+  async delete(bucket: string, key: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    } catch (error) {
+      throw s3Error('delete', bucket, key, error);
+    }
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Terminology (see DESIGN.md):
+ *
+ * - watch: a standing order — poll input bucket B on schedule S for keys matching glob P.
+ *   HTCondor analogue: the crondor job `COG-Pipeline-Crondor-<pattern>`.
+ * - manifest: a CSV in the input bucket listing images, one row each: `key/of/image.tif,<NUM_BANDS>`.
+ * - row: one line of a manifest, kept verbatim so result CSVs can be renamed back to `*raw.csv`.
+ * - run: one claimed manifest and everything done for it (HTCondor: the DAG `COG-Pipeline-DAG-<pattern>`).
+ * - job: the conversion of one image, i.e. one valid row (HTCondor: one DAG node / proc).
+ * - post: the final step of a run — reconcile outputs, write the result CSVs, delete the processing file.
+ * - home: the working directory of a cogd installation — state DB, `logs/`, pid file.
+ * - executor: what runs jobs — `local` (a process pool on this machine) or `condor`.
+ */
+
+/** Where a run is in its life. Only `done` is final. */
+export type RunState = 'claiming' | 'running' | 'post' | 'done';
+
+/**
+ * Where a claim is. Each step is recorded before the next starts, so a restart resumes the claim.
+ * claimed → downloaded → copied (processing object exists) → raw-deleted (claim complete).
+ */
+export type ClaimStep = 'claimed' | 'downloaded' | 'copied' | 'raw-deleted';
+
+/**
+ * Where a job is.
+ * - idle: planned, waiting for a slot (or for its retry back-off)
+ * - running: in the executor
+ * - converted: both outputs uploaded and verified
+ * - failed: gave up (permanent error, retries exhausted, or rejected row)
+ * - removed: removed by the user
+ */
+export type JobState = 'idle' | 'running' | 'converted' | 'failed' | 'removed';
+
+export const FINAL_JOB_STATES: ReadonlySet<JobState> = new Set(['converted', 'failed', 'removed']);
+
+/** The executors cogd knows. */
+export type ExecutorName = 'local' | 'condor';
+
+/** Connection settings of the S3 endpoint. Secrets are read from files, never stored here. */
+export interface S3Settings {
+  /** Full endpoint URL (`https://host` for a bare host), or undefined for AWS itself. */
+  endpoint?: string | undefined;
+  /** Path of a file holding the access key id (`-a`). */
+  accessKeyFile?: string | undefined;
+  /** Path of a file holding the secret access key (`-s`). */
+  secretKeyFile?: string | undefined;
+  /** @defaultValue `AWS_REGION`, else `us-east-1` */
+  region: string;
+}
+
+/** A watch as stored in the state DB. */
+export interface Watch {
+  id: number;
+  pattern: string;
+  inputBucket: string;
+  outputBucket: string;
+  schedule: string;
+  s3: S3Settings;
+  createdAt: string;
+  removedAt: string | null;
+}

@@ -1,0 +1,21 @@
+/** One look at the input bucket: the manifests a watch should claim now. */
+import { isResultName } from '../manifest/names.js';
+import type { StateDB } from '../state/db.js';
+import type { ObjectInfo, Storage } from '../storage/s3.js';
+import type { Watch } from '../types.js';
+import { keyMatcher, literalPrefix } from './glob.js';
+
+/**
+ * Lists only under the pattern's literal prefix and returns the matching objects not claimed before
+ * (same key, ETag and modification time). cogd's own result files are never returned.
+ */
+export async function findNewManifests(storage: Storage, db: StateDB, watch: Watch): Promise<ObjectInfo[]> {
+  const matches = keyMatcher(watch.pattern);
+  const found: ObjectInfo[] = [];
+  for await (const object of storage.list(watch.inputBucket, literalPrefix(watch.pattern))) {
+    if (!matches(object.key) || isResultName(object.key)) continue;
+    if (db.findRun(watch.inputBucket, object.key, object.etag, object.lastModified) !== undefined) continue;
+    found.push(object);
+  }
+  return found;
+}
