@@ -14,7 +14,8 @@ import { post, recordPostFailure } from '../post/post.js';
 import type { RunRecord, StateDB } from '../state/db.js';
 import type { Storage } from '../storage/s3.js';
 import type { Watch } from '../types.js';
-import { claim, continueClaim, MANIFEST_FILE, writeRunInfo } from '../watch/claim.js';
+import { MANIFEST_FILE } from '../manifest/names.js';
+import { claim, continueClaim, writeRunInfo } from '../watch/claim.js';
 import { findNewManifests } from '../watch/poll.js';
 
 export interface DaemonOptions {

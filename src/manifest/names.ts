@@ -8,6 +8,9 @@
  */
 import path from 'node:path';
 
+/** The claimed manifest's local copy, in its run directory. */
+export const MANIFEST_FILE = 'manifest.csv';
+
 export type ResultKind = 'processing' | 'processed' | 'failed' | 'errors';
 
 /** Names cogd itself writes; never claimed as manifests, whatever the pattern. */

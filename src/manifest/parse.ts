@@ -71,7 +71,8 @@ export function parseManifest(text: string): ManifestRow[] {
   const firstLineOfKey = new Map<string, number>();
   const firstLineOfPreview = new Map<string, number>();
   for (const { record, raw, info } of records) {
-    const verbatim = raw.replace(/\r?\n$/, '');
+    // raw carries the blank lines skipped before the record and the record's own line end.
+    const verbatim = raw.replace(/^(?:[ \t]*\r?\n)+/, '').replace(/(?:\r\n|\n|\r)$/, '');
     // csv-parse reports the line the record ends on; a record spans as many lines as its raw text.
     const line = info.lines - (verbatim.match(/\n/g)?.length ?? 0);
     if (verbatim.trim() === '') continue; // a line of blanks holds no row

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { describeError } from '../errors.js';
 import type { Log } from '../log/index.js';
-import { previewKey, resultKey } from '../manifest/names.js';
+import { MANIFEST_FILE, previewKey, resultKey } from '../manifest/names.js';
 import type { RunRecord, StateDB } from '../state/db.js';
 import type { Storage } from '../storage/s3.js';
 import { existingKeys } from './reconcile.js';
@@ -59,10 +59,10 @@ export async function post(deps: { db: StateDB; storage: Storage; log: Log }, ru
     }
   }
 
-  let failedText = lines(failedRows);
+  let failedBody: string | Buffer = lines(failedRows);
   if (jobs.length === 0) {
     // The whole manifest was rejected: its content goes to the failed CSV unchanged, nothing lost.
-    failedText = await readFile(path.join(run.runDir, 'manifest.csv'), 'utf8');
+    failedBody = await readFile(path.join(run.runDir, MANIFEST_FILE));
     failures.push({ key: run.manifestKey, line: '', reason: run.error ?? 'the manifest was rejected' });
   }
 
@@ -76,7 +76,7 @@ export async function post(deps: { db: StateDB; storage: Storage; log: Log }, ru
   }
   if (failures.length > 0) {
     const failedKey = resultKey(run.base, 'failed', run.ts);
-    await storage.put(run.inputBucket, failedKey, failedText, 'text/csv');
+    await storage.put(run.inputBucket, failedKey, failedBody, 'text/csv');
     const errorsKey = resultKey(run.base, 'errors', run.ts);
     await storage.put(run.inputBucket, errorsKey, errorsCsv, 'text/csv');
     written.push(failedKey, errorsKey);

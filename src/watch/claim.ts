@@ -9,7 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CogdError } from '../errors.js';
 import type { Log } from '../log/index.js';
-import { manifestBase, resultKey, runBatchName, timestamp } from '../manifest/names.js';
+import { MANIFEST_FILE, manifestBase, resultKey, runBatchName, timestamp } from '../manifest/names.js';
 import type { RunRecord, StateDB } from '../state/db.js';
 import type { ObjectInfo, Storage } from '../storage/s3.js';
 import type { Watch } from '../types.js';
@@ -21,8 +21,6 @@ export interface ClaimDeps {
   /** `<home>/logs` */
   logDir: string;
 }
-
-export const MANIFEST_FILE = 'manifest.csv';
 
 /** `logs/run-<TS>`, with `-2`, `-3`… when several manifests are claimed in the same second. */
 function uniqueRunDir(deps: ClaimDeps, ts: string): string {

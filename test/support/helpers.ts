@@ -1,0 +1,181 @@
+/** Test helpers: real S3 buckets on the loopback server, real GeoTIFFs made with GDAL, the real CLI. */
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { execa, type Result } from 'execa';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { inject } from 'vitest';
+
+export const ROOT = path.resolve(import.meta.dirname, '../..');
+export const CLI = path.join(ROOT, 'bin', 'cogd');
+export const CREDENTIAL = 'S3RVER';
+
+let client: S3Client | undefined;
+
+export function endpoint(): string {
+  return inject('s3Endpoint');
+}
+
+export function s3(): S3Client {
+  client ??= new S3Client({
+    endpoint: endpoint(),
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: CREDENTIAL, secretAccessKey: CREDENTIAL },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  return client;
+}
+
+let counter = 0;
+
+/** A fresh pair of buckets for one test. */
+export async function freshBuckets(): Promise<{ input: string; output: string }> {
+  counter += 1;
+  const stem = `t${process.pid}-${counter}-${Math.random().toString(36).slice(2, 8)}`;
+  const input = `in-${stem}`;
+  const output = `out-${stem}`;
+  await s3().send(new CreateBucketCommand({ Bucket: input }));
+  await s3().send(new CreateBucketCommand({ Bucket: output }));
+  return { input, output };
+}
+
+export async function put(bucket: string, key: string, body: string | Buffer): Promise<void> {
+  await s3().send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+}
+
+export async function putFile(bucket: string, key: string, file: string): Promise<void> {
+  await put(bucket, key, await readFile(file));
+}
+
+export async function keys(bucket: string, prefix = ''): Promise<string[]> {
+  const found: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const item of page.Contents ?? []) if (item.Key !== undefined) found.push(item.Key);
+    token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+  } while (token !== undefined);
+  return found.sort();
+}
+
+export async function getText(bucket: string, key: string): Promise<string> {
+  const out = await s3().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return out.Body!.transformToString();
+}
+
+export async function download(bucket: string, key: string, file: string): Promise<string> {
+  const out = await s3().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  await writeFile(file, await out.Body!.transformToByteArray());
+  return file;
+}
+
+/** The single key under `prefix` whose name contains `kind` (processed, failed, errors…). */
+export async function resultKeyOf(bucket: string, prefix: string, kind: string): Promise<string | undefined> {
+  return (await keys(bucket, prefix)).find((key) => new RegExp(`-${kind}-\\d{8}-\\d{6}(-\\d+)?\\.csv$`).test(key));
+}
+
+export async function tempDir(prefix = 'cogd-test-'): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+/** Files holding the test server's credentials, for -a/-s. */
+export async function keyFiles(dir: string): Promise<{ access: string; secret: string }> {
+  const access = path.join(dir, 'access.key');
+  const secret = path.join(dir, 'secret.key');
+  await writeFile(access, `${CREDENTIAL}\n`);
+  await writeFile(secret, `  ${CREDENTIAL}  \n`);
+  return { access, secret };
+}
+
+export interface ImageSpec {
+  width?: number;
+  height?: number;
+  bands: number;
+  type?: 'Byte' | 'UInt16' | 'Int16' | 'Float32';
+  /** Start value of each band's gradient. */
+  burn?: number[];
+}
+
+const ENVI_TYPES = { Byte: [1, 1], Int16: [2, 2], UInt16: [12, 2], Float32: [4, 4] } as const;
+
+/**
+ * A real GeoTIFF made with GDAL: a diagonal gradient per band (so statistics are not flat and a
+ * preview can be checked for contrast), georeferenced, striped — not a COG. The pixels are written
+ * as an ENVI raw file and translated by gdal_translate.
+ */
+export async function makeTiff(file: string, spec: ImageSpec): Promise<string> {
+  const width = spec.width ?? 64;
+  const height = spec.height ?? 64;
+  const type = spec.type ?? 'Byte';
+  const [enviType, size] = ENVI_TYPES[type];
+  const max = type === 'Byte' ? 255 : type === 'Float32' ? 1000 : 4000;
+  const raw = Buffer.alloc(width * height * spec.bands * size);
+  let offset = 0;
+  for (let b = 0; b < spec.bands; b += 1) {
+    const start = spec.burn?.[b] ?? (b * 37) % max;
+    for (let y = 0; y < height; y += 1) {
+      for (let x = 0; x < width; x += 1) {
+        const value = (start + ((x + y) * max) / (width + height)) % max;
+        if (type === 'Byte') raw.writeUInt8(Math.floor(value), offset);
+        else if (type === 'UInt16') raw.writeUInt16LE(Math.floor(value), offset);
+        else if (type === 'Int16') raw.writeInt16LE(Math.floor(value) - 2000, offset);
+        else raw.writeFloatLE(value / 7, offset);
+        offset += size;
+      }
+    }
+  }
+  const bin = `${file}.bin`;
+  await writeFile(bin, raw);
+  await writeFile(
+    `${file}.hdr`,
+    `ENVI\nsamples = ${width}\nlines = ${height}\nbands = ${spec.bands}\nheader offset = 0\nfile type = ENVI Standard\ndata type = ${enviType}\ninterleave = bsq\nbyte order = 0\n`,
+  );
+  await execa('gdal_translate', [
+    '-q', '-of', 'GTiff', '-a_srs', 'EPSG:32618',
+    '-a_ullr', '500000', '4500000', String(500000 + width * 10), String(4500000 - height * 10),
+    bin, file,
+  ]);
+  await rm(bin, { force: true });
+  await rm(`${file}.hdr`, { force: true });
+  await rm(`${file}.aux.xml`, { force: true });
+  return file;
+}
+
+export async function gdalinfo(file: string): Promise<{ bands: Array<{ type: string }>; metadata?: Record<string, Record<string, string>>; driverShortName: string }> {
+  const { stdout } = await execa('gdalinfo', ['-json', file]);
+  return JSON.parse(stdout) as { bands: Array<{ type: string }>; metadata?: Record<string, Record<string, string>>; driverShortName: string };
+}
+
+/** GDAL's own COG validator, run with Debian's python3 (a pyenv python3 on PATH lacks osgeo). */
+export async function validateCog(file: string): Promise<{ ok: boolean; output: string }> {
+  const result = await execa('/usr/bin/python3', ['-m', 'osgeo_utils.samples.validate_cloud_optimized_geotiff', file], { reject: false });
+  return { ok: result.exitCode === 0, output: `${result.stdout}${result.stderr}` };
+}
+
+export interface CogdRun {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI as a child process. */
+export async function cogd(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<CogdRun> {
+  const result: Result = await execa('node', [CLI, ...args], {
+    reject: false,
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...options.env },
+    cwd: options.cwd ?? ROOT,
+    timeout: 170_000,
+  });
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+/** The flags every pipeline test passes: the test server, its credentials, a home, fast retries. */
+export async function baseArgs(buckets: { input: string; output: string }, home: string, pattern = '*raw.csv'): Promise<string[]> {
+  const { access, secret } = await keyFiles(home);
+  return [
+    '-p', pattern, '--input-bucket', buckets.input, '--output-bucket', buckets.output,
+    '-e', endpoint(), '-a', access, '-s', secret, '--home', home, '--retry-delay', '0.1',
+  ];
+}
