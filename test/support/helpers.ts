@@ -1,7 +1,7 @@
 /** Test helpers: real S3 buckets on the loopback server, real GeoTIFFs made with GDAL, the real CLI. */
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execa, type Result } from 'execa';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { inject } from 'vitest';
@@ -89,59 +89,7 @@ export async function keyFiles(dir: string): Promise<{ access: string; secret: s
   return { access, secret };
 }
 
-export interface ImageSpec {
-  width?: number;
-  height?: number;
-  bands: number;
-  type?: 'Byte' | 'UInt16' | 'Int16' | 'Float32';
-  /** Start value of each band's gradient. */
-  burn?: number[];
-}
-
-const ENVI_TYPES = { Byte: [1, 1], Int16: [2, 2], UInt16: [12, 2], Float32: [4, 4] } as const;
-
-/**
- * A real GeoTIFF made with GDAL: a diagonal gradient per band (so statistics are not flat and a
- * preview can be checked for contrast), georeferenced, striped — not a COG. The pixels are written
- * as an ENVI raw file and translated by gdal_translate.
- */
-export async function makeTiff(file: string, spec: ImageSpec): Promise<string> {
-  const width = spec.width ?? 64;
-  const height = spec.height ?? 64;
-  const type = spec.type ?? 'Byte';
-  const [enviType, size] = ENVI_TYPES[type];
-  const max = type === 'Byte' ? 255 : type === 'Float32' ? 1000 : 4000;
-  const raw = Buffer.alloc(width * height * spec.bands * size);
-  let offset = 0;
-  for (let b = 0; b < spec.bands; b += 1) {
-    const start = spec.burn?.[b] ?? (b * 37) % max;
-    for (let y = 0; y < height; y += 1) {
-      for (let x = 0; x < width; x += 1) {
-        const value = (start + ((x + y) * max) / (width + height)) % max;
-        if (type === 'Byte') raw.writeUInt8(Math.floor(value), offset);
-        else if (type === 'UInt16') raw.writeUInt16LE(Math.floor(value), offset);
-        else if (type === 'Int16') raw.writeInt16LE(Math.floor(value) - 2000, offset);
-        else raw.writeFloatLE(value / 7, offset);
-        offset += size;
-      }
-    }
-  }
-  const bin = `${file}.bin`;
-  await writeFile(bin, raw);
-  await writeFile(
-    `${file}.hdr`,
-    `ENVI\nsamples = ${width}\nlines = ${height}\nbands = ${spec.bands}\nheader offset = 0\nfile type = ENVI Standard\ndata type = ${enviType}\ninterleave = bsq\nbyte order = 0\n`,
-  );
-  await execa('gdal_translate', [
-    '-q', '-of', 'GTiff', '-a_srs', 'EPSG:32618',
-    '-a_ullr', '500000', '4500000', String(500000 + width * 10), String(4500000 - height * 10),
-    bin, file,
-  ]);
-  await rm(bin, { force: true });
-  await rm(`${file}.hdr`, { force: true });
-  await rm(`${file}.aux.xml`, { force: true });
-  return file;
-}
+export { makeTiff } from '../../scripts/lib/geotiff.mjs';
 
 export async function gdalinfo(file: string): Promise<{ bands: Array<{ type: string }>; metadata?: Record<string, Record<string, string>>; driverShortName: string }> {
   const { stdout } = await execa('gdalinfo', ['-json', file]);
