@@ -45,29 +45,14 @@ export interface JobRecord {
   notBefore: number;
 }
 
-export interface NewRun {
-  watchId: number;
-  inputBucket: string;
-  outputBucket: string;
-  manifestKey: string;
-  manifestEtag: string;
-  manifestMtime: string;
-  base: string;
-  ts: string;
-  processingKey: string;
-  runDir: string;
-  batchName: string;
-}
+/** What a claim records before anything is done in S3. */
+export type NewRun = Pick<
+  RunRecord,
+  'watchId' | 'inputBucket' | 'outputBucket' | 'manifestKey' | 'manifestEtag' | 'manifestMtime' | 'base' | 'ts' | 'processingKey' | 'runDir' | 'batchName'
+>;
 
-export interface NewJob {
-  line: number;
-  raw: string;
-  imageKey: string | null;
-  bands: number | null;
-  logName: string | null;
-  state: JobState;
-  error: string | null;
-}
+/** One planned row. */
+export type NewJob = Pick<JobRecord, 'line' | 'raw' | 'imageKey' | 'bands' | 'logName' | 'state' | 'error'>;
 
 export interface WatchSpec {
   pattern: string;
