@@ -47,7 +47,14 @@ export async function openContext(config: Config, consoleLevel: 'warn' | 'info' 
     // recorded that they were interrupted.
     async close() {
       const errors: unknown[] = [];
-      for (const step of [() => daemon.close(), () => storage.close(), () => db.close(), () => log.close()]) {
+      const steps = [
+        () => daemon.close(),
+        () => log.info('Storage:Requests', { requests: storage.requests }),
+        () => storage.close(),
+        () => db.close(),
+        () => log.close(),
+      ];
+      for (const step of steps) {
         try {
           await step();
         } catch (error) {
