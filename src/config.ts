@@ -140,3 +140,12 @@ export function resolveConfig(flags: RunFlags, env: NodeJS.ProcessEnv = process.
     ioConcurrency: integer('--io-concurrency', flags.ioConcurrency, 8, 1),
   };
 }
+
+/**
+ * Test-only: the named point at which the process kills itself with SIGKILL (COGD_TEST_CRASH_AT),
+ * so crash tests can stop cogd between any two steps. Unset in normal use.
+ */
+export function testCrashPoint(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const value = env['COGD_TEST_CRASH_AT'];
+  return value === undefined || value === '' ? undefined : value;
+}

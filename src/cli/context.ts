@@ -1,58 +1,59 @@
-/** What `poll` and `start` share: open the home, the state DB, the log, the S3 client and the daemon. */
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
+/**
+ * What `cogd poll` needs: the home's lock (a poll and a daemon never work on one home at once), the
+ * state DB, the log, the engine and the watch the flags describe.
+ */
 import type { Config } from '../config.js';
 import { Daemon } from '../daemon/daemon.js';
+import { acquireHomeLock, homePaths, runningDaemon, type HomeLock } from '../daemon/home.js';
+import { CogdError } from '../errors.js';
 import { createLog, type Log } from '../log/index.js';
 import { StateDB } from '../state/db.js';
-import { createStorage, type Storage } from '../storage/s3.js';
 import type { Watch } from '../types.js';
 
 export interface Context {
   config: Config;
   db: StateDB;
   log: Log;
-  storage: Storage;
   daemon: Daemon;
   watch: Watch;
   close(): Promise<void>;
 }
 
-export const DB_FILE = 'cogd.db';
-
 export async function openContext(config: Config, consoleLevel: 'warn' | 'info' | 'debug'): Promise<Context> {
-  const logDir = path.join(config.home, 'logs');
-  await mkdir(logDir, { recursive: true });
-  const log = createLog({ logDir, consoleLevel });
-  const db = new StateDB(path.join(config.home, DB_FILE));
-  let storage: Storage;
-  try {
-    storage = await createStorage(config.s3);
-  } catch (error) {
-    db.close();
-    await log.close();
-    throw error;
+  let lock: HomeLock | undefined;
+  for (let attempt = 0; attempt < 20 && lock === undefined; attempt += 1) {
+    lock = await acquireHomeLock(config.home);
+    if (lock === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  if (lock === undefined) {
+    const pid = runningDaemon(config.home);
+    throw new CogdError('DaemonRunning', `a cogd daemon${pid !== undefined && pid > 0 ? ` (pid ${pid})` : ''} is running on ${config.home}`, {
+      hint: 'it polls on its own; watch it with `cogd status`, or `cogd stop` it first',
+    });
+  }
+  const paths = homePaths(config.home);
+  const log = createLog({ logDir: paths.logs, consoleLevel });
+  const db = new StateDB(paths.db);
   const watch = db.upsertWatch(config);
-  const daemon = new Daemon(db, storage, log, config);
+  const daemon = new Daemon(db, log, config);
   await daemon.prepare();
+  const held = lock;
   return {
     config,
     db,
     log,
-    storage,
     daemon,
     watch,
-    // Every cleanup runs, even when one fails; the DB closes last, after in-flight jobs have
-    // recorded that they were interrupted.
+    // Every cleanup runs, even when one fails; the DB closes after in-flight jobs have recorded
+    // that they were interrupted.
     async close() {
       const errors: unknown[] = [];
       const steps = [
         () => daemon.close(),
-        () => log.info('Storage:Requests', { requests: storage.requests }),
-        () => storage.close(),
+        async () => log.info('Storage:Requests', { requests: await daemon.requests() }),
         () => db.close(),
         () => log.close(),
+        () => held.release(),
       ];
       for (const step of steps) {
         try {

@@ -5,8 +5,14 @@
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_MAX_RUNNING, DEFAULT_SCHEDULE } from '../config.js';
 import { CogdError, describeError, UsageError } from '../errors.js';
-import { pollCommand } from './commands/poll.js';
+import { resolveConfig } from '../config.js';
+import { runDaemon } from '../daemon/process.js';
+import { logsCommand } from './commands/logs.js';
+import { pollCommand, summaryLine } from './commands/poll.js';
+import { rmCommand } from './commands/rm.js';
 import { startCommand } from './commands/start.js';
+import { statusCommand, watchCommand } from './commands/status.js';
+import { stopCommand } from './commands/stop.js';
 
 const VERSION = '0.1.0';
 
@@ -51,12 +57,83 @@ export function buildProgram(): Command {
   withRunFlags(
     program
       .command('start')
-      .description('watch the input bucket: poll now and then on a schedule, converting what it claims')
+      .description('register a watch and make sure a daemon polls it (detached; returns at once)')
       .option('--schedule <cron>', 'when to poll (cron syntax)', DEFAULT_SCHEDULE)
-      .option('--foreground', 'stay in the foreground until SIGINT/SIGTERM'),
+      .option('--foreground', 'run the daemon in this process until SIGINT/SIGTERM'),
   ).action(async (flags: Record<string, unknown>) => {
     exitCode = await startCommand(flags);
   });
+
+  program
+    .command('status')
+    .alias('q')
+    .description('show watches and runs like condor_q (works whether the daemon runs or not)')
+    .argument('[id]', 'a run (12), a job (12.5), a watch (w3) or a batch name')
+    .option('--home <dir>', 'cogd home (default: $COGD_HOME or the current directory)')
+    .option('--json', 'print the same data as JSON')
+    .option('--jobs, --nobatch', 'one line per job with its state and last error (condor_q -nobatch)')
+    .option('--watch', 'redraw a progress bar per run until they finish (Ctrl-C stops)')
+    .option('--interval <seconds>', 'refresh interval of --watch', '1')
+    .action(async (id: string | undefined, flags: Record<string, unknown>) => {
+      exitCode = await statusCommand(id, flags);
+    });
+
+  program
+    .command('watch')
+    .description('live progress bars of the runs in progress (same as status --watch)')
+    .argument('[id]', 'a run (12), a watch (w3) or a batch name')
+    .option('--home <dir>', 'cogd home (default: $COGD_HOME or the current directory)')
+    .option('--interval <seconds>', 'refresh interval', '1')
+    .action(async (id: string | undefined, flags: Record<string, unknown>) => {
+      exitCode = await watchCommand(id, flags);
+    });
+
+  program
+    .command('rm')
+    .description('remove jobs (12.5), runs (12), watches (w3) or a batch by name, like condor_rm')
+    .argument('[ids...]', 'what to remove')
+    .option('--all', 'every unfinished run and every watch')
+    .option('--home <dir>', 'cogd home (default: $COGD_HOME or the current directory)')
+    .action(async (ids: string[], flags: Record<string, unknown>) => {
+      exitCode = await rmCommand(ids, flags);
+    });
+
+  program
+    .command('stop')
+    .description('stop the daemon gracefully; `cogd start` later resumes where it stopped')
+    .option('--home <dir>', 'cogd home (default: $COGD_HOME or the current directory)')
+    .option('--timeout <seconds>', 'how long to wait for it', '120')
+    .action(async (flags: Record<string, unknown>) => {
+      exitCode = await stopCommand(flags);
+    });
+
+  program
+    .command('logs')
+    .description("print a run's logs, or one job's .log/.out/.err")
+    .argument('<run>', 'run id')
+    .argument('[job]', 'manifest line, job id (12.5), image key or log name')
+    .option('-f, --follow', 'keep printing what is appended until the run is done')
+    .option('--home <dir>', 'cogd home (default: $COGD_HOME or the current directory)')
+    .action(async (run: string, job: string | undefined, flags: Record<string, unknown>) => {
+      exitCode = await logsCommand(run, job, flags);
+    });
+
+  // The detached daemon `cogd start` launches; not for people.
+  program
+    .command('daemon', { hidden: true })
+    .option('--home <dir>')
+    .option('--retries <n>', '', '3')
+    .option('--retry-delay <seconds>', '', '10')
+    .option('--cpu-concurrency <n>')
+    .option('--io-concurrency <n>', '', '8')
+    .action(async (flags: Record<string, string | undefined>) => {
+      const config = resolveConfig({ ...flags, pattern: '*', inputBucket: 'unused', outputBucket: 'unused' });
+      exitCode = await runDaemon({
+        ...config,
+        consoleLevel: 'silent',
+        summarize: (runId, db) => summaryLine(db.run(runId)!, config.home),
+      });
+    });
 
   return program;
 }
@@ -67,7 +144,8 @@ export async function main(argv: string[]): Promise<number> {
   exitCode = 0;
   const program = buildProgram();
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    // condor_q users type -nobatch with one dash.
+    await program.parseAsync(argv.map((a) => (a === '-nobatch' ? '--nobatch' : a)), { from: 'user' });
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {

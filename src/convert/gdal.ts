@@ -23,20 +23,29 @@ function tail(text: string, lines = 3): string {
 }
 
 export async function runGdal(command: string, args: string[], files: StepFiles, signal?: AbortSignal): Promise<GdalResult> {
+  signal?.throwIfAborted();
   files.log(`run ${command} ${args.map((a) => (/^[\w./:=+-]+$/.test(a) ? a : JSON.stringify(a))).join(' ')}`);
   const started = Date.now();
-  const result = await execa(command, args, {
-    env: GDAL_ENV,
-    reject: false,
-    stripFinalNewline: false,
-    ...(signal === undefined ? {} : { cancelSignal: signal }),
-  });
+  // Each GDAL command leads its own process group, so a stop or a removal kills everything it
+  // started, not just the first process.
+  const subprocess = execa(command, args, { env: GDAL_ENV, reject: false, stripFinalNewline: false, detached: true });
+  const kill = (): void => {
+    if (subprocess.pid === undefined) return;
+    try {
+      process.kill(-subprocess.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  signal?.addEventListener('abort', kill, { once: true });
+  const result = await subprocess;
+  signal?.removeEventListener('abort', kill);
   files.out(result.stdout);
   files.err(result.stderr);
   const seconds = ((Date.now() - started) / 1000).toFixed(2);
-  if (result.isCanceled) {
-    files.log(`${command} cancelled after ${seconds} s`);
-    throw new CogdError('Cancelled', `${command} was cancelled`);
+  if (signal?.aborted === true) {
+    files.log(`${command} stopped after ${seconds} s`);
+    throw new CogdError('Cancelled', `${command} was stopped`);
   }
   if (result.failed) {
     const why = result.signal !== undefined ? `killed by ${result.signal}` : result.exitCode === undefined ? (result.originalMessage ?? 'could not start') : `exit code ${result.exitCode}`;

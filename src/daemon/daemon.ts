@@ -1,6 +1,7 @@
 /**
- * The long-running part of cogd: polls watches, claims manifests, plans and executes runs, and runs
- * their post steps. `cogd poll` uses one poll of it; `cogd start` keeps it on a schedule.
+ * The engine of cogd: polls watches, claims manifests, plans and executes runs, runs their post
+ * steps, and applies removal requests. `cogd poll` drives it for one poll; the daemon process
+ * (`cogd start`) keeps it going on each watch's schedule.
  */
 import path from 'node:path';
 import { exponential } from '../dag/backoff.js';
@@ -10,17 +11,18 @@ import { describeError } from '../errors.js';
 import { cleanScratch, LocalExecutor } from '../executors/local.js';
 import type { Executor } from '../executors/types.js';
 import type { Log } from '../log/index.js';
+import { MANIFEST_FILE } from '../manifest/names.js';
 import { post, recordPostFailure } from '../post/post.js';
 import type { RunRecord, StateDB } from '../state/db.js';
-import type { Storage } from '../storage/s3.js';
-import type { Watch } from '../types.js';
-import { MANIFEST_FILE } from '../manifest/names.js';
+import { createStorage, type Storage } from '../storage/s3.js';
+import type { S3Settings, Watch } from '../types.js';
 import { claim, continueClaim, writeRunInfo } from '../watch/claim.js';
 import { findNewManifests } from '../watch/poll.js';
+import { crashPoint } from './crash.js';
+import { homePaths } from './home.js';
 
 export interface DaemonOptions {
   home: string;
-  maxRunning: number;
   retries: number;
   retryDelayMs: number;
   cpuConcurrency: number;
@@ -37,26 +39,41 @@ export class Daemon {
   private readonly scheduler: Scheduler;
   /** Runs being advanced by this process, by id. */
   private readonly active = new Map<number, Promise<RunRecord>>();
+  /** One S3 client per endpoint and credentials, made on first use and kept. */
+  private readonly storages = new Map<string, Promise<Storage>>();
 
   constructor(
     private readonly db: StateDB,
-    private readonly storage: Storage,
     private readonly log: Log,
     options: DaemonOptions,
   ) {
-    this.logDir = path.join(options.home, 'logs');
-    this.scratch = path.join(options.home, 'scratch');
-    this.executor = new LocalExecutor(storage, { scratch: this.scratch, cpu: options.cpuConcurrency, io: options.ioConcurrency });
-    this.scheduler = new Scheduler(db, this.executor, {
-      maxRunning: options.maxRunning,
-      retries: options.retries,
-      backoff: exponential(options.retryDelayMs),
-    });
+    const paths = homePaths(options.home);
+    this.logDir = paths.logs;
+    this.scratch = paths.scratch;
+    this.executor = new LocalExecutor({ scratch: this.scratch, cpu: options.cpuConcurrency, io: options.ioConcurrency });
+    this.scheduler = new Scheduler(db, this.executor, { retries: options.retries, backoff: exponential(options.retryDelayMs) });
   }
 
   /** Removes scratch files a killed process left behind. Call once, before the first poll. */
   async prepare(): Promise<void> {
     await cleanScratch(this.scratch);
+  }
+
+  storageFor(settings: S3Settings): Promise<Storage> {
+    const key = JSON.stringify([settings.endpoint, settings.accessKeyFile, settings.secretKeyFile, settings.region]);
+    let storage = this.storages.get(key);
+    if (storage === undefined) {
+      storage = createStorage(settings);
+      this.storages.set(key, storage);
+      storage.catch(() => this.storages.delete(key));
+    }
+    return storage;
+  }
+
+  /** S3 requests sent so far by every client of this process. */
+  async requests(): Promise<number> {
+    const all = await Promise.allSettled(this.storages.values());
+    return all.reduce((sum, s) => sum + (s.status === 'fulfilled' ? s.value.requests : 0), 0);
   }
 
   /**
@@ -66,19 +83,26 @@ export class Daemon {
    */
   async poll(watch: Watch, options: { planOnly?: boolean } = {}): Promise<number[]> {
     const planOnly = options.planOnly ?? false;
-    const started: number[] = [];
-    for (const run of this.db.unfinishedRuns(watch.id)) {
-      if (!this.active.has(run.id)) this.track(run, planOnly);
-      started.push(run.id);
-    }
-    const manifests = await findNewManifests(this.storage, this.db, watch);
+    const started = this.resume(watch.id, planOnly);
+    const storage = await this.storageFor(watch.s3);
+    const manifests = await findNewManifests(storage, this.db, watch);
     this.log.info('Watch:Polled', { watch: watch.id, pattern: watch.pattern, found: manifests.length });
     for (const object of manifests) {
-      const run = await claim({ db: this.db, storage: this.storage, log: this.log, logDir: this.logDir }, watch, object);
+      const run = await claim({ db: this.db, storage, log: this.log, logDir: this.logDir }, watch, object);
       this.track(run, planOnly);
       started.push(run.id);
     }
     return started;
+  }
+
+  /** Takes on every unfinished run (of one watch, or all) that this process is not advancing yet. */
+  resume(watchId?: number, planOnly = false): number[] {
+    const ids: number[] = [];
+    for (const run of this.db.unfinishedRuns(watchId)) {
+      if (!this.active.has(run.id)) this.track(run, planOnly);
+      ids.push(run.id);
+    }
+    return ids;
   }
 
   /** Waits for the given runs to finish (or to stop where this process can take them no further). */
@@ -89,6 +113,22 @@ export class Daemon {
       results.push(pending === undefined ? this.db.run(id)! : await pending);
     }
     return results;
+  }
+
+  /**
+   * Applies the removal requests `cogd rm` recorded: jobs executing here are stopped, waiting ones
+   * never start. Requests for runs no process executes are applied to the DB directly.
+   */
+  applyRemovals(): void {
+    const requested = this.db.jobsToRemove();
+    if (requested.length === 0) return;
+    const notHere = this.scheduler.remove(requested);
+    this.db.markRemoved(notHere.filter((id) => !this.isActiveJob(id)));
+  }
+
+  private isActiveJob(jobId: number): boolean {
+    const runId = this.db.runOfJob(jobId);
+    return runId !== undefined && this.active.has(runId);
   }
 
   private track(run: RunRecord, planOnly: boolean): void {
@@ -106,10 +146,12 @@ export class Daemon {
   /** Takes a run from wherever it is to done: finish claim → plan → execute → post. */
   private async advance(initial: RunRecord, planOnly: boolean): Promise<RunRecord> {
     let run = initial;
+    const watch = this.db.watch(run.watchId)!;
+    const storage = await this.storageFor(watch.s3);
     const log = this.log.child({ run: run.id }).withFile(path.join(run.runDir, 'run.log'));
     try {
       if (run.state === 'claiming') {
-        run = await continueClaim({ db: this.db, storage: this.storage, log, logDir: this.logDir }, run);
+        run = await continueClaim({ db: this.db, storage, log, logDir: this.logDir }, run);
         await writeRunInfo(run);
         const plan = await planManifest(path.join(run.runDir, MANIFEST_FILE));
         if (plan.error !== null) {
@@ -117,15 +159,24 @@ export class Daemon {
           log.warn('Run:ManifestRejected', { manifest: run.manifestKey, reason: plan.error });
         }
         this.db.insertJobs(run.id, plan.jobs);
+        crashPoint('plan:stored');
         run = this.db.run(run.id)!;
         log.info('Run:Planned', { manifest: run.manifestKey, rows: plan.jobs.length, rejected: plan.jobs.filter((j) => j.state === 'failed').length });
       }
       if (planOnly) return run;
       if (run.state === 'running') {
         const planned = run;
-        await this.scheduler.execute(planned, log, () => this.postWithRetries(planned, log));
+        const execution = this.scheduler.execute({
+          run: planned,
+          log,
+          storage,
+          maxRunning: this.db.watchMaxRunning(planned.watchId),
+          post: () => this.postWithRetries(planned, storage, log),
+        });
+        this.applyRemovals(); // requests recorded while no process was executing this run
+        await execution;
       } else if (run.state === 'post') {
-        await this.postWithRetries(run, log);
+        await this.postWithRetries(run, storage, log);
       }
       return this.db.run(run.id)!;
     } finally {
@@ -133,10 +184,10 @@ export class Daemon {
     }
   }
 
-  private async postWithRetries(run: RunRecord, log: Log): Promise<void> {
+  private async postWithRetries(run: RunRecord, storage: Storage, log: Log): Promise<void> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        await post({ db: this.db, storage: this.storage, log }, this.db.run(run.id)!);
+        await post({ db: this.db, storage, log }, this.db.run(run.id)!);
         return;
       } catch (error) {
         log.warn('Run:PostAttemptFailed', { attempt, of: POST_ATTEMPTS, reason: describeError(error) });
@@ -152,7 +203,16 @@ export class Daemon {
   /** Stops launching jobs; jobs in flight are interrupted and go back to idle for the next start. */
   async close(): Promise<void> {
     const errors: unknown[] = [];
-    for (const step of [() => this.scheduler.drain(), () => this.executor.close()]) {
+    const steps = [
+      () => this.scheduler.drain(),
+      () => this.executor.close(),
+      async () => {
+        for (const storage of await Promise.allSettled(this.storages.values())) {
+          if (storage.status === 'fulfilled') storage.value.close();
+        }
+      },
+    ];
+    for (const step of steps) {
       try {
         await step();
       } catch (error) {

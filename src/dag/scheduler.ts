@@ -1,7 +1,8 @@
 /**
- * The scheduler: walks each run's DAG, hands ready jobs to the executor with at most `maxRunning`
- * in flight across all runs, retries failures with back-off, and starts the run's `post` node once
- * every job is final. Every state change is written to the state DB before anything depends on it.
+ * The scheduler: walks each run's DAG, hands ready jobs to the executor — at most `maxRunning` in
+ * flight per watch, runs served round-robin so one big manifest does not starve the others —
+ * retries failures with back-off, removes jobs on request, and starts a run's `post` node once every
+ * job is final. Every state change is written to the state DB before anything depends on it.
  */
 import type { Graph } from '@dagrejs/graphlib';
 import { describeError, isPermanent } from '../errors.js';
@@ -9,33 +10,45 @@ import type { Executor } from '../executors/types.js';
 import { StepFiles, type Log } from '../log/index.js';
 import { previewKey } from '../manifest/names.js';
 import type { JobRecord, RunRecord, StateDB } from '../state/db.js';
+import type { Storage } from '../storage/s3.js';
 import { FINAL_JOB_STATES } from '../types.js';
 import { delayFor, type Backoff } from './backoff.js';
 import { buildGraph, jobNode, POST_NODE } from './plan.js';
 
 export interface SchedulerOptions {
-  /** Jobs in flight at most, across all runs (`-m`). */
-  maxRunning: number;
   /** Retries after the first attempt. */
   retries: number;
   backoff: Backoff;
 }
 
-interface Tracker {
+/** What the scheduler needs to know about a run it executes. */
+export interface RunHandle {
   run: RunRecord;
   log: Log;
+  storage: Storage;
+  /** Jobs of this run's watch in flight at most (`-m`). */
+  maxRunning: number;
+  /** Called once every job is final. */
+  post: () => Promise<void>;
+}
+
+interface Tracker extends RunHandle {
   graph: Graph;
   jobs: Map<string, JobRecord>;
   /** Predecessors of each node that are not final yet. */
   waitingOn: Map<string, number>;
-  post: () => Promise<void>;
+  ready: string[];
   finished: { resolve: () => void; reject: (error: unknown) => void };
 }
 
 export class Scheduler {
-  private readonly queue: Array<{ tracker: Tracker; node: string }> = [];
-  private readonly inFlight = new Map<number, AbortController>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly trackers: Tracker[] = [];
+  private next = 0;
+  private readonly inFlight = new Map<number, { controller: AbortController; watchId: number }>();
+  private readonly inFlightByWatch = new Map<number, number>();
+  private readonly timers = new Map<number, NodeJS.Timeout>();
+  /** Jobs whose in-flight attempt is being stopped because the user removed them. */
+  private readonly removing = new Set<number>();
   private draining = false;
 
   constructor(
@@ -49,10 +62,11 @@ export class Scheduler {
   }
 
   /**
-   * Executes a planned run; `post` is called once every job is final. Resolves when post is done.
-   * Jobs a dead process left `running` are run again (outputs are idempotent).
+   * Executes a planned run; resolves when its post step is done. Jobs a dead process left
+   * `running` are run again (outputs are idempotent).
    */
-  execute(run: RunRecord, log: Log, post: () => Promise<void>): Promise<void> {
+  execute(handle: RunHandle): Promise<void> {
+    const { run } = handle;
     this.db.requeueRunning(run.id);
     const records = this.db.jobs(run.id);
     const graph = buildGraph(records.map((job) => job.id));
@@ -63,7 +77,8 @@ export class Scheduler {
       waitingOn.set(node, pending.length);
     }
     return new Promise<void>((resolve, reject) => {
-      const tracker: Tracker = { run, log, graph, jobs, waitingOn, post, finished: { resolve, reject } };
+      const tracker: Tracker = { ...handle, graph, jobs, waitingOn, ready: [], finished: { resolve, reject } };
+      this.trackers.push(tracker);
       for (const [node, job] of jobs) {
         if (!FINAL_JOB_STATES.has(job.state)) this.enqueue(tracker, node, job.notBefore);
       }
@@ -75,28 +90,41 @@ export class Scheduler {
   private enqueue(tracker: Tracker, node: string, notBefore: number): void {
     const wait = notBefore - Date.now();
     if (wait <= 0) {
-      this.queue.push({ tracker, node });
+      tracker.ready.push(node);
       return;
     }
+    const jobId = tracker.jobs.get(node)!.id;
     const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      this.queue.push({ tracker, node });
+      this.timers.delete(jobId);
+      tracker.ready.push(node);
       this.pump();
     }, wait);
-    this.timers.add(timer);
+    this.timers.set(jobId, timer);
   }
 
+  /** Launches ready jobs, taking one from each run in turn, within each watch's limit. */
   private pump(): void {
-    while (!this.draining && this.inFlight.size < this.options.maxRunning && this.queue.length > 0) {
-      const next = this.queue.shift()!;
-      void this.attempt(next.tracker, next.node);
+    let idle = 0;
+    while (!this.draining && this.trackers.length > 0 && idle < this.trackers.length) {
+      this.next %= this.trackers.length;
+      const tracker = this.trackers[this.next]!;
+      this.next += 1;
+      const watchId = tracker.run.watchId;
+      if (tracker.ready.length === 0 || (this.inFlightByWatch.get(watchId) ?? 0) >= tracker.maxRunning) {
+        idle += 1;
+        continue;
+      }
+      idle = 0;
+      void this.attempt(tracker, tracker.ready.shift()!);
     }
   }
 
   private async attempt(tracker: Tracker, node: string): Promise<void> {
     const job = tracker.jobs.get(node)!;
+    const watchId = tracker.run.watchId;
     const controller = new AbortController();
-    this.inFlight.set(job.id, controller);
+    this.inFlight.set(job.id, { controller, watchId });
+    this.inFlightByWatch.set(watchId, (this.inFlightByWatch.get(watchId) ?? 0) + 1);
     const attempt = job.attempts + 1;
     const total = this.options.retries + 1;
     this.db.setJobState(job.id, 'running', { attempts: attempt });
@@ -117,6 +145,7 @@ export class Scheduler {
           outputBucket: tracker.run.outputBucket,
           cogKey: job.imageKey!,
           previewKey: previewKey(job.imageKey!),
+          storage: tracker.storage,
           files,
           log,
         },
@@ -129,7 +158,13 @@ export class Scheduler {
       this.settle(tracker, node);
     } catch (error) {
       const reason = describeError(error);
-      if (controller.signal.aborted) {
+      if (this.removing.delete(job.id)) {
+        this.db.setJobState(job.id, 'removed', { error: 'removed by user' });
+        job.state = 'removed';
+        files.log('removed by user');
+        log.info('Job:Removed', { attempt });
+        this.settle(tracker, node);
+      } else if (controller.signal.aborted) {
         // Stopped by a shutdown: not the job's fault, so the attempt is given back.
         this.db.setJobState(job.id, 'idle', { attempts: attempt - 1 });
         job.state = 'idle';
@@ -155,8 +190,42 @@ export class Scheduler {
     } finally {
       await files.flush();
       this.inFlight.delete(job.id);
+      this.inFlightByWatch.set(watchId, (this.inFlightByWatch.get(watchId) ?? 1) - 1);
       this.pump();
     }
+  }
+
+  /**
+   * Removes jobs of runs this scheduler executes: a job in flight is stopped (its processes killed),
+   * a waiting one never starts. Returns the ids it did not know (not executing here).
+   */
+  remove(jobIds: Iterable<number>): number[] {
+    const unknown: number[] = [];
+    for (const jobId of jobIds) {
+      const node = jobNode(jobId);
+      const tracker = this.trackers.find((t) => t.jobs.has(node));
+      const job = tracker?.jobs.get(node);
+      if (tracker === undefined || job === undefined) {
+        unknown.push(jobId);
+        continue;
+      }
+      if (FINAL_JOB_STATES.has(job.state)) continue;
+      const flight = this.inFlight.get(jobId);
+      if (flight !== undefined) {
+        this.removing.add(jobId);
+        flight.controller.abort();
+        continue;
+      }
+      const timer = this.timers.get(jobId);
+      if (timer !== undefined) clearTimeout(timer);
+      this.timers.delete(jobId);
+      tracker.ready = tracker.ready.filter((n) => n !== node);
+      this.db.setJobState(jobId, 'removed', { error: 'removed by user' });
+      job.state = 'removed';
+      tracker.log.info('Job:Removed', { job: jobId, key: job.imageKey });
+      this.settle(tracker, node);
+    }
+    return unknown;
   }
 
   /** A job reached a final state: its successors may become ready. */
@@ -170,6 +239,8 @@ export class Scheduler {
 
   private startPost(tracker: Tracker): void {
     if (this.draining) return;
+    const index = this.trackers.indexOf(tracker);
+    if (index !== -1) this.trackers.splice(index, 1);
     tracker.post().then(tracker.finished.resolve, tracker.finished.reject);
   }
 
@@ -179,9 +250,9 @@ export class Scheduler {
    */
   async drain(): Promise<void> {
     this.draining = true;
-    for (const timer of this.timers) clearTimeout(timer);
+    for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
-    for (const controller of this.inFlight.values()) controller.abort();
+    for (const { controller } of this.inFlight.values()) controller.abort();
     while (this.inFlight.size > 0) await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

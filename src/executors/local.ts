@@ -6,8 +6,8 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { inspect, runGdal } from '../convert/gdal.js';
 import { cogArgs, jpegArgs, needsStatistics } from '../convert/rules.js';
+import { crashPoint } from '../daemon/crash.js';
 import { CogdError, PermanentError } from '../errors.js';
-import type { Storage } from '../storage/s3.js';
 import { Semaphore } from './semaphore.js';
 import type { Executor, JobSpec } from './types.js';
 
@@ -26,10 +26,7 @@ export class LocalExecutor implements Executor {
   private readonly io: Semaphore;
   private readonly admitted: Semaphore;
 
-  constructor(
-    private readonly storage: Storage,
-    private readonly options: LocalOptions,
-  ) {
+  constructor(private readonly options: LocalOptions) {
     this.cpu = new Semaphore(options.cpu);
     this.io = new Semaphore(options.io);
     this.admitted = new Semaphore(options.cpu * 2 + options.io);
@@ -55,13 +52,14 @@ export class LocalExecutor implements Executor {
     const preview = path.join(dir, 'preview.jpg');
 
     signal.throwIfAborted();
-    const size = await this.io.use(() => this.storage.download(job.inputBucket, job.imageKey, input)).catch((error: unknown) => {
+    const size = await this.io.use(() => job.storage.download(job.inputBucket, job.imageKey, input, signal)).catch((error: unknown) => {
       if (error instanceof CogdError && error.code === 'NoSuchKey') {
         throw new PermanentError('NoSuchKey', `the image s3://${job.inputBucket}/${job.imageKey} does not exist`, { hint: 'check the key in the manifest', cause: error });
       }
       throw error;
     });
     files.log(`downloaded s3://${job.inputBucket}/${job.imageKey} (${size} bytes)`);
+    crashPoint('job:downloaded');
 
     await this.cpu.use(async () => {
       signal.throwIfAborted();
@@ -74,17 +72,19 @@ export class LocalExecutor implements Executor {
       await runGdal('gdal_translate', cogArgs(input, cog), files, signal);
       await runGdal('gdal_translate', jpegArgs(info, input, preview), files, signal);
     });
+    crashPoint('job:converted');
 
     signal.throwIfAborted();
     const [cogSize, previewSize] = await Promise.all([
-      this.io.use(() => this.storage.uploadFile(job.outputBucket, job.cogKey, cog, 'image/tiff')),
-      this.io.use(() => this.storage.uploadFile(job.outputBucket, job.previewKey, preview, 'image/jpeg')),
+      this.io.use(() => job.storage.uploadFile(job.outputBucket, job.cogKey, cog, 'image/tiff', signal)),
+      this.io.use(() => job.storage.uploadFile(job.outputBucket, job.previewKey, preview, 'image/jpeg', signal)),
     ]);
+    crashPoint('job:uploaded');
     files.log(`uploaded s3://${job.outputBucket}/${job.cogKey} (${cogSize} bytes) and s3://${job.outputBucket}/${job.previewKey} (${previewSize} bytes)`);
 
     // Verify what S3 now holds, not what we meant to send.
     for (const [key, expected] of [[job.cogKey, cogSize], [job.previewKey, previewSize]] as const) {
-      const head = await this.io.use(() => this.storage.head(job.outputBucket, key));
+      const head = await this.io.use(() => job.storage.head(job.outputBucket, key));
       if (head === undefined || head.size !== expected) {
         throw new CogdError('VerifyFailed', `s3://${job.outputBucket}/${key} is ${head === undefined ? 'missing' : `${head.size} bytes`} after upload, expected ${expected} bytes`);
       }

@@ -1,5 +1,6 @@
 /** What an executor is asked to do: convert one image, once. Retries are the scheduler's business. */
 import type { Log, StepFiles } from '../log/index.js';
+import type { Storage } from '../storage/s3.js';
 
 export interface JobSpec {
   jobId: number;
@@ -14,6 +15,8 @@ export interface JobSpec {
   cogKey: string;
   /** Key of the JPEG preview in the output bucket. */
   previewKey: string;
+  /** The S3 client of the run's endpoint. */
+  storage: Storage;
   /** `<name>.log/.out/.err` of this image. */
   files: StepFiles;
   log: Log;

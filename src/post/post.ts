@@ -6,6 +6,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
+import { crashPoint } from '../daemon/crash.js';
 import { describeError } from '../errors.js';
 import type { Log } from '../log/index.js';
 import { MANIFEST_FILE, previewKey, resultKey } from '../manifest/names.js';
@@ -81,7 +82,9 @@ export async function post(deps: { db: StateDB; storage: Storage; log: Log }, ru
     await storage.put(run.inputBucket, errorsKey, errorsCsv, 'text/csv');
     written.push(failedKey, errorsKey);
   }
+  crashPoint('post:csv-written');
   await storage.delete(run.inputBucket, run.processingKey);
+  crashPoint('post:processing-deleted');
 
   const summary = [
     `manifest s3://${run.inputBucket}/${run.manifestKey}`,

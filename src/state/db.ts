@@ -300,4 +300,76 @@ export class StateDB {
     for (const row of rows) counts[row.state] = row.n;
     return counts;
   }
+
+  // ---- watches, for the daemon and `cogd rm`
+
+  liveWatches(): Watch[] {
+    return (this.db.prepare('SELECT * FROM watches WHERE removed_at IS NULL ORDER BY id').all() as WatchRow[]).map(toWatch);
+  }
+
+  watchMaxRunning(watchId: number): number {
+    return (this.db.prepare('SELECT max_running FROM watches WHERE id = ?').pluck().get(watchId) as number | undefined) ?? 1;
+  }
+
+  /** Stops a watch: no more polls. Its runs already claimed go on. */
+  removeWatch(watchId: number): boolean {
+    return this.db.prepare('UPDATE watches SET removed_at = ? WHERE id = ? AND removed_at IS NULL').run(now(), watchId).changes > 0;
+  }
+
+  // ---- removal requests: recorded by `cogd rm`, applied by whoever executes the run
+
+  requestRunRemoval(runId: number): boolean {
+    return this.db.prepare(`UPDATE runs SET remove_requested = 1 WHERE id = ? AND state != 'done'`).run(runId).changes > 0;
+  }
+
+  requestJobRemoval(jobId: number): boolean {
+    return this.db.prepare(`UPDATE jobs SET remove_requested = 1 WHERE id = ? AND state IN ('idle', 'running')`).run(jobId).changes > 0;
+  }
+
+  /** Unfinished jobs whose removal was requested, by job or by run. */
+  jobsToRemove(): number[] {
+    return this.db
+      .prepare(
+        `SELECT j.id FROM jobs j JOIN runs r ON r.id = j.run_id
+         WHERE j.state IN ('idle', 'running') AND (j.remove_requested = 1 OR r.remove_requested = 1)`,
+      )
+      .pluck()
+      .all() as number[];
+  }
+
+  /** Marks jobs removed where no process is executing them. */
+  markRemoved(jobIds: number[]): void {
+    const update = this.db.prepare(`UPDATE jobs SET state = 'removed', error = 'removed by user', updated_at = ? WHERE id = ? AND state IN ('idle', 'running')`);
+    const stamp = now();
+    this.db.transaction(() => {
+      for (const id of jobIds) update.run(stamp, id);
+    })();
+  }
+
+  runOfJob(jobId: number): number | undefined {
+    return this.db.prepare('SELECT run_id FROM jobs WHERE id = ?').pluck().get(jobId) as number | undefined;
+  }
+
+  jobByLine(runId: number, line: number): JobRecord | undefined {
+    return this.db.prepare(`SELECT ${JOB_COLUMNS} FROM jobs WHERE run_id = ? AND line = ?`).get(runId, line) as JobRecord | undefined;
+  }
+
+  runsByBatch(batchName: string): RunRecord[] {
+    return this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE batch_name = ? ORDER BY id`).all(batchName) as RunRecord[];
+  }
+
+  // ---- status
+
+  /** Runs not finished, plus runs finished since `since` (ISO 8601). */
+  recentRuns(since: string): RunRecord[] {
+    return this.db
+      .prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE state != 'done' OR finished_at >= ? ORDER BY id`)
+      .all(since) as RunRecord[];
+  }
+
+  /** Jobs of the given runs with their state, line and last error (for `status --jobs`). */
+  jobsOfRuns(runIds: number[]): JobRecord[] {
+    const select = this.db.prepare(`SELECT ${JOB_COLUMNS} FROM jobs WHERE run_id = ? ORDER BY line`);
+    return runIds.flatMap((id) => select.all(id) as JobRecord[]);
+  }
 }

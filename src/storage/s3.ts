@@ -38,9 +38,9 @@ export interface Storage {
   /** The object's metadata, or undefined when it does not exist. */
   head(bucket: string, key: string): Promise<ObjectInfo | undefined>;
   /** Streams the object to `file`; returns its size. */
-  download(bucket: string, key: string, file: string): Promise<number>;
+  download(bucket: string, key: string, file: string, signal?: AbortSignal): Promise<number>;
   /** Uploads a local file (multipart above the threshold); returns its size. */
-  uploadFile(bucket: string, key: string, file: string, contentType: string): Promise<number>;
+  uploadFile(bucket: string, key: string, file: string, contentType: string, signal?: AbortSignal): Promise<number>;
   put(bucket: string, key: string, body: string | Buffer, contentType: string): Promise<void>;
   copy(bucket: string, fromKey: string, toKey: string): Promise<void>;
   /** Idempotent: deleting a missing object is not an error. */
@@ -168,30 +168,33 @@ class S3Storage implements Storage {
     }
   }
 
-  async download(bucket: string, key: string, file: string): Promise<number> {
+  async download(bucket: string, key: string, file: string, signal?: AbortSignal): Promise<number> {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      await pipeline(out.Body as Readable, createWriteStream(file));
+      const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+      await pipeline(out.Body as Readable, createWriteStream(file), { signal });
     } catch (error) {
       throw s3Error('download', bucket, key, error);
     }
     return (await stat(file)).size;
   }
 
-  async uploadFile(bucket: string, key: string, file: string, contentType: string): Promise<number> {
+  async uploadFile(bucket: string, key: string, file: string, contentType: string, signal?: AbortSignal): Promise<number> {
     const { size } = await stat(file);
     try {
       if (size < MULTIPART_THRESHOLD) {
         await this.client.send(
           new PutObjectCommand({ Bucket: bucket, Key: key, Body: createReadStream(file), ContentLength: size, ContentType: contentType }),
+          { abortSignal: signal },
         );
       } else {
-        await new Upload({
+        const upload = new Upload({
           client: this.client,
           params: { Bucket: bucket, Key: key, Body: createReadStream(file), ContentType: contentType },
           queueSize: 4,
           partSize: 16 * 1024 * 1024,
-        }).done();
+        });
+        signal?.addEventListener('abort', () => void upload.abort(), { once: true });
+        await upload.done();
       }
     } catch (error) {
       throw s3Error('upload', bucket, key, error);

@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { crashPoint } from '../daemon/crash.js';
 import { CogdError } from '../errors.js';
 import type { Log } from '../log/index.js';
 import { MANIFEST_FILE, manifestBase, resultKey, runBatchName, timestamp } from '../manifest/names.js';
@@ -47,6 +48,7 @@ export async function claim(deps: ClaimDeps, watch: Watch, object: ObjectInfo, n
     batchName: runBatchName(watch.pattern),
   });
   deps.log.info('Run:Claimed', { run: run.id, manifest: object.key, runDir: run.runDir });
+  crashPoint('claim:recorded');
   return continueClaim(deps, run);
 }
 
@@ -66,6 +68,7 @@ export async function continueClaim(deps: ClaimDeps, run: RunRecord): Promise<Ru
     }
     await storage.download(bucket, source, local);
     db.setClaimStep(run.id, 'downloaded');
+    crashPoint('claim:downloaded');
   }
   if (run.claimStep === 'claimed' || run.claimStep === 'downloaded') {
     if ((await storage.head(bucket, run.processingKey)) === undefined) {
@@ -77,10 +80,12 @@ export async function continueClaim(deps: ClaimDeps, run: RunRecord): Promise<Ru
       }
     }
     db.setClaimStep(run.id, 'copied');
+    crashPoint('claim:copied');
   }
   if (run.claimStep !== 'raw-deleted') {
     await storage.delete(bucket, run.manifestKey);
     db.setClaimStep(run.id, 'raw-deleted');
+    crashPoint('claim:raw-deleted');
   }
   return db.run(run.id)!;
 }

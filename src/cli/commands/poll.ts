@@ -57,6 +57,7 @@ export async function pollCommand(flags: PollFlags): Promise<number> {
   process.once('SIGTERM', onSignal);
   try {
     const runIds = await ctx.daemon.poll(ctx.watch, { planOnly: flags.wait !== true });
+    ctx.daemon.applyRemovals();
     if (runIds.length === 0) {
       process.stdout.write(`no new manifests matching "${config.pattern}" in s3://${config.inputBucket}\n`);
       return 0;

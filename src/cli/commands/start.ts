@@ -1,13 +1,19 @@
 /**
- * `cogd start --foreground`: poll at start and then on the cron schedule until SIGINT/SIGTERM; the
- * first signal drains (jobs in flight are interrupted and run again on the next start), a second
- * one exits at once.
+ * `cogd start`: registers a watch and makes sure a daemon runs on the home — detached, in its own
+ * process group, output to `logs/cogd.log` — then returns. A daemon already running is told to
+ * reload its watches. `--foreground` runs the daemon in this process instead.
  */
-import cron from 'node-cron';
+import { spawn } from 'node:child_process';
+import { openSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { resolveConfig, type RunFlags } from '../../config.js';
-import { describeError, UsageError } from '../../errors.js';
+import { homePaths, runningDaemon } from '../../daemon/home.js';
+import { runDaemon } from '../../daemon/process.js';
+import { CogdError } from '../../errors.js';
 import { watchBatchName } from '../../manifest/names.js';
-import { openContext } from '../context.js';
+import { StateDB } from '../../state/db.js';
 import { consoleLevel, type OutputFlags } from '../output.js';
 import { summaryLine } from './poll.js';
 
@@ -15,55 +21,66 @@ export interface StartFlags extends RunFlags, OutputFlags {
   foreground?: boolean;
 }
 
+const BIN = fileURLToPath(new URL('../../../bin/cogd', import.meta.url));
+
+/** Daemon-wide settings passed from `start` to the detached daemon. */
+function daemonArgs(flags: RunFlags): string[] {
+  const args: string[] = [];
+  if (flags.retries !== undefined) args.push('--retries', flags.retries);
+  if (flags.retryDelay !== undefined) args.push('--retry-delay', flags.retryDelay);
+  if (flags.cpuConcurrency !== undefined) args.push('--cpu-concurrency', flags.cpuConcurrency);
+  if (flags.ioConcurrency !== undefined) args.push('--io-concurrency', flags.ioConcurrency);
+  return args;
+}
+
 export async function startCommand(flags: StartFlags): Promise<number> {
-  if (flags.foreground !== true) {
-    throw new UsageError('cogd start runs in the foreground for now', 'pass --foreground (run it under nohup, tmux or systemd to keep it going)');
-  }
   const config = resolveConfig(flags);
-  const ctx = await openContext(config, flags.verbose === true || flags.debug === true ? consoleLevel(flags) : 'info');
-  const { daemon, watch, log } = ctx;
-  log.info('Daemon:Started', { watch: watch.id, batch: watchBatchName(watch.pattern), schedule: config.schedule, home: config.home, pid: process.pid });
-  process.stdout.write(`watch ${watch.id} ${watchBatchName(watch.pattern)}: polling s3://${watch.inputBucket} on "${config.schedule}"\n`);
+  const paths = homePaths(config.home);
+  await mkdir(paths.logs, { recursive: true });
+  const db = new StateDB(paths.db);
+  const watch = db.upsertWatch(config);
+  db.close();
+  const batch = watchBatchName(watch.pattern);
 
-  let polling = false;
-  const tick = async (): Promise<void> => {
-    if (polling) return; // a slow poll is never overlapped by the next one
-    polling = true;
-    try {
-      const runIds = await daemon.poll(watch);
-      void daemon.settled(runIds).then((runs) => {
-        for (const run of runs) if (run.state === 'done') process.stdout.write(`${summaryLine(run, config.home)}\n`);
-      });
-    } catch (error) {
-      log.error('Watch:PollFailed', { watch: watch.id, reason: describeError(error) });
-    } finally {
-      polling = false;
-    }
-  };
+  if (flags.foreground === true) {
+    process.stdout.write(`watch ${watch.id} ${batch}: polling s3://${watch.inputBucket} on "${watch.schedule}" (foreground; Ctrl-C stops)\n`);
+    return runDaemon({
+      ...config,
+      consoleLevel: flags.verbose === true || flags.debug === true ? consoleLevel(flags) : 'warn',
+      summarize: (runId, state) => summaryLine(state.run(runId)!, config.home),
+      onRunDone: (line) => process.stdout.write(`${line}\n`),
+    });
+  }
 
-  const task = cron.schedule(config.schedule, () => void tick());
-  await tick();
+  const existing = runningDaemon(config.home);
+  if (existing !== undefined && existing > 0) {
+    process.kill(existing, 'SIGHUP');
+    process.stdout.write(`watch ${watch.id} ${batch}: added to the cogd daemon (pid ${existing}) on ${config.home}\n`);
+    return 0;
+  }
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        log.warn('Daemon:ForcedExit', { signal });
-        process.exit(130);
-      }
-      stopping = true;
-      log.info('Daemon:Stopping', { signal });
-      process.stderr.write(`cogd: ${signal}: stopping; jobs in flight will run again on the next start\n`);
-      void task.stop();
-      ctx
-        .close()
-        .then(() => resolve(0))
-        .catch((error: unknown) => {
-          process.stderr.write(`cogd: ${describeError(error)}\n`);
-          resolve(1);
-        });
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+  const out = openSync(paths.daemonLog, 'a');
+  const child = spawn(process.execPath, [BIN, 'daemon', '--home', config.home, ...daemonArgs(flags)], {
+    detached: true,
+    stdio: ['ignore', out, out],
   });
+  let exited: number | null = null;
+  child.on('exit', (code) => (exited = code ?? 1));
+  child.unref();
+
+  // Wait until a daemon holds the lock: this child, or one a concurrent `start` launched.
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const pid = runningDaemon(config.home);
+    if (pid !== undefined && pid > 0) {
+      process.stdout.write(`watch ${watch.id} ${batch}: polling s3://${watch.inputBucket} on "${watch.schedule}"\n`);
+      process.stdout.write(`cogd daemon (pid ${pid}) runs on ${config.home}; log: ${path.relative(process.cwd(), paths.daemonLog) || paths.daemonLog}\n`);
+      return 0;
+    }
+    if ((exited !== null && exited !== 0 && pid === undefined) || Date.now() > deadline) {
+      const tail = readFileSync(paths.daemonLog, 'utf8').split('\n').slice(-5).join('\n');
+      throw new CogdError('DaemonDidNotStart', `the cogd daemon did not start on ${config.home}:\n${tail}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

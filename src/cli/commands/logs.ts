@@ -1,0 +1,78 @@
+/**
+ * `cogd logs RUN [JOB] [-f]`: prints a run's logs (`run.log`, `post.out`, `post.err`) or one job's
+ * (`<name>.log`, `.out`, `.err`); `-f` keeps printing what is appended until the run is done or
+ * Ctrl-C. JOB is a manifest line number, a job id (`12.5`), an image key or a log name.
+ */
+import { existsSync } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { resolveHome } from '../../config.js';
+import { homePaths } from '../../daemon/home.js';
+import { CogdError, UsageError } from '../../errors.js';
+import { StateDB } from '../../state/db.js';
+
+async function readFrom(file: string, offset: number): Promise<{ text: string; size: number }> {
+  const { size } = await stat(file);
+  if (size <= offset) return { text: '', size };
+  const handle = await open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(size - offset);
+    await handle.read(buffer, 0, buffer.length, offset);
+    return { text: buffer.toString('utf8'), size };
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function logsCommand(runArg: string, jobArg: string | undefined, flags: { home?: string; follow?: boolean }): Promise<number> {
+  const home = resolveHome(flags.home);
+  if (!/^\d+$/.test(runArg)) throw new UsageError(`"${runArg}" is not a run id`, 'run ids are the numbers `cogd status` shows, e.g. `cogd logs 12`');
+  const { db: dbFile } = homePaths(home);
+  if (!existsSync(dbFile)) throw new CogdError('NoState', `nothing has run on ${home}`);
+  const db = new StateDB(dbFile);
+  try {
+    const run = db.run(Number(runArg));
+    if (run === undefined) throw new CogdError('UnknownRun', `there is no run ${runArg} on ${home}`, { hint: 'see `cogd status`' });
+    let names: string[];
+    if (jobArg === undefined) {
+      names = ['run.log', 'post.out', 'post.err'];
+    } else {
+      const line = /^(?:\d+\.)?(\d+)$/.exec(jobArg)?.[1];
+      const job = db.jobs(run.id).find((j) => (line !== undefined && j.line === Number(line)) || j.imageKey === jobArg || j.logName === jobArg);
+      if (job === undefined) throw new CogdError('UnknownJob', `run ${run.id} has no job ${jobArg}`, { hint: `see \`cogd status --jobs ${run.id}\`` });
+      if (job.logName === null) {
+        process.stdout.write(`line ${job.line} was rejected before it ran: ${job.error ?? ''}\n`);
+        return 0;
+      }
+      names = ['log', 'out', 'err'].map((ext) => `${job.logName}.${ext}`);
+    }
+    const offsets = new Map<string, number>();
+    let lastShown = '';
+    const show = async (): Promise<void> => {
+      for (const name of names) {
+        const file = path.join(run.runDir, name);
+        if (!existsSync(file)) continue;
+        const { text, size } = await readFrom(file, offsets.get(name) ?? 0);
+        offsets.set(name, size);
+        if (text === '') continue;
+        if (lastShown !== name) process.stdout.write(`${lastShown === '' ? '' : '\n'}==> ${path.join(path.relative(home, run.runDir), name)} <==\n`);
+        lastShown = name;
+        process.stdout.write(text);
+      }
+    };
+    await show();
+    if (lastShown === '' && flags.follow !== true) process.stdout.write(`no logs yet in ${run.runDir}\n`);
+    if (flags.follow === true) {
+      let stopped = false;
+      process.once('SIGINT', () => (stopped = true));
+      while (!stopped && db.run(run.id)?.state !== 'done') {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        await show();
+      }
+      await show();
+    }
+    return 0;
+  } finally {
+    db.close();
+  }
+}

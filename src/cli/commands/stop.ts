@@ -1,0 +1,28 @@
+/** `cogd stop`: asks the home's daemon to stop gracefully and waits until it has. */
+import { resolveHome } from '../../config.js';
+import { runningDaemon } from '../../daemon/home.js';
+import { CogdError } from '../../errors.js';
+
+export async function stopCommand(flags: { home?: string; timeout?: string }): Promise<number> {
+  const home = resolveHome(flags.home);
+  const pid = runningDaemon(home);
+  if (pid === undefined) {
+    process.stdout.write(`no cogd daemon is running on ${home}\n`);
+    return 0;
+  }
+  const signalled = new Set<number>();
+  const deadline = Date.now() + Number(flags.timeout ?? 120) * 1000;
+  for (let holder = runningDaemon(home); holder !== undefined; holder = runningDaemon(home)) {
+    // Signal whichever daemon holds the home now (one may have taken over as the first stopped).
+    if (holder > 0 && !signalled.has(holder)) {
+      process.kill(holder, 'SIGTERM');
+      signalled.add(holder);
+    }
+    if (Date.now() > deadline) {
+      throw new CogdError('StopTimeout', `the cogd daemon (pid ${pid}) is still stopping`, { hint: 'wait, or run `cogd stop` again' });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  process.stdout.write(`cogd daemon (pid ${pid}) stopped; jobs in flight will run again on the next start\n`);
+  return 0;
+}

@@ -1,0 +1,23 @@
+/**
+ * Named points between steps that must survive a crash. In tests, COGD_TEST_CRASH_AT=<name> makes
+ * the process kill itself with SIGKILL at that point — a `kill -9` at a known moment.
+ */
+import { testCrashPoint } from '../config.js';
+
+const target = testCrashPoint();
+
+export type CrashPoint =
+  | 'claim:recorded'
+  | 'claim:downloaded'
+  | 'claim:copied'
+  | 'claim:raw-deleted'
+  | 'plan:stored'
+  | 'job:downloaded'
+  | 'job:converted'
+  | 'job:uploaded'
+  | 'post:csv-written'
+  | 'post:processing-deleted';
+
+export function crashPoint(name: CrashPoint): void {
+  if (target === name) process.kill(process.pid, 'SIGKILL');
+}

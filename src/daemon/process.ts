@@ -1,0 +1,147 @@
+/**
+ * The daemon process of a home: holds the home's lock, polls every live watch on its schedule,
+ * resumes unfinished runs, applies `cogd rm` requests, and shuts down gracefully.
+ *
+ * Signals: SIGTERM/SIGINT drain (jobs in flight are interrupted and run again on the next start;
+ * nothing is marked failed because of the stop), a second one exits at once; SIGHUP reloads the
+ * watches from the DB; SIGUSR2 applies removal requests now. The DB is also re-read every second,
+ * so a missed signal only delays a change.
+ */
+import cron, { type ScheduledTask } from 'node-cron';
+import { describeError } from '../errors.js';
+import { createLog, type Level } from '../log/index.js';
+import { watchBatchName } from '../manifest/names.js';
+import { StateDB } from '../state/db.js';
+import type { Watch } from '../types.js';
+import { Daemon, type DaemonOptions } from './daemon.js';
+import { acquireHomeLock, homePaths, processAlive, runningDaemon, type HomeLock } from './home.js';
+
+export interface DaemonProcessOptions extends DaemonOptions {
+  /** What reaches stderr (the foreground daemon prints progress; the detached one nothing). */
+  consoleLevel: Level | 'silent';
+  /** Called with each finished run's summary line (the foreground daemon prints them). */
+  onRunDone?: (line: string) => void;
+  summarize: (runId: number, db: StateDB) => string;
+}
+
+/**
+ * Takes the home's lock. A live daemon holding it means this process is not needed: give up at
+ * once. Otherwise wait briefly — a `cogd status` or `start` may be probing the lock this moment.
+ */
+async function lockWithPatience(home: string): Promise<HomeLock | undefined> {
+  for (let attempt = 0; attempt < 20; attempt += 1) {
+    const lock = await acquireHomeLock(home);
+    if (lock !== undefined) return lock;
+    const holder = runningDaemon(home);
+    if (holder !== undefined && holder > 0 && holder !== process.pid && processAlive(holder)) return undefined;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return undefined;
+}
+
+export async function runDaemon(options: DaemonProcessOptions): Promise<number> {
+  const lock = await lockWithPatience(options.home);
+  if (lock === undefined) {
+    process.stderr.write(`cogd: a cogd daemon (pid ${runningDaemon(options.home) ?? '?'}) already runs on ${options.home}\n`);
+    return 1;
+  }
+  const paths = homePaths(options.home);
+  const log = createLog({ logDir: paths.logs, consoleLevel: options.consoleLevel });
+  const db = new StateDB(paths.db);
+  const daemon = new Daemon(db, log, options);
+  await daemon.prepare();
+  log.info('Daemon:Started', { pid: process.pid, home: options.home });
+
+  const tasks = new Map<number, { task: ScheduledTask; schedule: string }>();
+  const polling = new Set<number>();
+
+  const pollWatch = async (watch: Watch): Promise<void> => {
+    if (polling.has(watch.id)) return; // a slow poll is never overlapped by the next one
+    polling.add(watch.id);
+    try {
+      const runIds = await daemon.poll(watch);
+      void daemon.settled(runIds).then((runs) => {
+        for (const run of runs) if (run.state === 'done') options.onRunDone?.(options.summarize(run.id, db));
+      });
+    } catch (error) {
+      log.error('Watch:PollFailed', { watch: watch.id, batch: watchBatchName(watch.pattern), reason: describeError(error) });
+    } finally {
+      polling.delete(watch.id);
+    }
+  };
+
+  const reload = (): void => {
+    const live = new Map(db.liveWatches().map((w) => [w.id, w]));
+    for (const [id, entry] of tasks) {
+      const watch = live.get(id);
+      if (watch === undefined || watch.schedule !== entry.schedule) {
+        void entry.task.stop();
+        tasks.delete(id);
+        if (watch === undefined) log.info('Watch:Removed', { watch: id });
+      }
+    }
+    for (const watch of live.values()) {
+      if (tasks.has(watch.id)) continue;
+      const task = cron.schedule(watch.schedule, () => void pollWatch(db.watch(watch.id) ?? watch));
+      tasks.set(watch.id, { task, schedule: watch.schedule });
+      log.info('Watch:Scheduled', { watch: watch.id, batch: watchBatchName(watch.pattern), schedule: watch.schedule });
+      void pollWatch(watch); // one poll at start
+    }
+  };
+
+  daemon.resume(); // runs of every watch, removed ones included: claimed manifests are always finished
+  reload();
+  const tick = setInterval(() => {
+    try {
+      reload();
+      daemon.applyRemovals();
+    } catch (error) {
+      log.error('Daemon:TickFailed', { reason: describeError(error) });
+    }
+  }, 1000);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        log.warn('Daemon:ForcedExit', { signal });
+        process.exit(130);
+      }
+      stopping = true;
+      log.info('Daemon:Stopping', { signal });
+      clearInterval(tick);
+      for (const { task } of tasks.values()) void task.stop();
+      const errors: unknown[] = [];
+      const steps = [
+        () => daemon.close(),
+        async () => log.info('Daemon:Stopped', { pid: process.pid, s3Requests: await daemon.requests() }),
+        () => db.close(),
+        () => log.close(),
+        () => lock.release(),
+      ];
+      void (async () => {
+        for (const step of steps) {
+          try {
+            await step();
+          } catch (error) {
+            errors.push(error);
+          }
+        }
+        for (const error of errors) process.stderr.write(`cogd: while stopping: ${describeError(error)}\n`);
+        process.off('SIGHUP', onHup);
+        process.off('SIGUSR2', onUsr2);
+        resolve(errors.length === 0 ? 0 : 1);
+      })();
+    };
+    const onHup = (): void => {
+      log.info('Daemon:Reload', {});
+      reload();
+      daemon.applyRemovals();
+    };
+    const onUsr2 = (): void => daemon.applyRemovals();
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    process.on('SIGHUP', onHup);
+    process.on('SIGUSR2', onUsr2);
+  });
+}

@@ -1,0 +1,113 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildStatus, renderBars, renderBatch, renderJobs, type StatusReport } from '../../src/cli/status-view.js';
+import { planRows } from '../../src/dag/plan.js';
+import { parseManifest } from '../../src/manifest/parse.js';
+import { StateDB } from '../../src/state/db.js';
+import { tempDir } from '../support/helpers.js';
+
+const counts = (c: Partial<StatusReport['totals']>) => ({ done: 0, failed: 0, removed: 0, running: 0, idle: 0, held: 0, total: 0, ...c });
+
+// Local-time stamps, so SUBMITTED reads the same in every time zone.
+const at = (month: number, day: number, hour: number, minute: number): string => new Date(2026, month - 1, day, hour, minute).toISOString();
+
+const fixed: StatusReport = {
+  home: '/data/cogd',
+  owner: 'nemo',
+  daemon: { running: true, pid: 4242 },
+  watches: [{ id: 'w1', batchName: 'COG-Pipeline-Crondor-*raw.csv', pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', schedule: '*/15 * * * *', createdAt: at(11, 20, 9, 5) }],
+  runs: [
+    {
+      id: 3, batchName: 'COG-Pipeline-DAG-*raw.csv', manifest: 's3://raw/a/x-raw.csv', state: 'running', runDir: '/data/cogd/logs/run-1',
+      createdAt: at(11, 21, 14, 3), finishedAt: null, manifestError: null, postError: null,
+      counts: counts({ done: 4428, failed: 3, running: 2, idle: 1001, total: 5434 }), firstLine: 1, lastLine: 5434,
+    },
+    {
+      id: 4, batchName: 'COG-Pipeline-DAG-*raw.csv', manifest: 's3://raw/b-raw.csv', state: 'done', runDir: '/data/cogd/logs/run-2',
+      createdAt: at(11, 21, 14, 30), finishedAt: at(11, 21, 14, 31), manifestError: null, postError: null,
+      counts: counts({ done: 1, total: 1 }), firstLine: 1, lastLine: 1,
+    },
+  ],
+  totals: { ...counts({ done: 4429, failed: 3, running: 2, idle: 1001, total: 5435 }), suspended: 0 },
+  jobs: [
+    { id: '3.1', run: 3, line: 1, key: 'img/a.tif', state: 'converted', attempts: 1, error: null, createdAt: at(11, 21, 14, 3) },
+    { id: '3.2', run: 3, line: 2, key: 'img/missing.tif', state: 'failed', attempts: 1, error: 'the image s3://raw/img/missing.tif does not exist', createdAt: at(11, 21, 14, 3) },
+    { id: '3.3', run: 3, line: 3, key: null, state: 'failed', attempts: 0, error: 'the band count "x" (column 2) is not a positive whole number', createdAt: at(11, 21, 14, 3) },
+  ],
+};
+
+describe('status text', () => {
+  const now = new Date(2026, 10, 21, 15, 0, 7);
+
+  it('lays out the batch view like condor_q', () => {
+    expect(renderBatch(fixed, now)).toMatchInlineSnapshot(`
+      "-- cogd: /data/cogd : daemon pid 4242 @ 11/21/26 15:00:07
+      OWNER BATCH_NAME                    SUBMITTED   DONE RUN IDLE HOLD TOTAL JOB_IDS
+      nemo  COG-Pipeline-Crondor-*raw.csv 11/20 09:05    _   _    _    _     _ w1
+      nemo  COG-Pipeline-DAG-*raw.csv     11/21 14:03 4431   2 1001    _  5434 3.1 ... 3.5434
+      nemo  COG-Pipeline-DAG-*raw.csv     11/21 14:30    1   _    _    _     1 4.1
+
+      run 3 s3://raw/a/x-raw.csv: 3 failed, 0 removed (why: cogd status --jobs 3)
+      run 4 s3://raw/b-raw.csv: done, all 1 rows processed
+
+      Total for query: 5435 jobs; 4429 completed, 3 failed, 0 removed, 1001 idle, 2 running, 0 held, 0 suspended"
+    `);
+  });
+
+  it('lays out the job view like condor_q -nobatch', () => {
+    expect(renderJobs(fixed, now)).toMatchInlineSnapshot(`
+      "-- cogd: /data/cogd : daemon pid 4242 @ 11/21/26 15:00:07
+      ID  OWNER SUBMITTED   ST TRIES KEY             LAST_ERROR
+      3.1 nemo  11/21 14:03 C      1 img/a.tif
+      3.2 nemo  11/21 14:03 F      1 img/missing.tif the image s3://raw/img/missing.tif does not exist
+      3.3 nemo  11/21 14:03 F      0 -               the band count "x" (column 2) is not a positive whole number
+
+      Total for query: 5435 jobs; 4429 completed, 3 failed, 0 removed, 1001 idle, 2 running, 0 held, 0 suspended"
+    `);
+  });
+
+  it('draws one progress bar per run', () => {
+    const [bar] = renderBars(fixed, 10);
+    expect(bar).toBe('run 3 [########..] 4431/5434 done: 4428 converted, 3 failed, 0 removed; 2 running, 1001 idle, 0 held (running) s3://raw/a/x-raw.csv');
+  });
+});
+
+describe('status --json', () => {
+  it('reports watches, runs, counts and jobs from the state DB', async () => {
+    const db = new StateDB(path.join(await tempDir(), 'cogd.db'));
+    const watch = db.upsertWatch({
+      pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', s3: { region: 'us-east-1' }, schedule: '*/15 * * * *', maxRunning: 10, retries: 3, retryDelayMs: 1000,
+    });
+    const run = db.insertRun({
+      watchId: watch.id, inputBucket: 'raw', outputBucket: 'cogs', manifestKey: 'x-raw.csv', manifestEtag: '"e"', manifestMtime: '2026-11-21T00:00:00.000Z',
+      base: 'x-', ts: '20261121-000000', processingKey: 'x-processing-20261121-000000.csv', runDir: '/tmp/run', batchName: 'COG-Pipeline-DAG-*raw.csv',
+    });
+    db.insertJobs(run.id, planRows(parseManifest('a.tif,3\nb.tif,1\nc.png,1\n')));
+    const [a] = db.jobs(run.id);
+    db.setJobState(a!.id, 'running', { attempts: 1 });
+
+    const report = buildStatus(db, '/home/x', 77, { jobs: true });
+    expect(report).toEqual({
+      home: '/home/x',
+      owner: expect.any(String),
+      daemon: { running: true, pid: 77 },
+      watches: [{ id: 'w1', batchName: 'COG-Pipeline-Crondor-*raw.csv', pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', schedule: '*/15 * * * *', createdAt: expect.any(String) }],
+      runs: [{
+        id: run.id, batchName: 'COG-Pipeline-DAG-*raw.csv', manifest: 's3://raw/x-raw.csv', state: 'running', runDir: '/tmp/run',
+        createdAt: expect.any(String), finishedAt: null, manifestError: null, postError: null,
+        counts: { done: 0, failed: 1, removed: 0, running: 1, idle: 1, held: 0, total: 3 }, firstLine: 1, lastLine: 3,
+      }],
+      totals: { done: 0, failed: 1, removed: 0, running: 1, idle: 1, held: 0, total: 3, suspended: 0 },
+      jobs: [
+        { id: `${run.id}.1`, run: run.id, line: 1, key: 'a.tif', state: 'running', attempts: 1, error: null, createdAt: expect.any(String) },
+        { id: `${run.id}.2`, run: run.id, line: 2, key: 'b.tif', state: 'idle', attempts: 0, error: null, createdAt: expect.any(String) },
+        { id: `${run.id}.3`, run: run.id, line: 3, key: null, state: 'failed', attempts: 0, error: expect.stringMatching(/does not name a GeoTIFF/), createdAt: expect.any(String) },
+      ],
+    });
+    // Filters: a job id narrows to that job; an unknown run gives nothing.
+    expect(buildStatus(db, '/home/x', undefined, { filter: `${run.id}.2` }).runs[0]!.counts).toEqual({ done: 0, failed: 0, removed: 0, running: 0, idle: 1, held: 0, total: 1 });
+    expect(buildStatus(db, '/home/x', undefined, { filter: '99' }).runs).toEqual([]);
+    expect(buildStatus(db, '/home/x', undefined, { filter: 'w1' }).watches.length).toBe(1);
+    db.close();
+  });
+});
