@@ -109,6 +109,12 @@ describe('cogd start / status / rm / stop', () => {
     const { stdout: ps } = await execa('ps', ['-eo', 'args']);
     expect(ps).not.toContain(gate);
 
+    // The live view, without a terminal: plain lines, no escape codes, and it ends when the run is done.
+    const watched = await cogd(['watch', '1', '--home', home]);
+    expect(watched.exitCode).toBe(0);
+    expect(watched.stdout).toMatch(/^run 1 \[#+\] 3\/3 done: 2 converted, 0 failed, 1 removed; 0 running, 0 idle, 0 held \(done\)/);
+    expect(watched.stdout).not.toContain('\x1b');
+
     const logs = await cogd(['logs', '1', '1', '--home', home]);
     expect(logs.stdout).toMatch(/==> logs\/run-[\d-]+\/a\.log <==/);
     expect(logs.stdout).toMatch(/removed by user/);
