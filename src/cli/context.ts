@@ -2,6 +2,7 @@
  * What `cogd poll` needs: the home's lock (a poll and a daemon never work on one home at once), the
  * state DB, the log, the engine and the watch the flags describe.
  */
+import { closeAll } from '../cleanup.js';
 import type { Config } from '../config.js';
 import { Daemon } from '../daemon/daemon.js';
 import { acquireHomeLock, homePaths, runningDaemon, type HomeLock } from '../daemon/home.js';
@@ -47,22 +48,16 @@ export async function openContext(config: Config, consoleLevel: 'warn' | 'info' 
     // Every cleanup runs, even when one fails; the DB closes after in-flight jobs have recorded
     // that they were interrupted.
     async close() {
-      const errors: unknown[] = [];
-      const steps = [
-        () => daemon.close(),
-        async () => log.info('Storage:Requests', { requests: await daemon.requests() }),
-        () => db.close(),
-        () => log.close(),
-        () => held.release(),
-      ];
-      for (const step of steps) {
-        try {
-          await step();
-        } catch (error) {
-          errors.push(error);
-        }
-      }
-      if (errors.length > 0) throw new AggregateError(errors, 'cogd did not shut down cleanly');
+      await closeAll(
+        [
+          () => daemon.close(),
+          async () => log.info('Storage:Requests', { requests: await daemon.requests() }),
+          () => db.close(),
+          () => log.close(),
+          () => held.release(),
+        ],
+        'cogd',
+      );
     },
   };
 }

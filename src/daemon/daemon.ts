@@ -4,6 +4,7 @@
  * (`cogd start`) keeps it going on each watch's schedule.
  */
 import path from 'node:path';
+import { closeAll } from '../cleanup.js';
 import { exponential } from '../dag/backoff.js';
 import { planManifest } from '../dag/plan.js';
 import { Scheduler } from '../dag/scheduler.js';
@@ -202,23 +203,17 @@ export class Daemon {
 
   /** Stops launching jobs; jobs in flight are interrupted and go back to idle for the next start. */
   async close(): Promise<void> {
-    const errors: unknown[] = [];
-    const steps = [
-      () => this.scheduler.drain(),
-      () => this.executor.close(),
-      async () => {
-        for (const storage of await Promise.allSettled(this.storages.values())) {
-          if (storage.status === 'fulfilled') storage.value.close();
-        }
-      },
-    ];
-    for (const step of steps) {
-      try {
-        await step();
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-    if (errors.length > 0) throw new AggregateError(errors, 'cogd did not shut down cleanly');
+    await closeAll(
+      [
+        () => this.scheduler.drain(),
+        () => this.executor.close(),
+        async () => {
+          for (const storage of await Promise.allSettled(this.storages.values())) {
+            if (storage.status === 'fulfilled') storage.value.close();
+          }
+        },
+      ],
+      'the cogd engine',
+    );
   }
 }

@@ -8,6 +8,7 @@
  * so a missed signal only delays a change.
  */
 import cron, { type ScheduledTask } from 'node-cron';
+import { runEvery } from '../cleanup.js';
 import { describeError } from '../errors.js';
 import { createLog, type Level } from '../log/index.js';
 import { watchBatchName } from '../manifest/names.js';
@@ -111,22 +112,14 @@ export async function runDaemon(options: DaemonProcessOptions): Promise<number> 
       log.info('Daemon:Stopping', { signal });
       clearInterval(tick);
       for (const { task } of tasks.values()) void task.stop();
-      const errors: unknown[] = [];
-      const steps = [
-        () => daemon.close(),
-        async () => log.info('Daemon:Stopped', { pid: process.pid, s3Requests: await daemon.requests() }),
-        () => db.close(),
-        () => log.close(),
-        () => lock.release(),
-      ];
       void (async () => {
-        for (const step of steps) {
-          try {
-            await step();
-          } catch (error) {
-            errors.push(error);
-          }
-        }
+        const errors = await runEvery([
+          () => daemon.close(),
+          async () => log.info('Daemon:Stopped', { pid: process.pid, s3Requests: await daemon.requests() }),
+          () => db.close(),
+          () => log.close(),
+          () => lock.release(),
+        ]);
         for (const error of errors) process.stderr.write(`cogd: while stopping: ${describeError(error)}\n`);
         process.off('SIGHUP', onHup);
         process.off('SIGUSR2', onUsr2);
