@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { validate as validateCron } from 'node-cron';
 import { UsageError } from './errors.js';
+import { DEFAULT_LIMITS } from './convert/rules.js';
 import type { ExecutorName, S3Settings } from './types.js';
 
 /** Flags shared by `poll` and `start`, as commander hands them over (all strings). */
@@ -24,29 +25,27 @@ export interface RunFlags {
   executor?: string;
   ioConcurrency?: string;
   cpuConcurrency?: string;
+  jobTimeout?: string;
+  stepTimeout?: string;
+  inspectTimeout?: string;
+  retryTimeouts?: boolean;
+  maxPixels?: string;
+  maxBands?: string;
+  scratch?: string;
+  scratchWait?: string;
 }
 
-export interface Config {
-  /** @defaultValue `$COGD_HOME`, else the current directory */
-  home: string;
+export interface Config extends EngineConfig {
   pattern: string;
   inputBucket: string;
   outputBucket: string;
   s3: S3Settings;
-  /** Jobs in flight at most (`-m`). @defaultValue 10000 */
+  /** Jobs of this watch in flight at most (`-m`). @defaultValue 10000 */
   maxRunning: number;
-  /** Retries after the first attempt of a job. @defaultValue 3 */
-  retries: number;
-  /** First retry delay in ms; doubles each retry. @defaultValue 10000 */
-  retryDelayMs: number;
   /** @defaultValue `*\/15 * * * *` */
   schedule: string;
   /** @defaultValue `local` */
   executor: ExecutorName;
-  /** Concurrent GDAL processes of the local executor. @defaultValue the machine's cores */
-  cpuConcurrency: number;
-  /** Concurrent S3 transfers of the local executor. @defaultValue 8 */
-  ioConcurrency: number;
 }
 
 export const DEFAULT_SCHEDULE = '*/15 * * * *';
@@ -84,9 +83,34 @@ function integer(name: string, value: string | undefined, fallback: number, min:
 function seconds(name: string, value: string | undefined, fallbackMs: number): number {
   if (value === undefined) return fallbackMs;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new UsageError(`${name} must be a number of seconds, got "${value}"`);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`${name} must be a number of seconds, got "${value}"`);
   return Math.round(n * 1000);
 }
+
+/** Daemon-wide settings: what `cogd daemon` and `poll` need beyond a watch. */
+export function resolveEngine(flags: RunFlags, env: NodeJS.ProcessEnv = process.env) {
+  const home = resolveHome(flags.home, env);
+  const jobTimeoutMs = seconds('--job-timeout', flags.jobTimeout, 30 * 60 * 1000);
+  return {
+    home,
+    retries: integer('--retries', flags.retries, 3, 0),
+    retryDelayMs: seconds('--retry-delay', flags.retryDelay, 10_000),
+    cpuConcurrency: integer('--cpu-concurrency', flags.cpuConcurrency, os.availableParallelism(), 1),
+    ioConcurrency: integer('--io-concurrency', flags.ioConcurrency, 8, 1),
+    jobTimeoutMs,
+    stepTimeoutMs: seconds('--step-timeout', flags.stepTimeout, jobTimeoutMs),
+    inspectTimeoutMs: seconds('--inspect-timeout', flags.inspectTimeout, 60_000),
+    retryTimeouts: flags.retryTimeouts === true,
+    limits: {
+      maxPixels: integer('--max-pixels', flags.maxPixels, DEFAULT_LIMITS.maxPixels, 1),
+      maxBands: integer('--max-bands', flags.maxBands, DEFAULT_LIMITS.maxBands, 1),
+    },
+    scratch: flags.scratch === undefined ? path.join(home, 'scratch') : path.resolve(flags.scratch),
+    scratchWaitMs: seconds('--scratch-wait', flags.scratchWait, 10 * 60 * 1000),
+  };
+}
+
+export type EngineConfig = ReturnType<typeof resolveEngine>;
 
 /** S3 bucket naming rules (the strict subset every implementation accepts). */
 export function checkBucketName(flag: string, name: string | undefined): string {
@@ -119,9 +143,8 @@ export function resolveConfig(flags: RunFlags, env: NodeJS.ProcessEnv = process.
   if (!validateCron(schedule)) {
     throw new UsageError(`--schedule "${schedule}" is not a cron expression`, 'for example "*/15 * * * *"');
   }
-  const cores = os.availableParallelism();
   return {
-    home: resolveHome(flags.home, env),
+    ...resolveEngine(flags, env),
     pattern,
     inputBucket: checkBucketName('--input-bucket', flags.inputBucket),
     outputBucket: checkBucketName('--output-bucket', flags.outputBucket),
@@ -132,12 +155,8 @@ export function resolveConfig(flags: RunFlags, env: NodeJS.ProcessEnv = process.
       region: env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
     },
     maxRunning: integer('-m/--max-running', flags.maxRunning, DEFAULT_MAX_RUNNING, 1),
-    retries: integer('--retries', flags.retries, 3, 0),
-    retryDelayMs: seconds('--retry-delay', flags.retryDelay, 10_000),
     schedule,
     executor,
-    cpuConcurrency: integer('--cpu-concurrency', flags.cpuConcurrency, cores, 1),
-    ioConcurrency: integer('--io-concurrency', flags.ioConcurrency, 8, 1),
   };
 }
 

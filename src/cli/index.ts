@@ -3,9 +3,8 @@
  * 0 ok, 1 failure (a row or manifest failed, S3 unreachable…), 2 usage.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { DEFAULT_MAX_RUNNING, DEFAULT_SCHEDULE } from '../config.js';
+import { DEFAULT_MAX_RUNNING, DEFAULT_SCHEDULE, resolveEngine } from '../config.js';
 import { CogdError, describeError, UsageError } from '../errors.js';
-import { resolveConfig } from '../config.js';
 import { runDaemon } from '../daemon/process.js';
 import { logsCommand } from './commands/logs.js';
 import { pollCommand, summaryLine } from './commands/poll.js';
@@ -16,22 +15,37 @@ import { stopCommand } from './commands/stop.js';
 
 const VERSION = '0.1.0';
 
-/** Flags of every command that talks to the buckets (the reference tool's flags, kept). */
-function withRunFlags(command: Command): Command {
+/** Settings of the engine that converts: shared by poll, start and the daemon. */
+function withEngineFlags(command: Command): Command {
   return command
-    .requiredOption('-p, --pattern <glob>', 'manifest keys to claim; without "/" it matches the base name in any folder (e.g. "*raw.csv")')
-    .requiredOption('--input-bucket <name>', 'bucket holding the manifests and the input GeoTIFFs')
-    .requiredOption('--output-bucket <name>', 'bucket receiving the COGs and JPEG previews')
-    .option('-e, --s3-endpoint <host|url>', 'S3 endpoint; a bare host means https (default: AWS)')
-    .option('-a, --access-key <file>', 'file holding the S3 access key id (default: the AWS environment/profile)')
-    .option('-s, --secret-key <file>', 'file holding the S3 secret access key')
-    .option('-m, --max-running <n>', 'jobs in flight at most', String(DEFAULT_MAX_RUNNING))
-    .option('--home <dir>', 'cogd home: state DB, logs/ (default: $COGD_HOME or the current directory)')
+    .option('--home <dir>', 'cogd home: state DB, logs/, scratch/ (default: $COGD_HOME or the current directory)')
     .option('--retries <n>', 'retries of a failed job after its first attempt', '3')
     .option('--retry-delay <seconds>', 'delay before the first retry; doubles each retry', '10')
-    .addOption(new Option('--executor <name>', 'where jobs run').choices(['local', 'condor']).default('local'))
     .option('--cpu-concurrency <n>', 'GDAL processes at once on this machine (default: its cores)')
     .option('--io-concurrency <n>', 'S3 transfers at once', '8')
+    .option('--job-timeout <seconds>', 'a job running longer is killed and failed', '1800')
+    .option('--step-timeout <seconds>', 'one GDAL command running longer is killed (default: the job timeout)')
+    .option('--inspect-timeout <seconds>', 'deadline of the pre-flight gdalinfo', '60')
+    .option('--retry-timeouts', 'retry jobs that timed out (default: fail them)')
+    .option('--max-pixels <n>', 'reject larger images before converting', '2000000000')
+    .option('--max-bands <n>', 'reject images with more bands before converting', '64')
+    .option('--scratch <dir>', 'where jobs download and convert (default: <home>/scratch)')
+    .option('--scratch-wait <seconds>', 'how long a job waits for scratch space before failing', '600');
+}
+
+/** Flags of every command that talks to the buckets (the reference tool's flags, kept). */
+function withRunFlags(command: Command): Command {
+  return withEngineFlags(
+    command
+      .requiredOption('-p, --pattern <glob>', 'manifest keys to claim; without "/" it matches the base name in any folder (e.g. "*raw.csv")')
+      .requiredOption('--input-bucket <name>', 'bucket holding the manifests and the input GeoTIFFs')
+      .requiredOption('--output-bucket <name>', 'bucket receiving the COGs and JPEG previews')
+      .option('-e, --s3-endpoint <host|url>', 'S3 endpoint; a bare host means https (default: AWS)')
+      .option('-a, --access-key <file>', 'file holding the S3 access key id (default: the AWS environment/profile)')
+      .option('-s, --secret-key <file>', 'file holding the S3 secret access key')
+      .option('-m, --max-running <n>', 'jobs of this watch in flight at most', String(DEFAULT_MAX_RUNNING))
+      .addOption(new Option('--executor <name>', 'where jobs run').choices(['local', 'condor']).default('local')),
+  )
     .option('-v, --verbose', 'log progress events to stderr')
     .option('--debug', 'log everything to stderr');
 }
@@ -119,21 +133,14 @@ export function buildProgram(): Command {
     });
 
   // The detached daemon `cogd start` launches; not for people.
-  program
-    .command('daemon', { hidden: true })
-    .option('--home <dir>')
-    .option('--retries <n>', '', '3')
-    .option('--retry-delay <seconds>', '', '10')
-    .option('--cpu-concurrency <n>')
-    .option('--io-concurrency <n>', '', '8')
-    .action(async (flags: Record<string, string | undefined>) => {
-      const config = resolveConfig({ ...flags, pattern: '*', inputBucket: 'unused', outputBucket: 'unused' });
-      exitCode = await runDaemon({
-        ...config,
-        consoleLevel: 'silent',
-        summarize: (runId, db) => summaryLine(db.run(runId)!, config.home),
-      });
+  withEngineFlags(program.command('daemon', { hidden: true })).action(async (flags: Record<string, unknown>) => {
+    const engine = resolveEngine(flags);
+    exitCode = await runDaemon({
+      ...engine,
+      consoleLevel: 'silent',
+      summarize: (runId, db) => summaryLine(db.run(runId)!, engine.home),
     });
+  });
 
   return program;
 }

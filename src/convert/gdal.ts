@@ -1,34 +1,77 @@
 /**
- * Running GDAL: one process per command, never through a shell, output captured into the job's
- * `.out` / `.err` files and the command line into its `.log`.
+ * Running GDAL: one process per command, never through a shell, in its own process group (a stop,
+ * a removal or a deadline kills everything it started), with its output streamed to the job's
+ * `.out` / `.err` files — never buffered whole — and the command line in its `.log`.
  */
 import { execa } from 'execa';
+import { open, stat } from 'node:fs/promises';
 import { CogdError, PermanentError } from '../errors.js';
 import type { StepFiles } from '../log/index.js';
 import type { BandInfo, ImageInfo } from './rules.js';
 
-/**
- * GDAL's environment for cogd's commands. PAM off: no `.aux.xml` sidecars next to inputs or previews.
- */
-const GDAL_ENV = { GDAL_PAM_ENABLED: 'NO', CPL_LOG_ERRORS: 'ON' };
+export interface GdalOptions {
+  signal?: AbortSignal;
+  /** Kill the command after this long. @defaultValue no limit */
+  timeoutMs?: number;
+  /** Extra environment (GDAL_CACHEMAX, GDAL_NUM_THREADS…). */
+  env?: Record<string, string>;
+  /** Keep stdout in memory too (gdalinfo's JSON); otherwise it only goes to `.out`. */
+  captureStdout?: boolean;
+}
 
-export interface GdalResult {
-  stdout: string;
-  stderr: string;
+/** PAM off: no `.aux.xml` sidecars next to inputs or previews. */
+const BASE_ENV = { GDAL_PAM_ENABLED: 'NO' };
+
+/** Up to the last `bytes` of a file written since `from`. */
+async function readTail(file: string, from: number, bytes = 16_384): Promise<string> {
+  try {
+    const { size } = await stat(file);
+    const start = Math.max(from, size - bytes);
+    if (size <= start) return '';
+    const handle = await open(file, 'r');
+    try {
+      const buffer = Buffer.alloc(size - start);
+      await handle.read(buffer, 0, buffer.length, start);
+      return buffer.toString('utf8');
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return '';
+  }
+}
+
+async function sizeOf(file: string): Promise<number> {
+  try {
+    return (await stat(file)).size;
+  } catch {
+    return 0;
+  }
 }
 
 /** The last non-empty lines of GDAL's stderr: the part that says what went wrong. */
-function tail(text: string, lines = 3): string {
+function lastLines(text: string, lines = 3): string {
   return text.split('\n').map((l) => l.trim()).filter((l) => l !== '').slice(-lines).join(' | ');
 }
 
-export async function runGdal(command: string, args: string[], files: StepFiles, signal?: AbortSignal): Promise<GdalResult> {
+export async function runGdal(command: string, args: string[], files: StepFiles, options: GdalOptions = {}): Promise<string> {
+  const { signal } = options;
   signal?.throwIfAborted();
   files.log(`run ${command} ${args.map((a) => (/^[\w./:=+-]+$/.test(a) ? a : JSON.stringify(a))).join(' ')}`);
+  await files.flush(); // our lines first, then GDAL's
+  const errFile = files.path('err');
+  const errFrom = await sizeOf(errFile);
   const started = Date.now();
-  // Each GDAL command leads its own process group, so a stop or a removal kills everything it
-  // started, not just the first process.
-  const subprocess = execa(command, args, { env: GDAL_ENV, reject: false, stripFinalNewline: false, detached: true });
+  const subprocess = execa(command, args, {
+    env: { ...BASE_ENV, ...options.env },
+    reject: false,
+    detached: true,
+    stdin: 'ignore',
+    stdout: options.captureStdout === true ? ['pipe', { file: files.path('out'), append: true }] : { file: files.path('out'), append: true },
+    stderr: { file: errFile, append: true },
+    buffer: { stdout: options.captureStdout === true, stderr: false },
+  });
+  let timedOut = false;
   const kill = (): void => {
     if (subprocess.pid === undefined) return;
     try {
@@ -37,24 +80,32 @@ export async function runGdal(command: string, args: string[], files: StepFiles,
       // already gone
     }
   };
+  const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    kill();
+  }, options.timeoutMs);
   signal?.addEventListener('abort', kill, { once: true });
   const result = await subprocess;
+  if (timer !== undefined) clearTimeout(timer);
   signal?.removeEventListener('abort', kill);
-  files.out(result.stdout);
-  files.err(result.stderr);
   const seconds = ((Date.now() - started) / 1000).toFixed(2);
   if (signal?.aborted === true) {
     files.log(`${command} stopped after ${seconds} s`);
     throw new CogdError('Cancelled', `${command} was stopped`);
   }
+  if (timedOut) {
+    const limit = Math.round((options.timeoutMs ?? 0) / 1000);
+    files.log(`${command} timed out after ${limit} s; killed with its process group`);
+    throw new CogdError('StepTimeout', `${command} timed out after ${limit} s`);
+  }
   if (result.failed) {
     const why = result.signal !== undefined ? `killed by ${result.signal}` : result.exitCode === undefined ? (result.originalMessage ?? 'could not start') : `exit code ${result.exitCode}`;
     files.log(`${command} failed after ${seconds} s: ${why}`);
-    const detail = tail(result.stderr);
-    throw new CogdError('GdalFailed', `${command} failed (${why})${detail === '' ? '' : `: ${detail}`}`, { cause: result });
+    const detail = lastLines(await readTail(errFile, errFrom));
+    throw new CogdError('GdalFailed', `${command} failed (${why})${detail === '' ? '' : `: ${detail}`}`);
   }
   files.log(`${command} done in ${seconds} s`);
-  return { stdout: result.stdout, stderr: result.stderr };
+  return options.captureStdout === true ? String(result.stdout) : '';
 }
 
 interface GdalinfoBand {
@@ -86,18 +137,26 @@ export function parseGdalinfo(json: string): ImageInfo {
  * Inspects an input. A file GDAL cannot open, or opens as something other than a TIFF, is a
  * permanent failure: no retry will make it readable.
  */
-export async function inspect(file: string, files: StepFiles, options: { statistics: boolean; signal?: AbortSignal }): Promise<ImageInfo> {
+export async function inspect(file: string, files: StepFiles, options: GdalOptions & { statistics: boolean }): Promise<ImageInfo> {
   const args = ['-json', ...(options.statistics ? ['-approx_stats'] : []), file];
-  let result: GdalResult;
+  let json: string;
   try {
-    result = await runGdal('gdalinfo', args, files, options.signal);
+    json = await runGdal('gdalinfo', args, files, { ...options, captureStdout: true });
   } catch (error) {
     if (error instanceof CogdError && error.code === 'GdalFailed') {
       throw new PermanentError('NotReadable', `not a readable TIFF: ${error.message}`, { cause: error });
     }
+    if (error instanceof CogdError && error.code === 'StepTimeout') {
+      throw new PermanentError('InspectTimeout', `inspection (${error.message}) — the file hangs GDAL`, { cause: error });
+    }
     throw error;
   }
-  const info = parseGdalinfo(result.stdout);
+  let info: ImageInfo;
+  try {
+    info = parseGdalinfo(json);
+  } catch (cause) {
+    throw new PermanentError('NotReadable', 'not a readable TIFF: gdalinfo printed no valid JSON', { cause });
+  }
   if (info.driver !== 'GTiff' && info.driver !== 'COG') {
     throw new PermanentError('NotTiff', `not a TIFF: GDAL reads it as ${info.driver}`);
   }

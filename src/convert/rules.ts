@@ -84,3 +84,36 @@ export function jpegArgs(info: ImageInfo, input: string, output: string): string
   args.push(input, output);
   return args;
 }
+
+/** What an input may be before it is rejected without conversion. */
+export interface Limits {
+  /** @defaultValue 2,000,000,000 pixels (about 45k × 45k) */
+  maxPixels: number;
+  /** @defaultValue 64 */
+  maxBands: number;
+}
+
+export const DEFAULT_LIMITS: Limits = { maxPixels: 2_000_000_000, maxBands: 64 };
+
+/** Rejects, before any conversion, what cannot work or would only exhaust the machine. */
+export function checkLimits(info: ImageInfo, limits: Limits): void {
+  const pixels = info.width * info.height;
+  if (info.width <= 0 || info.height <= 0) {
+    throw new PermanentError('BadDimensions', `the image claims ${info.width} × ${info.height} pixels`);
+  }
+  if (pixels > limits.maxPixels) {
+    throw new PermanentError('TooLarge', `the image is ${info.width} × ${info.height} = ${pixels} pixels, over the limit of ${limits.maxPixels}`, {
+      hint: 'raise --max-pixels if this is intended',
+    });
+  }
+  if (info.bands.length > limits.maxBands) {
+    throw new PermanentError('TooManyBands', `the image has ${info.bands.length} bands, over the limit of ${limits.maxBands}`, {
+      hint: 'raise --max-bands if this is intended',
+    });
+  }
+  for (const [i, band] of info.bands.slice(0, 3).entries()) {
+    if (!PREVIEWABLE.has(band.type)) {
+      throw new PermanentError('UnsupportedType', `band ${i + 1} is ${band.type}; a JPEG preview cannot represent that data type`);
+    }
+  }
+}

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { closeAll } from '../cleanup.js';
+import type { EngineConfig } from '../config.js';
 import { exponential } from '../dag/backoff.js';
 import { planManifest } from '../dag/plan.js';
 import { Scheduler } from '../dag/scheduler.js';
@@ -22,13 +23,7 @@ import { findNewManifests } from '../watch/poll.js';
 import { crashPoint } from './crash.js';
 import { homePaths } from './home.js';
 
-export interface DaemonOptions {
-  home: string;
-  retries: number;
-  retryDelayMs: number;
-  cpuConcurrency: number;
-  ioConcurrency: number;
-}
+export type DaemonOptions = EngineConfig;
 
 /** Attempts of a post step within one poll before the run is left in `post` for the next poll. */
 const POST_ATTEMPTS = 3;
@@ -48,11 +43,23 @@ export class Daemon {
     private readonly log: Log,
     options: DaemonOptions,
   ) {
-    const paths = homePaths(options.home);
-    this.logDir = paths.logs;
-    this.scratch = paths.scratch;
-    this.executor = new LocalExecutor({ scratch: this.scratch, cpu: options.cpuConcurrency, io: options.ioConcurrency });
-    this.scheduler = new Scheduler(db, this.executor, { retries: options.retries, backoff: exponential(options.retryDelayMs) });
+    this.logDir = homePaths(options.home).logs;
+    this.scratch = options.scratch;
+    this.executor = new LocalExecutor({
+      scratch: options.scratch,
+      cpu: options.cpuConcurrency,
+      io: options.ioConcurrency,
+      stepTimeoutMs: options.stepTimeoutMs,
+      inspectTimeoutMs: options.inspectTimeoutMs,
+      limits: options.limits,
+      scratchWaitMs: options.scratchWaitMs,
+    });
+    this.scheduler = new Scheduler(db, this.executor, {
+      retries: options.retries,
+      backoff: exponential(options.retryDelayMs),
+      jobTimeoutMs: options.jobTimeoutMs,
+      retryTimeouts: options.retryTimeouts,
+    });
   }
 
   /** Removes scratch files a killed process left behind. Call once, before the first poll. */
@@ -64,7 +71,7 @@ export class Daemon {
     const key = JSON.stringify([settings.endpoint, settings.accessKeyFile, settings.secretKeyFile, settings.region]);
     let storage = this.storages.get(key);
     if (storage === undefined) {
-      storage = createStorage(settings);
+      storage = createStorage(settings, { log: this.log });
       this.storages.set(key, storage);
       storage.catch(() => this.storages.delete(key));
     }

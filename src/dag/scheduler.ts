@@ -19,6 +19,17 @@ export interface SchedulerOptions {
   /** Retries after the first attempt. */
   retries: number;
   backoff: Backoff;
+  /** An attempt past this is stopped and fails with "timed out after N s". */
+  jobTimeoutMs: number;
+  /** Whether a timed-out job may be retried. @defaultValue false */
+  retryTimeouts: boolean;
+}
+
+/** The abort reason of an attempt stopped by its deadline. */
+class JobTimeout extends Error {
+  constructor(readonly seconds: number) {
+    super(`timed out after ${seconds} s`);
+  }
 }
 
 /** What the scheduler needs to know about a run it executes. */
@@ -134,6 +145,7 @@ export class Scheduler {
     const log = tracker.log.child({ job: job.id, key: job.imageKey });
     files.log(`attempt ${attempt} of ${total}: s3://${tracker.run.inputBucket}/${job.imageKey} (manifest line ${job.line})`);
     const started = Date.now();
+    const deadline = setTimeout(() => controller.abort(new JobTimeout(Math.round(this.options.jobTimeoutMs / 1000))), this.options.jobTimeoutMs);
     try {
       await this.executor.run(
         {
@@ -156,26 +168,29 @@ export class Scheduler {
       files.log(`converted in ${((Date.now() - started) / 1000).toFixed(2)} s`);
       log.info('Job:Converted', { attempt, ms: Date.now() - started });
       this.settle(tracker, node);
-    } catch (error) {
+    } catch (caught) {
+      const timeout = controller.signal.reason instanceof JobTimeout ? controller.signal.reason : undefined;
+      const error = timeout ?? caught;
       const reason = describeError(error);
+      const permanent = isPermanent(error) || (timeout !== undefined && !this.options.retryTimeouts);
       if (this.removing.delete(job.id)) {
         this.db.setJobState(job.id, 'removed', { error: 'removed by user' });
         job.state = 'removed';
         files.log('removed by user');
         log.info('Job:Removed', { attempt });
         this.settle(tracker, node);
-      } else if (controller.signal.aborted) {
+      } else if (controller.signal.aborted && timeout === undefined) {
         // Stopped by a shutdown: not the job's fault, so the attempt is given back.
         this.db.setJobState(job.id, 'idle', { attempts: attempt - 1 });
         job.state = 'idle';
         job.attempts = attempt - 1;
         files.log('interrupted by shutdown; will run again');
-      } else if (isPermanent(error) || attempt >= total) {
+      } else if (permanent || attempt >= total) {
         this.db.setJobState(job.id, 'failed', { error: reason });
         job.state = 'failed';
         job.error = reason;
         files.log(`failed: ${reason}`);
-        log.warn('Job:Failed', { attempt, of: total, reason, permanent: isPermanent(error) });
+        log.warn('Job:Failed', { attempt, of: total, reason, permanent });
         this.settle(tracker, node);
       } else {
         const delay = delayFor(this.options.backoff, attempt);
@@ -188,6 +203,7 @@ export class Scheduler {
         this.enqueue(tracker, node, notBefore);
       }
     } finally {
+      clearTimeout(deadline);
       await files.flush();
       this.inFlight.delete(job.id);
       this.inFlightByWatch.set(watchId, (this.inFlightByWatch.get(watchId) ?? 1) - 1);

@@ -1,11 +1,13 @@
 /**
  * The local executor: converts images on this machine. Transfers and GDAL have separate limits, so
- * a download never holds a CPU slot; at most `cpu * 2 + io` jobs hold scratch space at once.
+ * a download never holds a CPU slot; at most `cpu * 2 + io` jobs hold scratch space at once, and
+ * none downloads without room for its input and outputs.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, statfs } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { inspect, runGdal } from '../convert/gdal.js';
-import { cogArgs, jpegArgs, needsStatistics } from '../convert/rules.js';
+import { checkLimits, cogArgs, jpegArgs, needsStatistics, type Limits } from '../convert/rules.js';
 import { crashPoint } from '../daemon/crash.js';
 import { CogdError, PermanentError } from '../errors.js';
 import { Semaphore } from './semaphore.js';
@@ -18,6 +20,26 @@ export interface LocalOptions {
   cpu: number;
   /** Concurrent S3 transfers. @defaultValue 8 */
   io: number;
+  /** Deadline of one GDAL command (a conversion step). @defaultValue 30 minutes */
+  stepTimeoutMs: number;
+  /** Deadline of the pre-flight inspection. @defaultValue 60 s */
+  inspectTimeoutMs: number;
+  /** What an input may be before it is rejected unconverted. */
+  limits: Limits;
+  /** How long a job waits for scratch space before failing. @defaultValue 10 minutes */
+  scratchWaitMs: number;
+  /** Free bytes under a directory; injectable for tests. @defaultValue statfs */
+  freeSpace?: (dir: string) => Promise<number>;
+}
+
+/** Scratch a job needs beyond its input: the COG (LZW, usually smaller) and the preview. */
+export function scratchNeeded(inputBytes: number): number {
+  return Math.ceil(inputBytes * 2.2) + 16 * 1024 * 1024;
+}
+
+async function statfsFree(dir: string): Promise<number> {
+  const s = await statfs(dir);
+  return s.bavail * s.bsize;
 }
 
 export class LocalExecutor implements Executor {
@@ -25,11 +47,18 @@ export class LocalExecutor implements Executor {
   private readonly cpu: Semaphore;
   private readonly io: Semaphore;
   private readonly admitted: Semaphore;
+  /** Scratch bytes promised to jobs that are downloading or converting. */
+  private reserved = 0;
+  /** GDAL's environment: a block cache sized so every concurrent GDAL fits in half the memory. */
+  private readonly gdalEnv: Record<string, string>;
 
   constructor(private readonly options: LocalOptions) {
     this.cpu = new Semaphore(options.cpu);
     this.io = new Semaphore(options.io);
     this.admitted = new Semaphore(options.cpu * 2 + options.io);
+    const cacheMb = Math.max(64, Math.min(1024, Math.floor(os.totalmem() / 2 / options.cpu / 2 ** 20)));
+    // One thread per GDAL process: the pool already runs one process per core.
+    this.gdalEnv = { GDAL_CACHEMAX: String(cacheMb), GDAL_NUM_THREADS: '1' };
   }
 
   async run(job: JobSpec, signal: AbortSignal): Promise<void> {
@@ -37,40 +66,81 @@ export class LocalExecutor implements Executor {
       const dir = path.join(this.options.scratch, `job-${job.jobId}`);
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { recursive: true });
+      let reserved = 0;
       try {
-        await this.convert(job, dir, signal);
+        await this.convert(job, dir, signal, (bytes) => (reserved = bytes));
       } finally {
+        this.reserved -= reserved;
         await rm(dir, { recursive: true, force: true });
       }
     });
   }
 
-  private async convert(job: JobSpec, dir: string, signal: AbortSignal): Promise<void> {
+  /** Waits until the scratch disk has room for `need` more bytes, then reserves them. */
+  private async reserve(need: number, job: JobSpec, signal: AbortSignal): Promise<void> {
+    const free = this.options.freeSpace ?? statfsFree;
+    const deadline = Date.now() + this.options.scratchWaitMs;
+    let logged = false;
+    for (;;) {
+      const have = (await free(this.options.scratch)) - this.reserved;
+      if (have >= need) {
+        this.reserved += need;
+        return;
+      }
+      if (Date.now() >= deadline) {
+        throw new CogdError('NoScratchSpace', `not enough scratch space in ${this.options.scratch} (need ${need}, have ${Math.max(0, have)})`, {
+          hint: 'free space there or point --scratch at a larger disk',
+        });
+      }
+      if (!logged) job.files.log(`waiting for scratch space (need ${need} bytes, have ${Math.max(0, have)})`);
+      logged = true;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2000, Math.max(50, deadline - Date.now()))));
+      signal.throwIfAborted();
+    }
+  }
+
+  private async convert(job: JobSpec, dir: string, signal: AbortSignal, reservedBytes: (n: number) => void): Promise<void> {
     const { files } = job;
     const input = path.join(dir, 'input.tif');
     const cog = path.join(dir, 'cog.tif');
     const preview = path.join(dir, 'preview.jpg');
+    const gdal = { signal, env: this.gdalEnv, timeoutMs: this.options.stepTimeoutMs };
 
     signal.throwIfAborted();
-    const size = await this.io.use(() => job.storage.download(job.inputBucket, job.imageKey, input, signal)).catch((error: unknown) => {
-      if (error instanceof CogdError && error.code === 'NoSuchKey') {
-        throw new PermanentError('NoSuchKey', `the image s3://${job.inputBucket}/${job.imageKey} does not exist`, { hint: 'check the key in the manifest', cause: error });
-      }
-      throw error;
-    });
+    const size = await this.io
+      .use(() =>
+        job.storage.download(job.inputBucket, job.imageKey, input, {
+          signal,
+          beforeWrite: async (bytes) => {
+            const need = scratchNeeded(bytes);
+            await this.reserve(need, job, signal);
+            reservedBytes(need);
+          },
+        }),
+      )
+      .catch((error: unknown) => {
+        if (error instanceof CogdError && error.code === 'NoSuchKey') {
+          throw new PermanentError('NoSuchKey', `the image s3://${job.inputBucket}/${job.imageKey} does not exist`, { hint: 'check the key in the manifest', cause: error });
+        }
+        throw error;
+      });
     files.log(`downloaded s3://${job.inputBucket}/${job.imageKey} (${size} bytes)`);
     crashPoint('job:downloaded');
 
     await this.cpu.use(async () => {
       signal.throwIfAborted();
-      let info = await inspect(input, files, { statistics: false, signal });
+      const inspection = { ...gdal, timeoutMs: this.options.inspectTimeoutMs };
+      let info = await inspect(input, files, { ...inspection, statistics: false });
+      checkLimits(info, this.options.limits);
       if (info.bands.length !== job.declaredBands) {
         files.log(`warning: the manifest declares ${job.declaredBands} bands, the file has ${info.bands.length}; using the file's ${info.bands.length}`);
         job.log.warn('Job:BandMismatch', { key: job.imageKey, declared: job.declaredBands, actual: info.bands.length });
       }
-      if (needsStatistics(info)) info = await inspect(input, files, { statistics: true, signal });
-      await runGdal('gdal_translate', cogArgs(input, cog), files, signal);
-      await runGdal('gdal_translate', jpegArgs(info, input, preview), files, signal);
+      if (needsStatistics(info)) info = await inspect(input, files, { ...inspection, statistics: true });
+      // Decide the preview before any conversion: an image it cannot represent fails here.
+      const previewCommand = jpegArgs(info, input, preview);
+      await runGdal('gdal_translate', cogArgs(input, cog), files, gdal);
+      await runGdal('gdal_translate', previewCommand, files, gdal);
     });
     crashPoint('job:converted');
 

@@ -127,8 +127,13 @@ export class StepFiles {
     readonly name: string,
   ) {}
 
+  /** `<dir>/<name>.<ext>` */
+  path(ext: string): string {
+    return path.join(this.dir, `${this.name}.${ext}`);
+  }
+
   private append(ext: string, text: string): void {
-    const file = path.join(this.dir, `${this.name}.${ext}`);
+    const file = this.path(ext);
     this.pending = this.pending.then(() => appendFile(file, text)).catch(() => undefined);
   }
 

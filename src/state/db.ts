@@ -119,16 +119,22 @@ export class StateDB {
     this.migrate();
   }
 
+  /**
+   * Applies pending migrations. Everything happens in one IMMEDIATE transaction: two processes
+   * opening a new home at once (two `cogd start`s) take turns instead of both creating tables.
+   */
   private migrate(): void {
-    this.db.exec('CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
-    const applied = new Set(this.db.prepare('SELECT version FROM migrations').pluck().all() as number[]);
-    for (const migration of MIGRATIONS) {
-      if (applied.has(migration.version)) continue;
-      this.db.transaction(() => {
-        this.db.exec(migration.sql);
-        this.db.prepare('INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, now());
-      })();
-    }
+    this.db
+      .transaction(() => {
+        this.db.exec('CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+        const applied = new Set(this.db.prepare('SELECT version FROM migrations').pluck().all() as number[]);
+        for (const migration of MIGRATIONS) {
+          if (applied.has(migration.version)) continue;
+          this.db.exec(migration.sql);
+          this.db.prepare('INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, now());
+        }
+      })
+      .immediate();
   }
 
   close(): void {

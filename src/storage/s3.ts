@@ -20,7 +20,9 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { CogdError, PermanentError } from '../errors.js';
+import { delayFor, type Backoff } from '../dag/backoff.js';
+import { CogdError, describeError, PermanentError } from '../errors.js';
+import type { Log } from '../log/index.js';
 import type { S3Settings } from '../types.js';
 
 export interface ObjectInfo {
@@ -31,6 +33,12 @@ export interface ObjectInfo {
   lastModified: string;
 }
 
+export interface DownloadOptions {
+  signal?: AbortSignal;
+  /** Called with the object's size before its first byte is written (a free-space check, say). */
+  beforeWrite?: (size: number) => Promise<void>;
+}
+
 /** What the rest of cogd may do with S3: a narrow surface, so every call goes through here. */
 export interface Storage {
   /** Every object under `prefix`, page by page (1000 keys per request). */
@@ -38,11 +46,13 @@ export interface Storage {
   /** The object's metadata, or undefined when it does not exist. */
   head(bucket: string, key: string): Promise<ObjectInfo | undefined>;
   /** Streams the object to `file`; returns its size. */
-  download(bucket: string, key: string, file: string, signal?: AbortSignal): Promise<number>;
+  download(bucket: string, key: string, file: string, options?: DownloadOptions): Promise<number>;
   /** Uploads a local file (multipart above the threshold); returns its size. */
   uploadFile(bucket: string, key: string, file: string, contentType: string, signal?: AbortSignal): Promise<number>;
   put(bucket: string, key: string, body: string | Buffer, contentType: string): Promise<void>;
   copy(bucket: string, fromKey: string, toKey: string): Promise<void>;
+  /** One request, no retries: does the endpoint answer, are the credentials good, does the bucket exist? */
+  probe(bucket: string): Promise<void>;
   /** Idempotent: deleting a missing object is not an error. */
   delete(bucket: string, key: string): Promise<void>;
   /** S3 requests sent so far, retries included. */
@@ -52,6 +62,35 @@ export interface Storage {
 
 /** Files at least this big go up as multipart uploads. */
 export const MULTIPART_THRESHOLD = 64 * 1024 * 1024;
+
+/**
+ * How transient S3 failures (5xx, SlowDown, resets, timeouts) are retried: here, and only here.
+ * @defaultValue 6 attempts, 250 ms doubling to at most 8 s, ±30% jitter
+ */
+export interface RetryPolicy {
+  attempts: number;
+  backoff: Backoff;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 6, backoff: { kind: 'exponential', baseMs: 250, factor: 2, maxMs: 8000, jitter: 0.3 } };
+
+/** Network errors worth another try. */
+const TRANSIENT_NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/** True for failures another attempt may cure: server errors, throttling, resets, timeouts. */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof S3ServiceException) {
+    const status = error.$metadata.httpStatusCode ?? 0;
+    return status >= 500 || status === 429 || ['SlowDown', 'RequestTimeout', 'RequestTimeTooSkewed', 'InternalError', 'ServiceUnavailable', 'Throttling', 'ThrottlingException'].includes(error.name);
+  }
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== undefined && TRANSIENT_NETWORK.has(code)) return true;
+    if (error.name === 'TimeoutError' || error.name === 'RequestTimeout') return true;
+    return /socket hang up|ECONNRESET|aborted|premature close|timed? ?out/i.test(error.message);
+  }
+  return false;
+}
 
 /** S3 error names that retrying cannot fix. */
 const PERMANENT = new Set(['NoSuchKey', 'NotFound', 'NoSuchBucket', 'AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidBucketName']);
@@ -81,7 +120,13 @@ async function readSecret(file: string, what: string): Promise<string> {
   }
 }
 
-export async function createStorage(settings: S3Settings): Promise<Storage> {
+export interface StorageOptions {
+  /** Where retries are logged (attempt N of M, delay, reason). */
+  log?: Log;
+  retry?: RetryPolicy;
+}
+
+export async function createStorage(settings: S3Settings, options: StorageOptions = {}): Promise<Storage> {
   // cogd targets the Node.js it is installed with (20 on Debian 12 access points) and pins the SDK
   // through package-lock.json; the SDK's notice about its future Node.js support is noise to users.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
@@ -92,7 +137,8 @@ export async function createStorage(settings: S3Settings): Promise<Storage> {
     // flexible checksums; only send and check them where the operation requires one.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 5,
+    // Retries happen in one place, S3Storage.attempt(), where they are logged.
+    maxAttempts: 1,
     requestHandler: {
       connectionTimeout: 10_000,
       requestTimeout: 120_000,
@@ -110,13 +156,17 @@ export async function createStorage(settings: S3Settings): Promise<Storage> {
       secretAccessKey: await readSecret(settings.secretKeyFile, 'secret key'),
     };
   }
-  return new S3Storage(new S3Client(config));
+  return new S3Storage(new S3Client(config), options.retry ?? DEFAULT_RETRY, options.log);
 }
 
 class S3Storage implements Storage {
   #requests = 0;
 
-  constructor(private readonly client: S3Client) {
+  constructor(
+    private readonly client: S3Client,
+    private readonly retry: RetryPolicy,
+    private readonly log: Log | undefined,
+  ) {
     // The deserialize step runs once per attempt, so retries are counted too.
     client.middlewareStack.add(
       (next) => async (args) => {
@@ -131,15 +181,34 @@ class S3Storage implements Storage {
     return this.#requests;
   }
 
+  /**
+   * Runs one S3 operation, retrying transient failures with back-off and jitter; permanent ones
+   * (NoSuchKey, AccessDenied…) and cancellations fail at once. Errors name the operation, the
+   * object and the S3 code.
+   */
+  private async attempt<T>(operation: string, bucket: string, key: string | undefined, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await work();
+      } catch (error) {
+        if (signal?.aborted === true || attempt >= this.retry.attempts || !isTransient(error)) {
+          const failure = s3Error(operation, bucket, key, error);
+          if (attempt > 1) failure.message += ` (after ${attempt} attempts)`;
+          throw failure;
+        }
+        const delayMs = delayFor(this.retry.backoff, attempt);
+        this.log?.warn('S3:Retry', { operation, bucket, key, attempt, of: this.retry.attempts, delayMs, reason: describeError(s3Error(operation, bucket, key, error)) });
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
+  }
+
   async *list(bucket: string, prefix: string): AsyncGenerator<ObjectInfo> {
     let token: string | undefined;
     do {
-      let page;
-      try {
-        page = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-      } catch (error) {
-        throw s3Error('list', bucket, prefix === '' ? undefined : `${prefix}*`, error);
-      }
+      const page = await this.attempt('list', bucket, prefix === '' ? undefined : `${prefix}*`, () =>
+        this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token })),
+      );
       for (const item of page.Contents ?? []) {
         if (item.Key === undefined) continue;
         yield {
@@ -154,39 +223,53 @@ class S3Storage implements Storage {
   }
 
   async head(bucket: string, key: string): Promise<ObjectInfo | undefined> {
-    try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-      return {
-        key,
-        etag: out.ETag ?? '',
-        size: out.ContentLength ?? 0,
-        lastModified: (out.LastModified ?? new Date(0)).toISOString(),
-      };
-    } catch (error) {
-      if (error instanceof S3ServiceException && (error.name === 'NotFound' || error.name === 'NoSuchKey')) return undefined;
-      throw s3Error('head', bucket, key, error);
-    }
+    return this.attempt('head', bucket, key, async () => {
+      try {
+        const out = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return {
+          key,
+          etag: out.ETag ?? '',
+          size: out.ContentLength ?? 0,
+          lastModified: (out.LastModified ?? new Date(0)).toISOString(),
+        };
+      } catch (error) {
+        if (error instanceof S3ServiceException && (error.name === 'NotFound' || error.name === 'NoSuchKey')) return undefined;
+        throw error;
+      }
+    });
   }
 
-  async download(bucket: string, key: string, file: string, signal?: AbortSignal): Promise<number> {
-    try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
-      await pipeline(out.Body as Readable, createWriteStream(file), { signal });
-    } catch (error) {
-      throw s3Error('download', bucket, key, error);
-    }
+  async download(bucket: string, key: string, file: string, options: DownloadOptions = {}): Promise<number> {
+    const { signal } = options;
+    // A download cut off midway starts again from the beginning (the file is rewritten).
+    await this.attempt(
+      'download',
+      bucket,
+      key,
+      async () => {
+        const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+        await options.beforeWrite?.(out.ContentLength ?? 0);
+        await pipeline(out.Body as Readable, createWriteStream(file), { signal });
+      },
+      signal,
+    );
     return (await stat(file)).size;
   }
 
   async uploadFile(bucket: string, key: string, file: string, contentType: string, signal?: AbortSignal): Promise<number> {
     const { size } = await stat(file);
-    try {
-      if (size < MULTIPART_THRESHOLD) {
-        await this.client.send(
-          new PutObjectCommand({ Bucket: bucket, Key: key, Body: createReadStream(file), ContentLength: size, ContentType: contentType }),
-          { abortSignal: signal },
-        );
-      } else {
+    await this.attempt(
+      'upload',
+      bucket,
+      key,
+      async () => {
+        if (size < MULTIPART_THRESHOLD) {
+          await this.client.send(
+            new PutObjectCommand({ Bucket: bucket, Key: key, Body: createReadStream(file), ContentLength: size, ContentType: contentType }),
+            { abortSignal: signal },
+          );
+          return;
+        }
         const upload = new Upload({
           client: this.client,
           params: { Bucket: bucket, Key: key, Body: createReadStream(file), ContentType: contentType },
@@ -195,36 +278,36 @@ class S3Storage implements Storage {
         });
         signal?.addEventListener('abort', () => void upload.abort(), { once: true });
         await upload.done();
-      }
-    } catch (error) {
-      throw s3Error('upload', bucket, key, error);
-    }
+      },
+      signal,
+    );
     return size;
   }
 
   async put(bucket: string, key: string, body: string | Buffer, contentType: string): Promise<void> {
-    try {
-      await this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
-    } catch (error) {
-      throw s3Error('put', bucket, key, error);
-    }
+    await this.attempt('put', bucket, key, () =>
+      this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: Buffer.byteLength(body), ContentType: contentType })),
+    );
   }
 
   async copy(bucket: string, fromKey: string, toKey: string): Promise<void> {
-    try {
-      await this.client.send(
+    await this.attempt('copy', bucket, fromKey, () =>
+      this.client.send(
         new CopyObjectCommand({ Bucket: bucket, Key: toKey, CopySource: `${bucket}/${encodeURIComponent(fromKey).replace(/%2F/g, '/')}` }),
-      );
-    } catch (error) {
-      throw s3Error('copy', bucket, fromKey, error);
-    }
+      ),
+    );
   }
 
   async delete(bucket: string, key: string): Promise<void> {
+    await this.attempt('delete', bucket, key, () => this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })));
+  }
+
+  /** One cheap request that proves the endpoint, the credentials and the bucket work. */
+  async probe(bucket: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+      await this.client.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1 }));
     } catch (error) {
-      throw s3Error('delete', bucket, key, error);
+      throw s3Error('list', bucket, undefined, error);
     }
   }
 

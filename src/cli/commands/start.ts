@@ -8,7 +8,8 @@ import { openSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resolveConfig, type RunFlags } from '../../config.js';
+import { resolveConfig, type Config, type RunFlags } from '../../config.js';
+import { createStorage } from '../../storage/s3.js';
 import { homePaths, runningDaemon } from '../../daemon/home.js';
 import { runDaemon } from '../../daemon/process.js';
 import { CogdError } from '../../errors.js';
@@ -23,18 +24,38 @@ export interface StartFlags extends RunFlags, OutputFlags {
 
 const BIN = fileURLToPath(new URL('../../../bin/cogd', import.meta.url));
 
-/** Daemon-wide settings passed from `start` to the detached daemon. */
-function daemonArgs(flags: RunFlags): string[] {
-  const args: string[] = [];
-  if (flags.retries !== undefined) args.push('--retries', flags.retries);
-  if (flags.retryDelay !== undefined) args.push('--retry-delay', flags.retryDelay);
-  if (flags.cpuConcurrency !== undefined) args.push('--cpu-concurrency', flags.cpuConcurrency);
-  if (flags.ioConcurrency !== undefined) args.push('--io-concurrency', flags.ioConcurrency);
-  return args;
+/** Daemon-wide settings passed from `start` to the detached daemon, as resolved (validated). */
+function daemonArgs(config: Config): string[] {
+  return [
+    '--retries', String(config.retries),
+    '--retry-delay', String(config.retryDelayMs / 1000),
+    '--cpu-concurrency', String(config.cpuConcurrency),
+    '--io-concurrency', String(config.ioConcurrency),
+    '--job-timeout', String(config.jobTimeoutMs / 1000),
+    '--step-timeout', String(config.stepTimeoutMs / 1000),
+    '--inspect-timeout', String(config.inspectTimeoutMs / 1000),
+    '--max-pixels', String(config.limits.maxPixels),
+    '--max-bands', String(config.limits.maxBands),
+    '--scratch', config.scratch,
+    '--scratch-wait', String(config.scratchWaitMs / 1000),
+    ...(config.retryTimeouts ? ['--retry-timeouts'] : []),
+  ];
+}
+
+/** One request to each bucket, so wrong credentials or a dead endpoint fail `start` with one clear line. */
+async function probe(config: Config): Promise<void> {
+  const storage = await createStorage(config.s3);
+  try {
+    await storage.probe(config.inputBucket);
+    await storage.probe(config.outputBucket);
+  } finally {
+    storage.close();
+  }
 }
 
 export async function startCommand(flags: StartFlags): Promise<number> {
   const config = resolveConfig(flags);
+  await probe(config);
   const paths = homePaths(config.home);
   await mkdir(paths.logs, { recursive: true });
   const db = new StateDB(paths.db);
@@ -60,7 +81,7 @@ export async function startCommand(flags: StartFlags): Promise<number> {
   }
 
   const out = openSync(paths.daemonLog, 'a');
-  const child = spawn(process.execPath, [BIN, 'daemon', '--home', config.home, ...daemonArgs(flags)], {
+  const child = spawn(process.execPath, [BIN, 'daemon', '--home', config.home, ...daemonArgs(config)], {
     detached: true,
     stdio: ['ignore', out, out],
   });
