@@ -5,5 +5,7 @@ export interface ImageSpec {
   type?: 'Byte' | 'UInt16' | 'Int16' | 'Float32';
   /** Start value of each band's gradient. */
   burn?: number[];
+  /** Dataset metadata items (gdal_translate -mo). */
+  metadata?: Record<string, string>;
 }
 export function makeTiff(file: string, spec: ImageSpec): Promise<string>;

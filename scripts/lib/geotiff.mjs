@@ -12,7 +12,7 @@ const ENVI_TYPES = { Byte: [1, 1], Int16: [2, 2], UInt16: [12, 2], Float32: [4, 
 
 /**
  * @param {string} file
- * @param {{ width?: number, height?: number, bands: number, type?: 'Byte'|'UInt16'|'Int16'|'Float32', burn?: number[] }} spec
+ * @param {{ width?: number, height?: number, bands: number, type?: 'Byte'|'UInt16'|'Int16'|'Float32', burn?: number[], metadata?: Record<string, string> }} spec
  * @returns {Promise<string>} the file
  */
 export async function makeTiff(file, spec) {
@@ -45,6 +45,7 @@ export async function makeTiff(file, spec) {
   await run('gdal_translate', [
     '-q', '-of', 'GTiff', '-a_srs', 'EPSG:32618',
     '-a_ullr', '500000', '4500000', String(500000 + width * 10), String(4500000 - height * 10),
+    ...Object.entries(spec.metadata ?? {}).flatMap(([key, value]) => ['-mo', `${key}=${value}`]),
     bin, file,
   ]);
   await Promise.all([rm(bin, { force: true }), rm(`${file}.hdr`, { force: true }), rm(`${file}.aux.xml`, { force: true })]);

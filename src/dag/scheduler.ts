@@ -6,6 +6,7 @@
  */
 import type { Graph } from '@dagrejs/graphlib';
 import { describeError, isPermanent } from '../errors.js';
+import { JobClock } from '../executors/clock.js';
 import type { Executor } from '../executors/types.js';
 import { StepFiles, type Log } from '../log/index.js';
 import { previewKey } from '../manifest/names.js';
@@ -19,7 +20,7 @@ export interface SchedulerOptions {
   /** Retries after the first attempt. */
   retries: number;
   backoff: Backoff;
-  /** An attempt past this is stopped and fails with "timed out after N s". */
+  /** An attempt working longer than this (queueing excluded) is stopped: "timed out after N s". */
   jobTimeoutMs: number;
   /** Whether a timed-out job may be retried. @defaultValue false */
   retryTimeouts: boolean;
@@ -145,7 +146,7 @@ export class Scheduler {
     const log = tracker.log.child({ job: job.id, key: job.imageKey });
     files.log(`attempt ${attempt} of ${total}: s3://${tracker.run.inputBucket}/${job.imageKey} (manifest line ${job.line})`);
     const started = Date.now();
-    const deadline = setTimeout(() => controller.abort(new JobTimeout(Math.round(this.options.jobTimeoutMs / 1000))), this.options.jobTimeoutMs);
+    const clock = new JobClock(this.options.jobTimeoutMs, () => controller.abort(new JobTimeout(Math.round(this.options.jobTimeoutMs / 1000))));
     try {
       await this.executor.run(
         {
@@ -158,6 +159,7 @@ export class Scheduler {
           cogKey: job.imageKey!,
           previewKey: previewKey(job.imageKey!),
           storage: tracker.storage,
+          clock,
           files,
           log,
         },
@@ -203,7 +205,7 @@ export class Scheduler {
         this.enqueue(tracker, node, notBefore);
       }
     } finally {
-      clearTimeout(deadline);
+      clock.stop();
       await files.flush();
       this.inFlight.delete(job.id);
       this.inFlightByWatch.set(watchId, (this.inFlightByWatch.get(watchId) ?? 1) - 1);

@@ -108,7 +108,7 @@ export class LocalExecutor implements Executor {
 
     signal.throwIfAborted();
     const size = await this.io
-      .use(() =>
+      .use(() => job.clock.ticking(() =>
         job.storage.download(job.inputBucket, job.imageKey, input, {
           signal,
           beforeWrite: async (bytes) => {
@@ -116,7 +116,7 @@ export class LocalExecutor implements Executor {
             await this.reserve(need, job, signal);
             reservedBytes(need);
           },
-        }),
+        })),
       )
       .catch((error: unknown) => {
         if (error instanceof CogdError && error.code === 'NoSuchKey') {
@@ -127,7 +127,7 @@ export class LocalExecutor implements Executor {
     files.log(`downloaded s3://${job.inputBucket}/${job.imageKey} (${size} bytes)`);
     crashPoint('job:downloaded');
 
-    await this.cpu.use(async () => {
+    await this.cpu.use(() => job.clock.ticking(async () => {
       signal.throwIfAborted();
       const inspection = { ...gdal, timeoutMs: this.options.inspectTimeoutMs };
       let info = await inspect(input, files, { ...inspection, statistics: false });
@@ -141,20 +141,20 @@ export class LocalExecutor implements Executor {
       const previewCommand = jpegArgs(info, input, preview);
       await runGdal('gdal_translate', cogArgs(input, cog), files, gdal);
       await runGdal('gdal_translate', previewCommand, files, gdal);
-    });
+    }));
     crashPoint('job:converted');
 
     signal.throwIfAborted();
     const [cogSize, previewSize] = await Promise.all([
-      this.io.use(() => job.storage.uploadFile(job.outputBucket, job.cogKey, cog, 'image/tiff', signal)),
-      this.io.use(() => job.storage.uploadFile(job.outputBucket, job.previewKey, preview, 'image/jpeg', signal)),
+      this.io.use(() => job.clock.ticking(() => job.storage.uploadFile(job.outputBucket, job.cogKey, cog, 'image/tiff', signal))),
+      this.io.use(() => job.clock.ticking(() => job.storage.uploadFile(job.outputBucket, job.previewKey, preview, 'image/jpeg', signal))),
     ]);
     crashPoint('job:uploaded');
     files.log(`uploaded s3://${job.outputBucket}/${job.cogKey} (${cogSize} bytes) and s3://${job.outputBucket}/${job.previewKey} (${previewSize} bytes)`);
 
     // Verify what S3 now holds, not what we meant to send.
     for (const [key, expected] of [[job.cogKey, cogSize], [job.previewKey, previewSize]] as const) {
-      const head = await this.io.use(() => job.storage.head(job.outputBucket, key));
+      const head = await this.io.use(() => job.clock.ticking(() => job.storage.head(job.outputBucket, key)));
       if (head === undefined || head.size !== expected) {
         throw new CogdError('VerifyFailed', `s3://${job.outputBucket}/${key} is ${head === undefined ? 'missing' : `${head.size} bytes`} after upload, expected ${expected} bytes`);
       }

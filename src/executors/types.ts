@@ -1,6 +1,7 @@
 /** What an executor is asked to do: convert one image, once. Retries are the scheduler's business. */
 import type { Log, StepFiles } from '../log/index.js';
 import type { Storage } from '../storage/s3.js';
+import type { JobClock } from './clock.js';
 
 export interface JobSpec {
   jobId: number;
@@ -17,6 +18,8 @@ export interface JobSpec {
   previewKey: string;
   /** The S3 client of the run's endpoint. */
   storage: Storage;
+  /** The job's deadline: executors run their work inside `clock.ticking()`. */
+  clock: JobClock;
   /** `<name>.log/.out/.err` of this image. */
   files: StepFiles;
   log: Log;

@@ -191,13 +191,14 @@ class S3Storage implements Storage {
       try {
         return await work();
       } catch (error) {
+        if (error instanceof CogdError) throw error; // ours (a free-space check, say), not S3's
         if (signal?.aborted === true || attempt >= this.retry.attempts || !isTransient(error)) {
           const failure = s3Error(operation, bucket, key, error);
           if (attempt > 1) failure.message += ` (after ${attempt} attempts)`;
           throw failure;
         }
         const delayMs = delayFor(this.retry.backoff, attempt);
-        this.log?.warn('S3:Retry', { operation, bucket, key, attempt, of: this.retry.attempts, delayMs, reason: describeError(s3Error(operation, bucket, key, error)) });
+        this.log?.info('S3:Retry', { operation, bucket, key, attempt, of: this.retry.attempts, delayMs, reason: describeError(s3Error(operation, bucket, key, error)) });
         await new Promise((resolve) => setTimeout(resolve, delayMs));
       }
     }
