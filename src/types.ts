@@ -58,4 +58,6 @@ export interface Watch {
   s3: S3Settings;
   createdAt: string;
   removedAt: string | null;
+  /** Whether the endpoint enforces conditional writes (safe claims across daemons); null: not probed. */
+  conditionalWrites: boolean | null;
 }

@@ -24,7 +24,17 @@ export interface StatusReport {
   home: string;
   owner: string;
   daemon: { running: boolean; pid: number | null };
-  watches: Array<{ id: string; batchName: string; pattern: string; inputBucket: string; outputBucket: string; schedule: string; createdAt: string }>;
+  watches: Array<{
+    id: string;
+    batchName: string;
+    pattern: string;
+    inputBucket: string;
+    outputBucket: string;
+    schedule: string;
+    createdAt: string;
+    /** Whether claims are safe across daemons on this endpoint; null until probed. */
+    conditionalWrites: boolean | null;
+  }>;
   runs: Array<{
     id: number;
     batchName: string;
@@ -92,6 +102,7 @@ export function buildStatus(db: StateDB, home: string, daemonPid: number | undef
       outputBucket: w.outputBucket,
       schedule: w.schedule,
       createdAt: w.createdAt,
+      conditionalWrites: w.conditionalWrites,
     })),
     runs: runs.map((run) => {
       const counts = emptyCounts();
@@ -194,6 +205,11 @@ export function renderBatch(report: StatusReport, now = new Date()): string {
   }
   const lines = [header(report, now), ...table(rows, new Set([3, 4, 5, 6, 7]))];
   const notes: string[] = [];
+  for (const w of report.watches) {
+    if (w.conditionalWrites === false) {
+      notes.push(`watch ${w.id}: s3://${w.inputBucket} does not enforce conditional writes; only one cogd daemon may watch this bucket`);
+    }
+  }
   for (const r of report.runs) {
     if (r.manifestError !== null) notes.push(`run ${r.id} ${r.manifest}: manifest rejected: ${r.manifestError}`);
     if (r.postError !== null) notes.push(`run ${r.id} ${r.manifest}: post failed: ${r.postError} (retried at the next poll)`);

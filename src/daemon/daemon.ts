@@ -18,7 +18,7 @@ import { post, recordPostFailure } from '../post/post.js';
 import type { RunRecord, StateDB } from '../state/db.js';
 import { createStorage, type Storage } from '../storage/s3.js';
 import type { S3Settings, Watch } from '../types.js';
-import { claim, continueClaim, writeRunInfo } from '../watch/claim.js';
+import { claim, continueClaim, forgetClaim, LostClaim, writeRunInfo } from '../watch/claim.js';
 import { findNewManifests } from '../watch/poll.js';
 import { crashPoint } from './crash.js';
 import { homePaths } from './home.js';
@@ -33,8 +33,10 @@ export class Daemon {
   readonly scratch: string;
   private readonly executor: Executor;
   private readonly scheduler: Scheduler;
-  /** Runs being advanced by this process, by id. */
-  private readonly active = new Map<number, Promise<RunRecord>>();
+  /** Runs being advanced by this process, by id (undefined once a lost claim is forgotten). */
+  private readonly active = new Map<number, Promise<RunRecord | undefined>>();
+  /** Watches whose endpoint was probed for conditional writes by this process. */
+  private readonly probed = new Set<number>();
   /** One S3 client per endpoint and credentials, made on first use and kept. */
   private readonly storages = new Map<string, Promise<Storage>>();
 
@@ -95,12 +97,32 @@ export class Daemon {
     const storage = await this.storageFor(watch.s3);
     const manifests = await findNewManifests(storage, this.db, watch);
     this.log.info('Watch:Polled', { watch: watch.id, pattern: watch.pattern, found: manifests.length });
+    if (manifests.length > 0) await this.checkConditionalWrites(watch, storage);
     for (const object of manifests) {
       const run = await claim({ db: this.db, storage, log: this.log, logDir: this.logDir }, watch, object);
+      if (run === undefined) continue; // another cogd won it
       this.track(run, planOnly);
       started.push(run.id);
     }
     return started;
+  }
+
+  /**
+   * Claims are safe across daemons only where the endpoint enforces conditional creates. Probed
+   * once per watch and process; the answer is kept for `cogd status`.
+   */
+  private async checkConditionalWrites(watch: Watch, storage: Storage): Promise<void> {
+    if (this.probed.has(watch.id)) return;
+    const enforced = await storage.probeConditionalWrites(watch.inputBucket);
+    this.probed.add(watch.id);
+    this.db.setConditionalWrites(watch.id, enforced);
+    if (!enforced) {
+      this.log.warn('Watch:UnsafeClaims', {
+        watch: watch.id,
+        bucket: watch.inputBucket,
+        reason: `s3://${watch.inputBucket} does not enforce conditional writes (If-None-Match): only one cogd daemon may watch this bucket`,
+      });
+    }
   }
 
   /** Takes on every unfinished run (of one watch, or all) that this process is not advancing yet. */
@@ -118,7 +140,8 @@ export class Daemon {
     const results: RunRecord[] = [];
     for (const id of runIds) {
       const pending = this.active.get(id);
-      results.push(pending === undefined ? this.db.run(id)! : await pending);
+      const run = pending === undefined ? this.db.run(id) : await pending;
+      if (run !== undefined) results.push(run); // a claim lost to another cogd leaves no run
     }
     return results;
   }
@@ -145,21 +168,28 @@ export class Daemon {
         // A failure here is the whole run's (S3 unreachable during the claim, say): log it, keep the
         // run unfinished so the next poll picks it up again, never take the daemon down.
         this.log.error('Run:Stalled', { run: run.id, manifest: run.manifestKey, reason: describeError(error) });
-        return this.db.run(run.id)!;
+        return this.db.run(run.id);
       })
       .finally(() => this.active.delete(run.id));
     this.active.set(run.id, pending);
   }
 
   /** Takes a run from wherever it is to done: finish claim → plan → execute → post. */
-  private async advance(initial: RunRecord, planOnly: boolean): Promise<RunRecord> {
+  private async advance(initial: RunRecord, planOnly: boolean): Promise<RunRecord | undefined> {
     let run = initial;
     const watch = this.db.watch(run.watchId)!;
     const storage = await this.storageFor(watch.s3);
     const log = this.log.child({ run: run.id }).withFile(path.join(run.runDir, 'run.log'));
     try {
       if (run.state === 'claiming') {
-        run = await continueClaim({ db: this.db, storage, log, logDir: this.logDir }, run);
+        try {
+          run = await continueClaim({ db: this.db, storage, log, logDir: this.logDir }, run);
+        } catch (error) {
+          if (!(error instanceof LostClaim)) throw error;
+          await log.close();
+          await forgetClaim({ db: this.db, log: this.log }, run, error);
+          return undefined;
+        }
         await writeRunInfo(run);
         const plan = await planManifest(path.join(run.runDir, MANIFEST_FILE));
         if (plan.error !== null) {

@@ -3,6 +3,7 @@
  * as `cogd status` never block the daemon.
  */
 import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
 import type { ClaimStep, JobState, RunState, S3Settings, Watch } from '../types.js';
 import { MIGRATIONS } from './migrations.js';
 
@@ -21,6 +22,8 @@ export interface RunRecord {
   batchName: string;
   state: RunState;
   claimStep: ClaimStep;
+  /** Written into the claim marker; recognises our own claim after a restart. */
+  claimToken: string | null;
   rowsTotal: number | null;
   processed: number | null;
   failed: number | null;
@@ -69,7 +72,7 @@ const now = (): string => new Date().toISOString();
 
 const RUN_COLUMNS = `id, watch_id AS watchId, input_bucket AS inputBucket, output_bucket AS outputBucket,
   manifest_key AS manifestKey, manifest_etag AS manifestEtag, manifest_mtime AS manifestMtime, base, ts,
-  processing_key AS processingKey, run_dir AS runDir, batch_name AS batchName, state, claim_step AS claimStep,
+  processing_key AS processingKey, run_dir AS runDir, batch_name AS batchName, state, claim_step AS claimStep, claim_token AS claimToken,
   rows_total AS rowsTotal, processed, failed, error, post_error AS postError, created_at AS createdAt, finished_at AS finishedAt`;
 
 const JOB_COLUMNS = `id, run_id AS runId, line, raw, image_key AS imageKey, bands, log_name AS logName, state,
@@ -87,6 +90,7 @@ interface WatchRow {
   schedule: string;
   created_at: string;
   removed_at: string | null;
+  conditional_writes: number | null;
 }
 
 function toWatch(row: WatchRow): Watch {
@@ -104,6 +108,7 @@ function toWatch(row: WatchRow): Watch {
     },
     createdAt: row.created_at,
     removedAt: row.removed_at,
+    conditionalWrites: row.conditional_writes === null ? null : row.conditional_writes === 1,
   };
 }
 
@@ -205,8 +210,8 @@ export class StateDB {
       this.db
         .prepare(
           `INSERT INTO runs (watch_id, input_bucket, output_bucket, manifest_key, manifest_etag, manifest_mtime, base, ts,
-             processing_key, run_dir, batch_name, state, claim_step, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'claiming', 'claimed', ?)`,
+             processing_key, run_dir, batch_name, state, claim_step, claim_token, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'claiming', 'claimed', ?, ?)`,
         )
         .run(
           run.watchId,
@@ -220,6 +225,7 @@ export class StateDB {
           run.processingKey,
           run.runDir,
           run.batchName,
+          randomUUID(),
           now(),
         ).lastInsertRowid,
     );
@@ -236,6 +242,15 @@ export class StateDB {
       return this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE state != 'done' ORDER BY id`).all() as RunRecord[];
     }
     return this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE state != 'done' AND watch_id = ? ORDER BY id`).all(watchId) as RunRecord[];
+  }
+
+  /** Forgets a claim another daemon won before anything was done for it. */
+  deleteRun(runId: number): void {
+    this.db.prepare(`DELETE FROM runs WHERE id = ? AND state = 'claiming' AND claim_step = 'claimed'`).run(runId);
+  }
+
+  setConditionalWrites(watchId: number, enforced: boolean): void {
+    this.db.prepare('UPDATE watches SET conditional_writes = ? WHERE id = ?').run(enforced ? 1 : 0, watchId);
   }
 
   setClaimStep(runId: number, step: ClaimStep): void {

@@ -77,4 +77,14 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX jobs_run_state ON jobs (run_id, state);
     `,
   },
+  {
+    version: 2,
+    name: 'claim markers, conditional-write probe',
+    sql: `
+      -- The token written into the run's claim marker in the bucket: a restart recognises its own.
+      ALTER TABLE runs ADD COLUMN claim_token TEXT;
+      -- Whether the watch's endpoint enforces If-None-Match on PutObject (NULL: not probed yet).
+      ALTER TABLE watches ADD COLUMN conditional_writes INTEGER;
+    `,
+  },
 ];

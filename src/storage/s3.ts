@@ -2,6 +2,7 @@
  * The one S3 client. Made once at start and handed to whoever needs it; it keeps its sockets alive
  * and counts the requests it sends (the benchmark reports them per image).
  */
+import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import http from 'node:http';
@@ -50,6 +51,16 @@ export interface Storage {
   /** Uploads a local file (multipart above the threshold); returns its size. */
   uploadFile(bucket: string, key: string, file: string, contentType: string, signal?: AbortSignal): Promise<number>;
   put(bucket: string, key: string, body: string | Buffer, contentType: string): Promise<void>;
+  /**
+   * Creates the object only if the key is free (`If-None-Match: *`): true when this call created
+   * it, false when it already existed. Only as safe as the endpoint's enforcement (see
+   * probeConditionalWrites).
+   */
+  putIfAbsent(bucket: string, key: string, body: string, contentType: string): Promise<boolean>;
+  /** The object's content as text, or undefined when it does not exist. */
+  getText(bucket: string, key: string): Promise<string | undefined>;
+  /** Whether the endpoint refuses a second `If-None-Match: *` create of one key (RGW, MinIO, AWS do; s3rver not). */
+  probeConditionalWrites(bucket: string): Promise<boolean>;
   copy(bucket: string, fromKey: string, toKey: string): Promise<void>;
   /** One request, no retries: does the endpoint answer, are the credentials good, does the bucket exist? */
   probe(bucket: string): Promise<void>;
@@ -60,7 +71,7 @@ export interface Storage {
   close(): void;
 }
 
-/** Files at least this big go up as multipart uploads. */
+/** Files at least this big go up as multipart uploads. @defaultValue 64 MiB */
 export const MULTIPART_THRESHOLD = 64 * 1024 * 1024;
 
 /**
@@ -124,6 +135,10 @@ export interface StorageOptions {
   /** Where retries are logged (attempt N of M, delay, reason). */
   log?: Log;
   retry?: RetryPolicy;
+  /** @defaultValue MULTIPART_THRESHOLD */
+  multipartThreshold?: number;
+  /** Part size of multipart uploads (S3's minimum is 5 MiB). @defaultValue 16 MiB */
+  partSize?: number;
 }
 
 export async function createStorage(settings: S3Settings, options: StorageOptions = {}): Promise<Storage> {
@@ -156,17 +171,25 @@ export async function createStorage(settings: S3Settings, options: StorageOption
       secretAccessKey: await readSecret(settings.secretKeyFile, 'secret key'),
     };
   }
-  return new S3Storage(new S3Client(config), options.retry ?? DEFAULT_RETRY, options.log);
+  return new S3Storage(new S3Client(config), options);
 }
 
 class S3Storage implements Storage {
   #requests = 0;
 
+  private readonly retry: RetryPolicy;
+  private readonly log: Log | undefined;
+  private readonly multipartThreshold: number;
+  private readonly partSize: number;
+
   constructor(
     private readonly client: S3Client,
-    private readonly retry: RetryPolicy,
-    private readonly log: Log | undefined,
+    options: StorageOptions,
   ) {
+    this.retry = options.retry ?? DEFAULT_RETRY;
+    this.log = options.log;
+    this.multipartThreshold = options.multipartThreshold ?? MULTIPART_THRESHOLD;
+    this.partSize = options.partSize ?? 16 * 1024 * 1024;
     // The deserialize step runs once per attempt, so retries are counted too.
     client.middlewareStack.add(
       (next) => async (args) => {
@@ -264,7 +287,7 @@ class S3Storage implements Storage {
       bucket,
       key,
       async () => {
-        if (size < MULTIPART_THRESHOLD) {
+        if (size < this.multipartThreshold) {
           await this.client.send(
             new PutObjectCommand({ Bucket: bucket, Key: key, Body: createReadStream(file), ContentLength: size, ContentType: contentType }),
             { abortSignal: signal },
@@ -275,10 +298,15 @@ class S3Storage implements Storage {
           client: this.client,
           params: { Bucket: bucket, Key: key, Body: createReadStream(file), ContentType: contentType },
           queueSize: 4,
-          partSize: 16 * 1024 * 1024,
+          partSize: this.partSize,
         });
         signal?.addEventListener('abort', () => void upload.abort(), { once: true });
+        // Ceph RGW answers CompleteMultipartUpload with an empty ETag: trust a HEAD, not the answer.
         await upload.done();
+        const head = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        if (head.ContentLength !== size) {
+          throw new CogdError('VerifyFailed', `multipart upload of s3://${bucket}/${key} left ${head.ContentLength ?? 0} bytes, expected ${size}`);
+        }
       },
       signal,
     );
@@ -289,6 +317,44 @@ class S3Storage implements Storage {
     await this.attempt('put', bucket, key, () =>
       this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: Buffer.byteLength(body), ContentType: contentType })),
     );
+  }
+
+  async putIfAbsent(bucket: string, key: string, body: string, contentType: string): Promise<boolean> {
+    return this.attempt('put', bucket, key, async () => {
+      try {
+        await this.client.send(
+          new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: Buffer.byteLength(body), ContentType: contentType, IfNoneMatch: '*' }),
+        );
+        return true;
+      } catch (error) {
+        // 412: someone created it first. 409 ConditionalRequestConflict: a concurrent create is in flight.
+        if (error instanceof S3ServiceException && [412, 409].includes(error.$metadata.httpStatusCode ?? 0)) return false;
+        throw error;
+      }
+    });
+  }
+
+  async getText(bucket: string, key: string): Promise<string | undefined> {
+    return this.attempt('get', bucket, key, async () => {
+      try {
+        const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        return await out.Body!.transformToString();
+      } catch (error) {
+        if (error instanceof S3ServiceException && (error.name === 'NoSuchKey' || error.name === 'NotFound')) return undefined;
+        throw error;
+      }
+    });
+  }
+
+  async probeConditionalWrites(bucket: string): Promise<boolean> {
+    const key = `.cogd/probe-${randomUUID()}`;
+    try {
+      const first = await this.putIfAbsent(bucket, key, 'probe', 'text/plain');
+      const second = await this.putIfAbsent(bucket, key, 'probe', 'text/plain');
+      return first && !second;
+    } finally {
+      await this.delete(bucket, key);
+    }
   }
 
   async copy(bucket: string, fromKey: string, toKey: string): Promise<void> {

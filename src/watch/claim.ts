@@ -4,8 +4,10 @@
  * Every step is idempotent, so a process killed between any two of them finishes the claim on
  * restart — the manifest is never lost and never claimed twice.
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { crashPoint } from '../daemon/crash.js';
 import { CogdError } from '../errors.js';
@@ -31,7 +33,27 @@ function uniqueRunDir(deps: ClaimDeps, ts: string): string {
   }
 }
 
-export async function claim(deps: ClaimDeps, watch: Watch, object: ObjectInfo, now = new Date()): Promise<RunRecord> {
+/** Where claim markers live in the input bucket; never listed as manifests. */
+export const CLAIM_PREFIX = '.cogd/claims/';
+
+/** One marker per uploaded object (key, ETag, modification time): a re-upload can be claimed again. */
+export function claimMarkerKey(run: Pick<RunRecord, 'manifestKey' | 'manifestEtag' | 'manifestMtime'>): string {
+  const id = createHash('sha256').update(`${run.manifestKey}\n${run.manifestEtag}\n${run.manifestMtime}`).digest('hex');
+  return `${CLAIM_PREFIX}${id}.json`;
+}
+
+/** Another daemon claimed this manifest first. */
+export class LostClaim extends CogdError {
+  constructor(key: string, holder: string) {
+    super('LostClaim', `the manifest ${key} was claimed elsewhere (${holder})`);
+  }
+}
+
+/**
+ * Claims a new manifest; resolves undefined when another cogd (another home, another access point)
+ * won the claim marker first.
+ */
+export async function claim(deps: ClaimDeps, watch: Watch, object: ObjectInfo, now = new Date()): Promise<RunRecord | undefined> {
   const ts = timestamp(now);
   const base = manifestBase(object.key);
   const run = deps.db.insertRun({
@@ -47,9 +69,51 @@ export async function claim(deps: ClaimDeps, watch: Watch, object: ObjectInfo, n
     runDir: uniqueRunDir(deps, ts),
     batchName: runBatchName(watch.pattern),
   });
-  deps.log.info('Run:Claimed', { run: run.id, manifest: object.key, runDir: run.runDir });
   crashPoint('claim:recorded');
-  return continueClaim(deps, run);
+  try {
+    const claimed = await continueClaim(deps, run);
+    deps.log.info('Run:Claimed', { run: run.id, manifest: object.key, runDir: run.runDir });
+    return claimed;
+  } catch (error) {
+    if (!(error instanceof LostClaim)) throw error;
+    await forgetClaim(deps, run, error);
+    return undefined;
+  }
+}
+
+/** Drops a claim another cogd won: nothing was done for it but the record and its directory. */
+export async function forgetClaim(deps: Pick<ClaimDeps, 'db' | 'log'>, run: RunRecord, reason: LostClaim): Promise<void> {
+  deps.db.deleteRun(run.id);
+  await rm(run.runDir, { recursive: true, force: true });
+  deps.log.info('Run:LostClaim', { manifest: run.manifestKey, reason: reason.message });
+}
+
+/**
+ * The claim marker: a conditional create (`If-None-Match: *`) that exactly one cogd wins, before
+ * anything else happens to the manifest. Finding our own token there (a restart) counts as won.
+ */
+async function takeMarker(deps: ClaimDeps, run: RunRecord): Promise<void> {
+  const key = claimMarkerKey(run);
+  const body = JSON.stringify({
+    manifest: run.manifestKey,
+    etag: run.manifestEtag,
+    lastModified: run.manifestMtime,
+    token: run.claimToken,
+    host: os.hostname(),
+    home: path.dirname(path.dirname(run.runDir)),
+    pid: process.pid,
+    claimedAt: new Date().toISOString(),
+  });
+  if (await deps.storage.putIfAbsent(run.inputBucket, key, body, 'application/json')) return;
+  const existing = await deps.storage.getText(run.inputBucket, key);
+  let holder: { token?: string; host?: string; home?: string } = {};
+  try {
+    holder = JSON.parse(existing ?? '{}') as typeof holder;
+  } catch {
+    // an unreadable marker is someone else's
+  }
+  if (holder.token !== undefined && holder.token === run.claimToken) return;
+  throw new LostClaim(run.manifestKey, `${holder.host ?? '?'}:${holder.home ?? '?'}`);
 }
 
 /** Takes a claim from whatever step it reached to complete. */
@@ -60,11 +124,13 @@ export async function continueClaim(deps: ClaimDeps, run: RunRecord): Promise<Ru
   await mkdir(run.runDir, { recursive: true });
 
   if (run.claimStep === 'claimed') {
+    await takeMarker(deps, run);
     // Before the copy the raw object is the manifest; after a crash past the copy it may only be
     // found under the processing name.
     const source = (await storage.head(bucket, run.manifestKey)) !== undefined ? run.manifestKey : run.processingKey;
     if ((await storage.head(bucket, source)) === undefined) {
-      throw new CogdError('ManifestGone', `the manifest s3://${bucket}/${run.manifestKey} disappeared before it was claimed`);
+      // Deleted (or claimed by a cogd that does not write markers) before we got to it: not ours.
+      throw new LostClaim(run.manifestKey, 'the manifest disappeared before it was claimed');
     }
     await storage.download(bucket, source, local);
     db.setClaimStep(run.id, 'downloaded');

@@ -3,6 +3,7 @@ import { isResultName } from '../manifest/names.js';
 import type { StateDB } from '../state/db.js';
 import type { ObjectInfo, Storage } from '../storage/s3.js';
 import type { Watch } from '../types.js';
+import { CLAIM_PREFIX } from './claim.js';
 import { keyMatcher, literalPrefix } from './glob.js';
 
 /**
@@ -13,7 +14,7 @@ export async function findNewManifests(storage: Storage, db: StateDB, watch: Wat
   const matches = keyMatcher(watch.pattern);
   const found: ObjectInfo[] = [];
   for await (const object of storage.list(watch.inputBucket, literalPrefix(watch.pattern))) {
-    if (!matches(object.key) || isResultName(object.key)) continue;
+    if (object.key.startsWith(CLAIM_PREFIX) || !matches(object.key) || isResultName(object.key)) continue;
     if (db.findRun(watch.inputBucket, object.key, object.etag, object.lastModified) !== undefined) continue;
     found.push(object);
   }

@@ -6,7 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type Fault = 'error500' | 'error503' | 'slowdown' | 'reset-before' | 'reset-after' | 'delay' | 'access-denied';
+export type Fault = 'error500' | 'error503' | 'slowdown' | 'reset-before' | 'reset-after' | 'delay' | 'access-denied' | 'fake-ok';
 
 export interface FaultProxyOptions {
   target: string;
@@ -90,6 +90,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         return reply(503, 'SlowDown', 'Please reduce your request rate.');
       case 'access-denied':
         return reply(403, 'AccessDenied', 'injected fault');
+      case 'fake-ok':
+        // Claims success without asking the server: an endpoint that ignores what it should enforce.
+        req.resume();
+        res.writeHead(200, { etag: '"00000000000000000000000000000000"', 'content-length': 0 });
+        return res.end();
       case 'reset-before':
         return req.socket.destroy();
       case 'reset-after':

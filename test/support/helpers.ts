@@ -8,7 +8,14 @@ import { inject } from 'vitest';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const CLI = path.join(ROOT, 'bin', 'cogd');
-export const CREDENTIAL = 'S3RVER';
+/** The test server's credentials (s3rver's fixed ones, or the user the Ceph launcher made). */
+export function credentials(): { accessKey: string; secretKey: string } {
+  return { accessKey: inject('s3AccessKey'), secretKey: inject('s3SecretKey') };
+}
+
+export function s3Kind(): 'ceph' | 's3rver' {
+  return inject('s3Kind');
+}
 
 let client: S3Client | undefined;
 
@@ -21,7 +28,7 @@ export function s3(): S3Client {
     endpoint: endpoint(),
     region: 'us-east-1',
     forcePathStyle: true,
-    credentials: { accessKeyId: CREDENTIAL, secretAccessKey: CREDENTIAL },
+    credentials: { accessKeyId: credentials().accessKey, secretAccessKey: credentials().secretKey },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
@@ -84,8 +91,8 @@ export async function tempDir(prefix = 'cogd-test-'): Promise<string> {
 export async function keyFiles(dir: string): Promise<{ access: string; secret: string }> {
   const access = path.join(dir, 'access.key');
   const secret = path.join(dir, 'secret.key');
-  await writeFile(access, `${CREDENTIAL}\n`);
-  await writeFile(secret, `  ${CREDENTIAL}  \n`);
+  await writeFile(access, `${credentials().accessKey}\n`);
+  await writeFile(secret, `  ${credentials().secretKey}  \n`);
   return { access, secret };
 }
 

@@ -15,7 +15,7 @@ const fixed: StatusReport = {
   home: '/data/cogd',
   owner: 'nemo',
   daemon: { running: true, pid: 4242 },
-  watches: [{ id: 'w1', batchName: 'COG-Pipeline-Crondor-*raw.csv', pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', schedule: '*/15 * * * *', createdAt: at(11, 20, 9, 5) }],
+  watches: [{ id: 'w1', batchName: 'COG-Pipeline-Crondor-*raw.csv', pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', schedule: '*/15 * * * *', createdAt: at(11, 20, 9, 5), conditionalWrites: false }],
   runs: [
     {
       id: 3, batchName: 'COG-Pipeline-DAG-*raw.csv', manifest: 's3://raw/a/x-raw.csv', state: 'running', runDir: '/data/cogd/logs/run-1',
@@ -47,6 +47,7 @@ describe('status text', () => {
       nemo  COG-Pipeline-DAG-*raw.csv     11/21 14:03 4431   2 1001    _  5434 3.1 ... 3.5434
       nemo  COG-Pipeline-DAG-*raw.csv     11/21 14:30    1   _    _    _     1 4.1
 
+      watch w1: s3://raw does not enforce conditional writes; only one cogd daemon may watch this bucket
       run 3 s3://raw/a/x-raw.csv: 3 failed, 0 removed (why: cogd status --jobs 3)
       run 4 s3://raw/b-raw.csv: done, all 1 rows processed
 
@@ -91,7 +92,7 @@ describe('status --json', () => {
       home: '/home/x',
       owner: expect.any(String),
       daemon: { running: true, pid: 77 },
-      watches: [{ id: 'w1', batchName: 'COG-Pipeline-Crondor-*raw.csv', pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', schedule: '*/15 * * * *', createdAt: expect.any(String) }],
+      watches: [{ id: 'w1', batchName: 'COG-Pipeline-Crondor-*raw.csv', pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', schedule: '*/15 * * * *', createdAt: expect.any(String), conditionalWrites: null }],
       runs: [{
         id: run.id, batchName: 'COG-Pipeline-DAG-*raw.csv', manifest: 's3://raw/x-raw.csv', state: 'running', runDir: '/tmp/run',
         createdAt: expect.any(String), finishedAt: null, manifestError: null, postError: null,
