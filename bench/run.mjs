@@ -1,14 +1,17 @@
 #!/usr/bin/env node
-// cogd's benchmark: throughput against the physical limit of this machine and against the shell
-// script a user would write instead, measured in one run, interleaved, on the same files.
+// cogd's benchmark. Every ratio is against a baseline measured in the same run, on this machine.
 //
-//   npm run bench -- [--count 200] [--size 1024] [--rounds 3]
+//   npm run bench -- [--count 200] [--size 1024] [--rounds 3] [--parts throughput,scale,post,idle]
 //
-// 1. limit — the gdal_translate commands cogd runs, on local files, with xargs -P <cores>
-// 2. shell — per image: aws s3 cp down, the two gdal_translates, aws s3 cp up; xargs -P <cores>
-// 3. cogd  — cogd poll --wait on a manifest of the same images (local executor)
-// Prints images/second (median over rounds), cogd/limit and cogd/shell, cogd's peak RSS and S3
-// requests per image; writes bench/results/<date>.json.
+// throughput (interleaved rounds on the same files):
+//   1. limit — the gdal_translate commands cogd runs, on local files, xargs -P <cores>
+//   2. shell — per image: aws s3 cp down, the two gdal_translates, aws s3 cp up; xargs -P <cores>
+//   3. cogd  — cogd poll --wait on a manifest of the same images (local executor)
+// 4. scale — a 100,000-row manifest: claim → all jobs planned and stored; peak RSS; status latency
+// 5. post  — reconcile 10,000 rows against 20,000 outputs: cogd's method vs the reference tool's
+//            (list the whole output bucket for every row, twice; run on a sample, extrapolated)
+// 6. idle poll — S3 requests per poll of a bucket of 50,000 unrelated keys; RSS after 1,000 polls vs 10
+// Prints a table; writes bench/results/<date>.json.
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,26 +28,29 @@ const { values } = parseArgs({
     count: { type: 'string', default: '200' },
     size: { type: 'string', default: '1024' },
     rounds: { type: 'string', default: '3' },
+    parts: { type: 'string', default: 'throughput,scale,post,idle' },
+    'scale-rows': { type: 'string', default: '100000' },
+    'post-rows': { type: 'string', default: '10000' },
+    'reference-sample': { type: 'string', default: '4' },
+    'idle-keys': { type: 'string', default: '50000' },
+    'idle-polls': { type: 'string', default: '1000' },
   },
 });
+const parts = new Set(values.parts.split(','));
 const count = Number(values.count);
 const size = Number(values.size);
 const rounds = Number(values.rounds);
 const cores = os.availableParallelism();
 const work = mkdtempSync(path.join(os.tmpdir(), 'cogd-bench-'));
-const { inspect } = await import(path.join(root, 'dist/convert/gdal.js'));
-const { cogArgs, jpegArgs, needsStatistics } = await import(path.join(root, 'dist/convert/rules.js'));
-const { StepFiles } = await import(path.join(root, 'dist/log/index.js'));
-
-const AWS = '/usr/bin/aws'; // Debian's awscli, not whatever else is first on PATH
-if (!existsSync(AWS) && process.getuid?.() === 0) {
-  console.error('installing Debian\'s awscli for the shell baseline…');
-  execFileSync('apt-get', ['install', '-y', '-qq', 'awscli'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-}
+const dist = (module) => import(path.join(root, 'dist', module));
+const { createStorage } = await dist('storage/s3.js');
 
 const now = () => performance.now() / 1000;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const quote = (a) => `'${String(a).replace(/'/g, `'\\''`)}'`;
+const log = (line) => console.error(line);
 
+/** Runs a command; tracks its peak RSS (VmHWM) from /proc. */
 function run(command, args, options = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
@@ -53,11 +59,10 @@ function run(command, args, options = {}) {
     let peakKb = 0;
     const timer = setInterval(() => {
       try {
-        const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-        const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+        const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
         peakKb = Math.max(peakKb, hwm);
       } catch { /* exited */ }
-    }, 50);
+    }, 20);
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
     child.on('exit', (code) => {
@@ -68,162 +73,295 @@ function run(command, args, options = {}) {
   });
 }
 
-// ---- workload
-console.error(`making ${count} GeoTIFFs of ${size}x${size} in ${work} …`);
-const imgDir = path.join(work, 'images');
-mkdirSync(imgDir);
-const kinds = [
-  { bands: 1, type: 'Byte' }, { bands: 3, type: 'Byte' }, { bands: 4, type: 'Byte' }, { bands: 3, type: 'Byte' }, { bands: 1, type: 'UInt16' },
-];
-const images = [];
-for (let i = 0; i < count; i += 1) {
-  const kind = kinds[i % kinds.length];
-  const name = `img-${String(i).padStart(5, '0')}.tif`;
-  await makeTiff(path.join(imgDir, name), { width: size, height: size, bands: kind.bands, type: kind.type, burn: [i % 200, (i * 7) % 200, (i * 13) % 200, 255] });
-  images.push({ name, bands: kind.bands });
+/** Runs async work over items with bounded concurrency. */
+async function pool(items, concurrency, work) {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < items.length) await work(items[next++]);
+  }));
 }
 
-// The exact gdal_translate command lines cogd runs for each image (from the same rules module).
-const files = new StepFiles(work, 'inspect');
-const scriptsDir = path.join(work, 'scripts');
-mkdirSync(scriptsDir);
-for (const image of images) {
-  const file = path.join(imgDir, image.name);
-  let info = await inspect(file, files, { statistics: false });
-  if (needsStatistics(info)) info = await inspect(file, files, { statistics: true });
-  image.cog = cogArgs('IN', 'OUT.tif');
-  image.jpeg = jpegArgs(info, 'IN', 'OUT.jpg');
-}
-const quote = (a) => `'${a.replace(/'/g, `'\\''`)}'`;
-const translate = (args, input, output) => ['gdal_translate', ...args.map((a) => (a === 'IN' ? input : a.startsWith('OUT') ? output : a))].map(quote).join(' ');
-
-// ---- S3 server
+// ---- the S3 server (s3rver on loopback) and a client for setting up buckets
 const server = spawn(process.execPath, ['--openssl-legacy-provider', path.join(root, 'scripts/s3-server.mjs'), '--dir', path.join(work, 's3')], { stdio: ['ignore', 'pipe', 'inherit'] });
 const endpoint = JSON.parse(await new Promise((resolve) => readline.createInterface({ input: server.stdout }).once('line', resolve))).endpoint;
 const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
-writeFileSync(path.join(work, 'ak'), 'S3RVER');
-writeFileSync(path.join(work, 'sk'), 'S3RVER');
-await client.send(new CreateBucketCommand({ Bucket: 'bench-in' }));
-for (const image of images) {
-  await client.send(new PutObjectCommand({ Bucket: 'bench-in', Key: `images/${image.name}`, Body: readFileSync(path.join(imgDir, image.name)) }));
-}
+const ak = path.join(work, 'ak');
+const sk = path.join(work, 'sk');
+writeFileSync(ak, 'S3RVER');
+writeFileSync(sk, 'S3RVER');
+const settings = { endpoint, accessKeyFile: ak, secretKeyFile: sk, region: 'us-east-1' };
+const bucket = async (name) => client.send(new CreateBucketCommand({ Bucket: name }));
+const putObject = (b, key, body) => client.send(new PutObjectCommand({ Bucket: b, Key: key, Body: body }));
+const cogdArgs = (verb, home, pattern, input, output) => [path.join(root, 'bin/cogd'), verb, '-p', pattern, '--input-bucket', input, '--output-bucket', output, '-e', endpoint, '-a', ak, '-s', sk, '--home', home];
 
-const env = { ...process.env, GDAL_PAM_ENABLED: 'NO' };
+const results = { date: new Date().toISOString() };
 
-async function limit(round) {
-  const out = path.join(work, `limit-${round}`);
-  mkdirSync(out);
-  const lines = images.map((im) => {
-    const input = path.join(imgDir, im.name);
-    const base = path.join(out, im.name.replace(/\.tif$/, ''));
-    return `${translate(im.cog, input, `${base}.tif`)} && ${translate(im.jpeg, input, `${base}.jpg`)}`;
-  });
-  const list = path.join(work, `limit-${round}.txt`);
-  writeFileSync(list, `${lines.join('\n')}\n`);
-  const start = now();
-  await run('bash', ['-c', `tr '\\n' '\\0' < ${quote(list)} | xargs -0 -P ${cores} -I{} bash -c {}`], { env });
-  const seconds = now() - start;
-  rmSync(out, { recursive: true, force: true });
-  return { seconds };
-}
+// ---- 1-3: throughput
+async function throughput() {
+  const { inspect } = await dist('convert/gdal.js');
+  const { cogArgs, jpegArgs, needsStatistics } = await dist('convert/rules.js');
+  const { StepFiles } = await dist('log/index.js');
+  const AWS = '/usr/bin/aws'; // Debian's awscli, not whatever else is first on PATH
+  if (!existsSync(AWS) && process.getuid?.() === 0) {
+    log("installing Debian's awscli for the shell baseline…");
+    execFileSync('apt-get', ['install', '-y', '-qq', 'awscli'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  }
+  log(`making ${count} GeoTIFFs of ${size}x${size} …`);
+  const imgDir = path.join(work, 'images');
+  mkdirSync(imgDir);
+  const kinds = [{ bands: 1, type: 'Byte' }, { bands: 3, type: 'Byte' }, { bands: 4, type: 'Byte' }, { bands: 3, type: 'Byte' }, { bands: 1, type: 'UInt16' }];
+  const images = [];
+  for (let i = 0; i < count; i += 1) {
+    const kind = kinds[i % kinds.length];
+    const name = `img-${String(i).padStart(5, '0')}.tif`;
+    await makeTiff(path.join(imgDir, name), { width: size, height: size, bands: kind.bands, type: kind.type, burn: [i % 200, (i * 7) % 200, (i * 13) % 200, 255] });
+    images.push({ name, bands: kind.bands });
+  }
+  // The exact gdal_translate command lines cogd runs for each image (from the same rules module).
+  const files = new StepFiles(work, 'inspect');
+  for (const image of images) {
+    const file = path.join(imgDir, image.name);
+    let info = await inspect(file, files, { statistics: false });
+    if (needsStatistics(info)) info = await inspect(file, files, { statistics: true });
+    image.cog = cogArgs('IN', 'OUT');
+    image.jpeg = jpegArgs(info, 'IN', 'OUT');
+  }
+  const translate = (args, input, output) => ['gdal_translate', ...args.map((a) => (a === 'IN' ? input : a === 'OUT' ? output : a))].map(quote).join(' ');
+  await bucket('bench-in');
+  await pool(images, 8, (im) => putObject('bench-in', `images/${im.name}`, readFileSync(path.join(imgDir, im.name))));
+  const gdalEnv = { ...process.env, GDAL_PAM_ENABLED: 'NO' };
+  const xargs = async (name, lines, env) => {
+    const list = path.join(work, `${name}.txt`);
+    writeFileSync(list, `${lines.join('\n')}\n`);
+    const start = now();
+    await run('bash', ['-c', `tr '\\n' '\\0' < ${quote(list)} | xargs -0 -P ${cores} -I{} bash -c {}`], { env });
+    return now() - start;
+  };
 
-async function shell(round) {
-  if (!existsSync(AWS)) return undefined;
-  const bucket = `bench-shell-${round}`;
-  await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  const out = path.join(work, `shell-${round}`);
-  mkdirSync(out);
-  const aws = `${AWS} --endpoint-url ${endpoint} s3 cp --only-show-errors`;
-  const lines = images.map((im) => {
-    const local = path.join(out, im.name);
-    const base = local.replace(/\.tif$/, '');
-    return [
-      `${aws} s3://bench-in/images/${im.name} ${quote(local)}`,
-      translate(im.cog, local, `${base}.cog.tif`),
-      translate(im.jpeg, local, `${base}.jpg`),
-      `${aws} ${quote(`${base}.cog.tif`)} s3://${bucket}/images/${im.name}`,
-      `${aws} ${quote(`${base}.jpg`)} s3://${bucket}/images/${im.name.replace(/\.tif$/, '.jpg')}`,
-      `rm -f ${quote(local)} ${quote(`${base}.cog.tif`)} ${quote(`${base}.jpg`)}`,
-    ].join(' && ');
-  });
-  const list = path.join(work, `shell-${round}.txt`);
-  writeFileSync(list, `${lines.join('\n')}\n`);
-  const start = now();
-  await run('bash', ['-c', `tr '\\n' '\\0' < ${quote(list)} | xargs -0 -P ${cores} -I{} bash -c {}`], {
-    env: { ...env, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1' },
-  });
-  const seconds = now() - start;
-  rmSync(out, { recursive: true, force: true });
-  return { seconds };
-}
-
-async function cogd(round) {
-  const bucket = `bench-cogd-${round}`;
-  await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  const manifest = images.map((im) => `images/${im.name},${im.bands}`).join('\n');
-  await client.send(new PutObjectCommand({ Bucket: 'bench-in', Key: `manifests/round${round}-raw.csv`, Body: `${manifest}\n` }));
-  const home = path.join(work, `home-${round}`);
-  mkdirSync(home);
-  const start = now();
-  const result = await run(process.execPath, [
-    path.join(root, 'bin/cogd'), 'poll', '--wait', '-p', `manifests/round${round}-raw.csv`, '--input-bucket', 'bench-in',
-    '--output-bucket', bucket, '-e', endpoint, '-a', path.join(work, 'ak'), '-s', path.join(work, 'sk'), '--home', home,
-  ]);
-  const seconds = now() - start;
-  if (!/ 0 failed/.test(result.out)) throw new Error(`cogd did not convert everything: ${result.out}`);
-  const log = readFileSync(path.join(home, 'logs', 'cogd.log'), 'utf8');
-  const requests = Number(/"requests":(\d+)/.exec(log)?.[1] ?? NaN);
-  rmSync(home, { recursive: true, force: true });
-  return { seconds, peakRssMb: result.peakKb / 1024, requestsPerImage: requests / count };
-}
-
-// ---- interleaved rounds (the order rotates so no method always runs on a warm or cold cache)
-const results = { limit: [], shell: [], cogd: [] };
-const methods = { limit, shell, cogd };
-const order = ['limit', 'shell', 'cogd'];
-for (let round = 0; round < rounds; round += 1) {
-  const rotated = [...order.slice(round % 3), ...order.slice(0, round % 3)];
-  for (const name of rotated) {
-    const r = await methods[name](round);
-    if (r !== undefined) {
-      results[name].push(r);
-      console.error(`round ${round + 1}/${rounds} ${name}: ${(count / r.seconds).toFixed(2)} images/s`);
+  const methods = {
+    async limit(round) {
+      const out = path.join(work, `limit-${round}`);
+      mkdirSync(out);
+      const seconds = await xargs(`limit-${round}`, images.map((im) => {
+        const input = path.join(imgDir, im.name);
+        const base = path.join(out, im.name.replace(/\.tif$/, ''));
+        return `${translate(im.cog, input, `${base}.tif`)} && ${translate(im.jpeg, input, `${base}.jpg`)}`;
+      }), gdalEnv);
+      rmSync(out, { recursive: true, force: true });
+      return { seconds };
+    },
+    async shell(round) {
+      if (!existsSync(AWS)) return undefined;
+      const target = `bench-shell-${round}`;
+      await bucket(target);
+      const out = path.join(work, `shell-${round}`);
+      mkdirSync(out);
+      const aws = `${AWS} --endpoint-url ${endpoint} s3 cp --only-show-errors`;
+      const seconds = await xargs(`shell-${round}`, images.map((im) => {
+        const local = path.join(out, im.name);
+        const base = local.replace(/\.tif$/, '');
+        return [
+          `${aws} s3://bench-in/images/${im.name} ${quote(local)}`,
+          translate(im.cog, local, `${base}.cog.tif`),
+          translate(im.jpeg, local, `${base}.jpg`),
+          `${aws} ${quote(`${base}.cog.tif`)} s3://${target}/images/${im.name}`,
+          `${aws} ${quote(`${base}.jpg`)} s3://${target}/images/${im.name.replace(/\.tif$/, '.jpg')}`,
+          `rm -f ${quote(local)} ${quote(`${base}.cog.tif`)} ${quote(`${base}.jpg`)}`,
+        ].join(' && ');
+      }), { ...gdalEnv, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1' });
+      rmSync(out, { recursive: true, force: true });
+      return { seconds };
+    },
+    async cogd(round) {
+      const target = `bench-cogd-${round}`;
+      await bucket(target);
+      await putObject('bench-in', `manifests/round${round}-raw.csv`, `${images.map((im) => `images/${im.name},${im.bands}`).join('\n')}\n`);
+      const home = path.join(work, `home-${round}`);
+      mkdirSync(home);
+      const start = now();
+      const result = await run(process.execPath, [...cogdArgs('poll', home, `manifests/round${round}-raw.csv`, 'bench-in', target), '--wait']);
+      const seconds = now() - start;
+      if (!/ 0 failed/.test(result.out)) throw new Error(`cogd did not convert everything: ${result.out}`);
+      const requests = Number(/"requests":(\d+)/.exec(readFileSync(path.join(home, 'logs', 'cogd.log'), 'utf8'))?.[1] ?? NaN);
+      rmSync(home, { recursive: true, force: true });
+      return { seconds, peakRssMb: result.peakKb / 1024, requestsPerImage: requests / count };
+    },
+  };
+  const measured = { limit: [], shell: [], cogd: [] };
+  const order = ['limit', 'shell', 'cogd'];
+  for (let round = 0; round < rounds; round += 1) {
+    // The order rotates so no method always runs first (cold caches) or last.
+    for (const name of [...order.slice(round % 3), ...order.slice(0, round % 3)]) {
+      const r = await methods[name](round);
+      if (r === undefined) continue;
+      measured[name].push(r);
+      log(`round ${round + 1}/${rounds} ${name}: ${(count / r.seconds).toFixed(2)} images/s`);
     }
   }
+  const rate = (name) => (measured[name].length === 0 ? undefined : count / median(measured[name].map((r) => r.seconds)));
+  results.throughput = {
+    workload: { count, size, rounds },
+    imagesPerSecond: { limit: rate('limit'), shell: rate('shell'), cogd: rate('cogd') },
+    cogdToLimit: rate('cogd') / rate('limit'),
+    cogdToShell: rate('shell') === undefined ? undefined : rate('cogd') / rate('shell'),
+    cogdPeakRssMb: median(measured.cogd.map((r) => r.peakRssMb)),
+    s3RequestsPerImage: median(measured.cogd.map((r) => r.requestsPerImage)),
+  };
 }
-server.kill('SIGTERM');
 
-const rate = (name) => (results[name].length === 0 ? undefined : count / median(results[name].map((r) => r.seconds)));
-const limitRate = rate('limit');
-const shellRate = rate('shell');
-const cogdRate = rate('cogd');
-const summary = {
-  date: new Date().toISOString(),
-  machine: { cores, memoryGiB: Math.round(os.totalmem() / 2 ** 30), cpu: os.cpus()[0]?.model, node: process.version, gdal: execFileSync('gdal_translate', ['--version']).toString().trim() },
-  workload: { count, size, rounds },
-  imagesPerSecond: { limit: limitRate, shell: shellRate, cogd: cogdRate },
-  ratios: { cogdToLimit: cogdRate / limitRate, cogdToShell: shellRate === undefined ? undefined : cogdRate / shellRate },
-  cogd: {
-    peakRssMb: median(results.cogd.map((r) => r.peakRssMb)),
-    s3RequestsPerImage: median(results.cogd.map((r) => r.requestsPerImage)),
-  },
-  notMeasuredYet: ['scale (100k-row manifest)', 'post reconcile vs reference', 'idle poll'],
-};
+// ---- 4: scale
+async function scale() {
+  const rows = Number(values['scale-rows']);
+  await bucket('bench-scale-in');
+  await bucket('bench-scale-out');
+  const manifest = Array.from({ length: rows }, (_, i) => `scale/d${i % 100}/img-${i}.tif,3`).join('\n');
+  await putObject('bench-scale-in', 'scale/big-raw.csv', `${manifest}\n`);
+  const home = path.join(work, 'home-scale');
+  mkdirSync(home);
+  const start = now();
+  const planned = await run(process.execPath, cogdArgs('poll', home, 'scale/*-raw.csv', 'bench-scale-in', 'bench-scale-out'));
+  const seconds = now() - start;
+  if (!new RegExp(`${rows} rows planned`).test(planned.out)) throw new Error(`scale: unexpected output ${planned.out}`);
+  const latencies = [];
+  for (let i = 0; i < 5; i += 1) {
+    const t = now();
+    await run(process.execPath, [path.join(root, 'bin/cogd'), 'status', '--home', home]);
+    latencies.push((now() - t) * 1000);
+  }
+  results.scale = { rows, claimToPlannedSeconds: seconds, peakRssMb: planned.peakKb / 1024, statusMs: median(latencies) };
+  log(`scale: ${rows} rows planned in ${seconds.toFixed(2)} s, peak RSS ${(planned.peakKb / 1024).toFixed(0)} MB, status ${median(latencies).toFixed(0)} ms`);
+}
 
+// ---- 5: post
+async function post() {
+  const rows = Number(values['post-rows']);
+  const sample = Number(values['reference-sample']);
+  const { existingKeys } = await dist('post/reconcile.js');
+  const { minimatch } = await import('minimatch');
+  await bucket('bench-post-out');
+  const keys = Array.from({ length: rows }, (_, i) => `post/f${i % 10}/img-${i}.tif`);
+  const outputs = keys.flatMap((k) => [k, k.replace(/\.tif$/, '.jpg')]);
+  log(`post: uploading ${outputs.length} outputs …`);
+  await pool(outputs, 32, (key) => putObject('bench-post-out', key, 'x'));
+
+  const measure = async (work) => {
+    const storage = await createStorage(settings);
+    const start = now();
+    const found = await work(storage);
+    const out = { seconds: now() - start, requests: storage.requests, found };
+    storage.close();
+    return out;
+  };
+  const cogdWay = await measure((storage) => existingKeys(storage, 'bench-post-out', outputs));
+  const headWay = await measure(async (storage) => {
+    const found = new Set();
+    await pool(outputs, 16, async (key) => { if ((await storage.head('bench-post-out', key)) !== undefined) found.add(key); });
+    return found;
+  });
+  // The reference tool: for every row, list the whole output bucket and glob-match — once for the
+  // COG, once for the preview. Too slow to run for every row: a sample, extrapolated.
+  const referenceWay = await measure(async (storage) => {
+    const found = new Set();
+    for (const key of keys.slice(0, sample)) {
+      for (const wanted of [key, key.replace(/\.tif$/, '.jpg')]) {
+        for await (const object of storage.list('bench-post-out', '')) if (minimatch(object.key, wanted)) found.add(object.key);
+      }
+    }
+    return found;
+  });
+  if (cogdWay.found.size !== outputs.length || headWay.found.size !== outputs.length) throw new Error('post: outputs not all found');
+  const referencePerRow = { seconds: referenceWay.seconds / sample, requests: referenceWay.requests / sample };
+  results.post = {
+    rows,
+    outputs: outputs.length,
+    cogd: { method: outputs.length <= 100 ? 'HEAD' : 'one listing per folder', seconds: cogdWay.seconds, requests: cogdWay.requests },
+    headPerOutput: { seconds: headWay.seconds, requests: headWay.requests },
+    reference: { sampleRows: sample, extrapolatedSeconds: referencePerRow.seconds * rows, extrapolatedRequests: referencePerRow.requests * rows },
+  };
+  results.post.speedupVsReference = results.post.reference.extrapolatedSeconds / cogdWay.seconds;
+  log(`post: cogd ${cogdWay.requests} requests ${cogdWay.seconds.toFixed(2)} s; HEAD each ${headWay.requests} requests ${headWay.seconds.toFixed(2)} s; reference ~${Math.round(results.post.reference.extrapolatedRequests)} requests ~${Math.round(results.post.reference.extrapolatedSeconds)} s`);
+}
+
+// ---- 6: idle poll
+async function idle() {
+  const keysCount = Number(values['idle-keys']);
+  const polls = Number(values['idle-polls']);
+  await bucket('bench-idle');
+  log(`idle: uploading ${keysCount} unrelated keys …`);
+  await pool(Array.from({ length: keysCount }, (_, i) => `archive/${i % 50}/object-${i}.dat`), 32, (key) => putObject('bench-idle', key, 'x'));
+  await putObject('bench-idle', 'incoming/readme.txt', 'not a manifest');
+  // Polls run in a child with --expose-gc, so RSS is read after a collection each time.
+  const script = path.join(work, 'idle.mjs');
+  writeFileSync(script, `
+    import { StateDB } from ${JSON.stringify(path.join(root, 'dist/state/db.js'))};
+    import { createStorage } from ${JSON.stringify(path.join(root, 'dist/storage/s3.js'))};
+    import { findNewManifests } from ${JSON.stringify(path.join(root, 'dist/watch/poll.js'))};
+    const db = new StateDB(${JSON.stringify(path.join(work, 'idle.db'))});
+    const settings = ${JSON.stringify(settings)};
+    const watch = db.upsertWatch({ pattern: 'incoming/*-raw.csv', inputBucket: 'bench-idle', outputBucket: 'bench-idle', s3: settings, schedule: '* * * * *', maxRunning: 1, retries: 0, retryDelayMs: 0 });
+    const storage = await createStorage(settings);
+    const rss = {};
+    for (let i = 1; i <= ${polls}; i += 1) {
+      const found = await findNewManifests(storage, db, watch);
+      if (found.length !== 0) throw new Error('found a manifest');
+      if (i === 10 || i === ${polls}) { global.gc(); rss[i] = process.memoryUsage().rss; }
+    }
+    console.log(JSON.stringify({ requests: storage.requests, rss }));
+    storage.close();
+  `);
+  const out = JSON.parse((await run(process.execPath, ['--expose-gc', script], { env: { ...process.env } })).out);
+  results.idle = {
+    keys: keysCount,
+    polls,
+    requestsPerPoll: out.requests / polls,
+    rssAfter10Mb: out.rss[10] / 2 ** 20,
+    rssAfterAllMb: out.rss[polls] / 2 ** 20,
+    rssGrowth: out.rss[polls] / out.rss[10] - 1,
+  };
+  log(`idle: ${results.idle.requestsPerPoll} requests per poll; RSS ${results.idle.rssAfter10Mb.toFixed(1)} MB after 10 polls, ${results.idle.rssAfterAllMb.toFixed(1)} MB after ${polls}`);
+}
+
+try {
+  if (parts.has('throughput')) await throughput();
+  if (parts.has('scale')) await scale();
+  if (parts.has('post')) await post();
+  if (parts.has('idle')) await idle();
+} finally {
+  server.kill('SIGTERM');
+}
+
+// ---- report
+results.machine = { cores, memoryGiB: Math.round(os.totalmem() / 2 ** 30), cpu: os.cpus()[0]?.model, node: process.version, gdal: execFileSync('gdal_translate', ['--version']).toString().trim(), s3: 's3rver on loopback' };
 const fmt = (x, digits = 2) => (x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(digits));
-console.log(`\ncogd benchmark — ${count} images of ${size}x${size}, ${rounds} interleaved rounds, ${cores} cores, medians`);
-console.log('| part | images/s | ratio |');
-console.log('| --- | --- | --- |');
-console.log(`| limit (gdal_translate, local files, xargs -P ${cores}) | ${fmt(limitRate)} | 1.00 |`);
-console.log(`| shell (aws s3 cp + gdal_translate, xargs -P ${cores}) | ${fmt(shellRate)} | ${fmt(shellRate === undefined ? undefined : shellRate / limitRate)} |`);
-console.log(`| cogd poll --wait | ${fmt(cogdRate)} | ${fmt(cogdRate / limitRate)} of limit, ${fmt(summary.ratios.cogdToShell)} of shell |`);
-console.log(`\ncogd peak RSS ${fmt(summary.cogd.peakRssMb, 1)} MB; S3 requests per image ${fmt(summary.cogd.s3RequestsPerImage, 2)}`);
-console.log(`not measured yet: ${summary.notMeasuredYet.join('; ')}`);
-
+const verdict = (ok) => (ok ? 'yes' : 'NO');
+const lines = [`cogd benchmark — ${results.machine.cores} cores, ${results.machine.memoryGiB} GiB, ${results.machine.cpu}, ${results.machine.gdal}, ${results.machine.s3}`, '', '| part | measured | target | met |', '| --- | --- | --- | --- |'];
+const t = results.throughput;
+if (t !== undefined) {
+  lines.push(`| 1 limit: gdal_translate on local files, xargs -P ${cores} | ${fmt(t.imagesPerSecond.limit)} images/s | baseline | |`);
+  lines.push(`| 2 shell: aws s3 cp + gdal_translate, xargs -P ${cores} | ${fmt(t.imagesPerSecond.shell)} images/s | baseline | |`);
+  lines.push(`| 3 cogd poll --wait (${t.workload.count} × ${t.workload.size}², median of ${t.workload.rounds}) | ${fmt(t.imagesPerSecond.cogd)} images/s = ${fmt(t.cogdToLimit)} × limit, ${fmt(t.cogdToShell)} × shell | ≥ 0.90 × limit, ≥ 1.5 × shell | ${verdict(t.cogdToLimit >= 0.9)}, ${verdict(t.cogdToShell >= 1.5)} |`);
+  lines.push(`|   cogd peak RSS; S3 requests per image | ${fmt(t.cogdPeakRssMb, 0)} MB; ${fmt(t.s3RequestsPerImage, 2)} | | |`);
+}
+const sc = results.scale;
+if (sc !== undefined) {
+  lines.push(`| 4 scale: ${sc.rows} rows claimed → planned | ${fmt(sc.claimToPlannedSeconds)} s, peak RSS ${fmt(sc.peakRssMb, 0)} MB | ≤ 10 s, ≤ 300 MB | ${verdict(sc.claimToPlannedSeconds <= 10)}, ${verdict(sc.peakRssMb <= 300)} |`);
+  lines.push(`|   cogd status on that DB | ${fmt(sc.statusMs, 0)} ms | ≤ 300 ms | ${verdict(sc.statusMs <= 300)} |`);
+}
+const p = results.post;
+if (p !== undefined) {
+  lines.push(`| 5 post: ${p.rows} rows vs ${p.outputs} outputs, cogd (${p.cogd.method}) | ${p.cogd.requests} requests, ${fmt(p.cogd.seconds)} s | ≤ rows/1000 + small constant LISTs | ${verdict(p.cogd.requests <= p.rows / 1000 + 30)} |`);
+  lines.push(`|   one HEAD per output, 16 at a time | ${p.headPerOutput.requests} requests, ${fmt(p.headPerOutput.seconds)} s | | |`);
+  lines.push(`|   reference tool (2 full listings per row; ${p.reference.sampleRows}-row sample, extrapolated) | ~${Math.round(p.reference.extrapolatedRequests)} requests, ~${Math.round(p.reference.extrapolatedSeconds)} s = ${fmt(p.speedupVsReference, 0)} × slower than cogd | | |`);
+}
+const i = results.idle;
+if (i !== undefined) {
+  lines.push(`| 6 idle poll: ${i.keys} unrelated keys, literal prefix | ${fmt(i.requestsPerPoll)} requests per poll | 1 | ${verdict(i.requestsPerPoll <= 1)} |`);
+  lines.push(`|   RSS after ${i.polls} polls vs 10 | ${fmt(i.rssAfterAllMb, 1)} MB vs ${fmt(i.rssAfter10Mb, 1)} MB (${fmt(i.rssGrowth * 100, 1)}%) | ±10% | ${verdict(Math.abs(i.rssGrowth) <= 0.1)} |`);
+}
+console.log(lines.join('\n'));
 const resultsDir = path.join(root, 'bench', 'results');
 mkdirSync(resultsDir, { recursive: true });
-const file = path.join(resultsDir, `${summary.date.slice(0, 10)}.json`);
-writeFileSync(file, `${JSON.stringify(summary, null, 2)}\n`);
-console.log(`results: ${path.relative(root, file)}`);
+const file = path.join(resultsDir, `${results.date.slice(0, 10)}.json`);
+writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+console.log(`\nresults: ${path.relative(root, file)}`);
 rmSync(work, { recursive: true, force: true });
-

@@ -5,13 +5,18 @@
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_MAX_RUNNING, DEFAULT_SCHEDULE, resolveEngine } from '../config.js';
 import { CogdError, describeError, UsageError } from '../errors.js';
-import { runDaemon } from '../daemon/process.js';
-import { logsCommand } from './commands/logs.js';
-import { pollCommand, summaryLine } from './commands/poll.js';
-import { rmCommand } from './commands/rm.js';
-import { startCommand } from './commands/start.js';
-import { statusCommand, watchCommand } from './commands/status.js';
-import { stopCommand } from './commands/stop.js';
+
+// Command modules load on use: the S3 SDK alone adds a few hundred ms to start-up, which `cogd
+// status` (run as often as condor_q) should not pay.
+const commands = {
+  poll: () => import('./commands/poll.js'),
+  start: () => import('./commands/start.js'),
+  status: () => import('./commands/status.js'),
+  rm: () => import('./commands/rm.js'),
+  stop: () => import('./commands/stop.js'),
+  logs: () => import('./commands/logs.js'),
+  daemon: () => import('../daemon/process.js'),
+};
 
 const VERSION = '0.1.0';
 
@@ -65,7 +70,7 @@ export function buildProgram(): Command {
       .option('--wait', 'convert everything claimed (and resume unfinished runs), return when every run has finished its post step')
       .addHelpText('after', '\nExit codes: 0 every row processed, 1 a row or manifest failed (or S3 failed), 2 bad usage.'),
   ).action(async (flags: Record<string, unknown>) => {
-    exitCode = await pollCommand(flags);
+    exitCode = await (await commands.poll()).pollCommand(flags);
   });
 
   withRunFlags(
@@ -75,7 +80,7 @@ export function buildProgram(): Command {
       .option('--schedule <cron>', 'when to poll (cron syntax)', DEFAULT_SCHEDULE)
       .option('--foreground', 'run the daemon in this process until SIGINT/SIGTERM'),
   ).action(async (flags: Record<string, unknown>) => {
-    exitCode = await startCommand(flags);
+    exitCode = await (await commands.start()).startCommand(flags);
   });
 
   program
@@ -89,7 +94,7 @@ export function buildProgram(): Command {
     .option('--watch', 'redraw a progress bar per run until they finish (Ctrl-C stops)')
     .option('--interval <seconds>', 'refresh interval of --watch', '1')
     .action(async (id: string | undefined, flags: Record<string, unknown>) => {
-      exitCode = await statusCommand(id, flags);
+      exitCode = await (await commands.status()).statusCommand(id, flags);
     });
 
   program
@@ -99,7 +104,7 @@ export function buildProgram(): Command {
     .option('--home <dir>', 'cogd home (default: $COGD_HOME or the current directory)')
     .option('--interval <seconds>', 'refresh interval', '1')
     .action(async (id: string | undefined, flags: Record<string, unknown>) => {
-      exitCode = await watchCommand(id, flags);
+      exitCode = await (await commands.status()).watchCommand(id, flags);
     });
 
   program
@@ -109,7 +114,7 @@ export function buildProgram(): Command {
     .option('--all', 'every unfinished run and every watch')
     .option('--home <dir>', 'cogd home (default: $COGD_HOME or the current directory)')
     .action(async (ids: string[], flags: Record<string, unknown>) => {
-      exitCode = await rmCommand(ids, flags);
+      exitCode = await (await commands.rm()).rmCommand(ids, flags);
     });
 
   program
@@ -118,7 +123,7 @@ export function buildProgram(): Command {
     .option('--home <dir>', 'cogd home (default: $COGD_HOME or the current directory)')
     .option('--timeout <seconds>', 'how long to wait for it', '120')
     .action(async (flags: Record<string, unknown>) => {
-      exitCode = await stopCommand(flags);
+      exitCode = await (await commands.stop()).stopCommand(flags);
     });
 
   program
@@ -129,12 +134,13 @@ export function buildProgram(): Command {
     .option('-f, --follow', 'keep printing what is appended until the run is done')
     .option('--home <dir>', 'cogd home (default: $COGD_HOME or the current directory)')
     .action(async (run: string, job: string | undefined, flags: Record<string, unknown>) => {
-      exitCode = await logsCommand(run, job, flags);
+      exitCode = await (await commands.logs()).logsCommand(run, job, flags);
     });
 
   // The detached daemon `cogd start` launches; not for people.
   withEngineFlags(program.command('daemon', { hidden: true })).action(async (flags: Record<string, unknown>) => {
     const engine = resolveEngine(flags);
+    const [{ runDaemon }, { summaryLine }] = await Promise.all([commands.daemon(), commands.poll()]);
     exitCode = await runDaemon({
       ...engine,
       consoleLevel: 'silent',
