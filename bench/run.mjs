@@ -301,12 +301,13 @@ async function idle() {
     const watch = db.upsertWatch({ pattern: 'incoming/*-raw.csv', inputBucket: 'bench-idle', outputBucket: 'bench-idle', s3: settings, schedule: '* * * * *', maxRunning: 1, retries: 0, retryDelayMs: 0 });
     const storage = await createStorage(settings);
     const rss = {};
+    const heap = {};
     for (let i = 1; i <= ${polls}; i += 1) {
       const found = await findNewManifests(storage, db, watch);
       if (found.length !== 0) throw new Error('found a manifest');
-      if (i === 10 || i === ${polls}) { global.gc(); rss[i] = process.memoryUsage().rss; }
+      if (i === 10 || i === ${polls}) { global.gc(); rss[i] = process.memoryUsage().rss; heap[i] = process.memoryUsage().heapUsed; }
     }
-    console.log(JSON.stringify({ requests: storage.requests, rss }));
+    console.log(JSON.stringify({ requests: storage.requests, rss, heap }));
     storage.close();
   `);
   const out = JSON.parse((await run(process.execPath, ['--expose-gc', script], { env: { ...process.env } })).out);
@@ -317,6 +318,9 @@ async function idle() {
     rssAfter10Mb: out.rss[10] / 2 ** 20,
     rssAfterAllMb: out.rss[polls] / 2 ** 20,
     rssGrowth: out.rss[polls] / out.rss[10] - 1,
+    // V8's heap in use, after a collection: what a leak would grow.
+    heapAfter10Mb: out.heap[10] / 2 ** 20,
+    heapAfterAllMb: out.heap[polls] / 2 ** 20,
   };
   log(`idle: ${results.idle.requestsPerPoll} requests per poll; RSS ${results.idle.rssAfter10Mb.toFixed(1)} MB after 10 polls, ${results.idle.rssAfterAllMb.toFixed(1)} MB after ${polls}`);
 }
@@ -357,11 +361,14 @@ const i = results.idle;
 if (i !== undefined) {
   lines.push(`| 6 idle poll: ${i.keys} unrelated keys, literal prefix | ${fmt(i.requestsPerPoll)} requests per poll | 1 | ${verdict(i.requestsPerPoll <= 1)} |`);
   lines.push(`|   RSS after ${i.polls} polls vs 10 | ${fmt(i.rssAfterAllMb, 1)} MB vs ${fmt(i.rssAfter10Mb, 1)} MB (${fmt(i.rssGrowth * 100, 1)}%) | ±10% | ${verdict(Math.abs(i.rssGrowth) <= 0.1)} |`);
+  lines.push(`|   V8 heap in use after ${i.polls} polls vs 10 | ${fmt(i.heapAfterAllMb, 1)} MB vs ${fmt(i.heapAfter10Mb, 1)} MB | | |`);
 }
 console.log(lines.join('\n'));
 const resultsDir = path.join(root, 'bench', 'results');
 mkdirSync(resultsDir, { recursive: true });
-const file = path.join(resultsDir, `${results.date.slice(0, 10)}.json`);
+// A run of some parts only never overwrites a full run's results.
+const allParts = ['throughput', 'scale', 'post', 'idle'].every((part) => parts.has(part));
+const file = path.join(resultsDir, `${results.date.slice(0, 10)}${allParts ? '' : `-${[...parts].join('-')}`}.json`);
 writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
 console.log(`\nresults: ${path.relative(root, file)}`);
 rmSync(work, { recursive: true, force: true });

@@ -142,6 +142,18 @@ export class StateDB {
       .immediate();
   }
 
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** A prepared statement, prepared once per connection: polls run these for months. */
+  private statement(sql: string): Database.Statement {
+    let prepared = this.statements.get(sql);
+    if (prepared === undefined) {
+      prepared = this.db.prepare(sql);
+      this.statements.set(sql, prepared);
+    }
+    return prepared;
+  }
+
   close(): void {
     this.db.close();
   }
@@ -195,8 +207,7 @@ export class StateDB {
 
   /** The run that claimed this exact object, if any. */
   findRun(inputBucket: string, key: string, etag: string, mtime: string): RunRecord | undefined {
-    return this.db
-      .prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE input_bucket = ? AND manifest_key = ? AND manifest_etag = ? AND manifest_mtime = ?`)
+    return this.statement(`SELECT ${RUN_COLUMNS} FROM runs WHERE input_bucket = ? AND manifest_key = ? AND manifest_etag = ? AND manifest_mtime = ?`)
       .get(inputBucket, key, etag, mtime) as RunRecord | undefined;
   }
 
