@@ -34,6 +34,7 @@ const { values } = parseArgs({
     'reference-sample': { type: 'string', default: '4' },
     'idle-keys': { type: 'string', default: '50000' },
     'idle-polls': { type: 'string', default: '1000' },
+    s3: { type: 'string' },
   },
 });
 const parts = new Set(values.parts.split(','));
@@ -81,14 +82,29 @@ async function pool(items, concurrency, work) {
   }));
 }
 
-// ---- the S3 server (s3rver on loopback) and a client for setting up buckets
-const server = spawn(process.execPath, ['--openssl-legacy-provider', path.join(root, 'scripts/s3-server.mjs'), '--dir', path.join(work, 's3')], { stdio: ['ignore', 'pipe', 'inherit'] });
-const endpoint = JSON.parse(await new Promise((resolve) => readline.createInterface({ input: server.stdout }).once('line', resolve))).endpoint;
-const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+// ---- the S3 server on loopback: Ceph RGW where its binaries are installed (production-like), else
+// s3rver; --s3 ceph|s3rver chooses. Either way it shares this machine's cores with GDAL.
+const { cephAvailable, startCephRgw } = await import('../scripts/lib/ceph-rgw.mjs');
+const s3Kind = values.s3 ?? (cephAvailable() ? 'ceph' : 's3rver');
+let endpoint;
+let credentials = { accessKey: 'S3RVER', secretKey: 'S3RVER' };
+let stopServer;
+if (s3Kind === 'ceph') {
+  log('starting Ceph RGW on loopback …');
+  const rgw = await startCephRgw();
+  endpoint = rgw.endpoint;
+  credentials = { accessKey: rgw.accessKey, secretKey: rgw.secretKey };
+  stopServer = () => rgw.stop();
+} else {
+  const server = spawn(process.execPath, ['--openssl-legacy-provider', path.join(root, 'scripts/s3-server.mjs'), '--dir', path.join(work, 's3')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  endpoint = JSON.parse(await new Promise((resolve) => readline.createInterface({ input: server.stdout }).once('line', resolve))).endpoint;
+  stopServer = async () => server.kill('SIGTERM');
+}
+const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: credentials.accessKey, secretAccessKey: credentials.secretKey }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
 const ak = path.join(work, 'ak');
 const sk = path.join(work, 'sk');
-writeFileSync(ak, 'S3RVER');
-writeFileSync(sk, 'S3RVER');
+writeFileSync(ak, credentials.accessKey);
+writeFileSync(sk, credentials.secretKey);
 const settings = { endpoint, accessKeyFile: ak, secretKeyFile: sk, region: 'us-east-1' };
 const bucket = async (name) => client.send(new CreateBucketCommand({ Bucket: name }));
 const putObject = (b, key, body) => client.send(new PutObjectCommand({ Bucket: b, Key: key, Body: body }));
@@ -168,7 +184,7 @@ async function throughput() {
           `${aws} ${quote(`${base}.jpg`)} s3://${target}/images/${im.name.replace(/\.tif$/, '.jpg')}`,
           `rm -f ${quote(local)} ${quote(`${base}.cog.tif`)} ${quote(`${base}.jpg`)}`,
         ].join(' && ');
-      }), { ...gdalEnv, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1' });
+      }), { ...gdalEnv, AWS_ACCESS_KEY_ID: credentials.accessKey, AWS_SECRET_ACCESS_KEY: credentials.secretKey, AWS_DEFAULT_REGION: 'us-east-1' });
       rmSync(out, { recursive: true, force: true });
       return { seconds };
     },
@@ -331,11 +347,11 @@ try {
   if (parts.has('post')) await post();
   if (parts.has('idle')) await idle();
 } finally {
-  server.kill('SIGTERM');
+  await stopServer();
 }
 
 // ---- report
-results.machine = { cores, memoryGiB: Math.round(os.totalmem() / 2 ** 30), cpu: os.cpus()[0]?.model, node: process.version, gdal: execFileSync('gdal_translate', ['--version']).toString().trim(), s3: 's3rver on loopback' };
+results.machine = { cores, memoryGiB: Math.round(os.totalmem() / 2 ** 30), cpu: os.cpus()[0]?.model, node: process.version, gdal: execFileSync('gdal_translate', ['--version']).toString().trim(), s3: s3Kind === 'ceph' ? 'Ceph RGW on loopback' : 's3rver on loopback' };
 const fmt = (x, digits = 2) => (x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(digits));
 const verdict = (ok) => (ok ? 'yes' : 'NO');
 const lines = [`cogd benchmark — ${results.machine.cores} cores, ${results.machine.memoryGiB} GiB, ${results.machine.cpu}, ${results.machine.gdal}, ${results.machine.s3}`, '', '| part | measured | target | met |', '| --- | --- | --- | --- |'];

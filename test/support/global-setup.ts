@@ -8,7 +8,7 @@ import { execa, type ResultPromise } from 'execa';
 import path from 'node:path';
 import readline from 'node:readline';
 import type { TestProject } from 'vitest/node';
-import { cephAvailable, startCephRgw, type CephRgw } from './ceph-rgw.js';
+import { cephAvailable, startCephRgw, type CephRgw } from '../../scripts/lib/ceph-rgw.mjs';
 
 declare module 'vitest' {
   export interface ProvidedContext {

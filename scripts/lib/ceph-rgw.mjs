@@ -12,31 +12,23 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-export interface CephRgw {
-  endpoint: string;
-  accessKey: string;
-  secretKey: string;
-  dir: string;
-  stop(): Promise<void>;
-}
-
 /** True when this machine has the binaries the launcher needs. */
-export function cephAvailable(): boolean {
+export function cephAvailable() {
   return ['/usr/bin/ceph-mon', '/usr/bin/ceph-osd', '/usr/bin/radosgw', '/usr/bin/ceph', '/usr/bin/radosgw-admin', '/usr/bin/monmaptool'].every((bin) => existsSync(bin));
 }
 
-async function freePort(): Promise<number> {
+async function freePort() {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
+      const { port } = server.address();
       server.close(() => resolve(port));
     });
   });
 }
 
-async function until(what: string, seconds: number, probe: () => Promise<boolean>): Promise<void> {
+async function until(what, seconds, probe) {
   const deadline = Date.now() + seconds * 1000;
   while (!(await probe().catch(() => false))) {
     if (Date.now() > deadline) throw new Error(`Ceph RGW launcher: timed out waiting for ${what}`);
@@ -44,7 +36,8 @@ async function until(what: string, seconds: number, probe: () => Promise<boolean
   }
 }
 
-export async function startCephRgw(): Promise<CephRgw> {
+/** @returns {Promise<{ endpoint: string, accessKey: string, secretKey: string, dir: string, stop(): Promise<void> }>} */
+export async function startCephRgw() {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cogd-ceph-'));
   const conf = path.join(dir, 'ceph.conf');
   const [monPort, rgwPort] = [await freePort(), await freePort()];
@@ -87,10 +80,10 @@ auth client required = none
 ms mon client mode = crc
 `,
   );
-  const run = (command: string, args: string[]) => execa(command, ['-c', conf, ...args], { timeout: 60_000 });
-  const stop = async (): Promise<void> => {
+  const run = (command, args) => execa(command, ['-c', conf, ...args], { timeout: 60_000 });
+  const stop = async () => {
     const runDir = path.join(dir, 'run');
-    const pids: number[] = [];
+    const pids = [];
     for (const name of existsSync(runDir) ? await readdir(runDir) : []) {
       if (!name.endsWith('.pid')) continue;
       const pid = Number.parseInt(await readFile(path.join(runDir, name), 'utf8'), 10);
@@ -146,6 +139,6 @@ ms mon client mode = crc
     const logs = existsSync(path.join(dir, 'log')) ? await readdir(path.join(dir, 'log')) : [];
     const tails = await Promise.all(logs.map(async (name) => `--- ${name}\n${(await readFile(path.join(dir, 'log', name), 'utf8')).split('\n').slice(-15).join('\n')}`));
     await stop();
-    throw new Error(`${(error as Error).message}\n${tails.join('\n')}`);
+    throw new Error(`${error.message}\n${tails.join('\n')}`);
   }
 }
