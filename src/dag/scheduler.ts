@@ -139,13 +139,18 @@ export class Scheduler {
     this.inFlightByWatch.set(watchId, (this.inFlightByWatch.get(watchId) ?? 0) + 1);
     const attempt = job.attempts + 1;
     const total = this.options.retries + 1;
-    this.db.setJobState(job.id, 'running', { attempts: attempt });
-    job.state = 'running';
+    // In flight, but `running` only once the executor starts it: until then it waits for a slot.
+    this.db.setJobState(job.id, 'idle', { attempts: attempt });
     job.attempts = attempt;
+    const started = (): void => {
+      if (controller.signal.aborted) return;
+      this.db.setJobState(job.id, 'running');
+      job.state = 'running';
+    };
     const files = new StepFiles(tracker.run.runDir, job.logName ?? `line${job.line}`);
     const log = tracker.log.child({ job: job.id, key: job.imageKey });
     files.log(`attempt ${attempt} of ${total}: s3://${tracker.run.inputBucket}/${job.imageKey} (manifest line ${job.line})`);
-    const started = Date.now();
+    const startedAt = Date.now();
     const clock = new JobClock(this.options.jobTimeoutMs, () => controller.abort(new JobTimeout(Math.round(this.options.jobTimeoutMs / 1000))));
     try {
       await this.executor.run(
@@ -160,6 +165,7 @@ export class Scheduler {
           previewKey: previewKey(job.imageKey!),
           storage: tracker.storage,
           clock,
+          started,
           files,
           log,
         },
@@ -167,8 +173,8 @@ export class Scheduler {
       );
       this.db.setJobState(job.id, 'converted', { error: null });
       job.state = 'converted';
-      files.log(`converted in ${((Date.now() - started) / 1000).toFixed(2)} s`);
-      log.info('Job:Converted', { attempt, ms: Date.now() - started });
+      files.log(`converted in ${((Date.now() - startedAt) / 1000).toFixed(2)} s`);
+      log.info('Job:Converted', { attempt, ms: Date.now() - startedAt });
       this.settle(tracker, node);
     } catch (caught) {
       const timeout = controller.signal.reason instanceof JobTimeout ? controller.signal.reason : undefined;

@@ -63,6 +63,7 @@ export class LocalExecutor implements Executor {
 
   async run(job: JobSpec, signal: AbortSignal): Promise<void> {
     await this.admitted.use(async () => {
+      job.started();
       const dir = path.join(this.options.scratch, `job-${job.jobId}`);
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { recursive: true });

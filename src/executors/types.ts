@@ -18,6 +18,8 @@ export interface JobSpec {
   previewKey: string;
   /** The S3 client of the run's endpoint. */
   storage: Storage;
+  /** Called once the executor really starts the job (until then it waits for a slot: idle). */
+  started: () => void;
   /** The job's deadline: executors run their work inside `clock.ticking()`. */
   clock: JobClock;
   /** `<name>.log/.out/.err` of this image. */

@@ -160,6 +160,7 @@ describe('scratch space', () => {
         jobId: 1, runId: 1, imageKey: 'img.tif', declaredBands: 1, inputBucket: buckets.input, outputBucket: buckets.output,
         cogKey: 'img.tif', previewKey: 'img.jpg', storage, files, log: createLog({ consoleLevel: 'silent' }),
         clock: new JobClock(60_000, () => undefined),
+        started: () => undefined,
       },
       new AbortController().signal,
     );
