@@ -37,7 +37,7 @@ export function cogArgs(input: string, output: string): string[] {
 /** Which source bands make the preview. */
 export function previewBands(bandCount: number): number[] {
   if (bandCount < 1) throw new PermanentError('NoBands', 'the image has no bands');
-  return bandCount <= 2 ? [1] : [1, 2, 3];
+  return bandCount <= GRAY_MAX_BANDS ? [1] : [1, 2, 3];
 }
 
 /** True when the preview needs per-band statistics (anything but 8-bit). */
@@ -45,7 +45,14 @@ export function needsStatistics(info: ImageInfo): boolean {
   return previewBands(info.bands.length).some((b) => info.bands[b - 1]?.type !== 'Byte');
 }
 
-const PREVIEWABLE = new Set(['Byte', 'Int8', 'UInt16', 'Int16', 'UInt32', 'Int32', 'UInt64', 'Int64', 'Float32', 'Float64']);
+/** Data types a preview can be scaled from (complex types cannot). */
+export const PREVIEWABLE = new Set(['Byte', 'Int8', 'UInt16', 'Int16', 'UInt32', 'Int32', 'UInt64', 'Int64', 'Float32', 'Float64']);
+
+/** Standard deviations either side of the mean that the 8-bit preview window spans. */
+export const STRETCH_SIGMAS = 2.5;
+
+/** Images with at most this many bands make a gray preview from band 1; others use bands 1, 2, 3. */
+export const GRAY_MAX_BANDS = 2;
 
 /** The 8-bit window of a band: mean ± 2.5σ clamped to [min, max], never empty. */
 export function scaleWindow(band: BandInfo): [number, number] {
@@ -56,8 +63,8 @@ export function scaleWindow(band: BandInfo): [number, number] {
   let lo = min;
   let hi = max;
   if (mean !== undefined && stdDev !== undefined && stdDev > 0) {
-    lo = Math.max(min, mean - 2.5 * stdDev);
-    hi = Math.min(max, mean + 2.5 * stdDev);
+    lo = Math.max(min, mean - STRETCH_SIGMAS * stdDev);
+    hi = Math.min(max, mean + STRETCH_SIGMAS * stdDev);
   }
   if (!(hi > lo)) hi = lo + 1;
   return [lo, hi];

@@ -116,12 +116,30 @@ export class StateDB {
   readonly db: Database.Database;
 
   constructor(file: string) {
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
+    this.db = new Database(file, { timeout: 10_000 });
+    this.db.pragma('busy_timeout = 10000');
+    this.enableWal();
     this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
     this.db.pragma('foreign_keys = ON');
     this.migrate();
+  }
+
+  /**
+   * WAL, so readers never block the daemon. Switching a new file to WAL can fail at once with
+   * SQLITE_BUSY (no busy handler) when another process opens the same new home at that moment (two
+   * `cogd start`s): try again briefly.
+   */
+  private enableWal(): void {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        this.db.pragma('journal_mode = WAL');
+        return;
+      } catch (error) {
+        const busy = error instanceof Error && 'code' in error && String((error as { code: unknown }).code).startsWith('SQLITE_BUSY');
+        if (!busy || attempt >= 100) throw error;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50); // a short synchronous pause
+      }
+    }
   }
 
   /**
