@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { inspect, runGdal } from '../convert/gdal.js';
 import { checkLimits, cogArgs, jpegArgs, needsStatistics, type Limits } from '../convert/rules.js';
+import { readPlainByteTiff } from '../convert/tiff-header.js';
 import { crashPoint } from '../daemon/crash.js';
 import { CogdError, PermanentError } from '../errors.js';
 import { Semaphore } from './semaphore.js';
@@ -131,7 +132,10 @@ export class LocalExecutor implements Executor {
     await this.cpu.use(() => job.clock.ticking(async () => {
       signal.throwIfAborted();
       const inspection = { ...gdal, timeoutMs: this.options.inspectTimeoutMs };
-      let info = await inspect(input, files, { ...inspection, statistics: false });
+      // Plain 8-bit TIFFs are planned from their header; anything else is inspected by gdalinfo.
+      const fromHeader = await readPlainByteTiff(input).catch(() => undefined);
+      if (fromHeader !== undefined) files.log(`inspected from the TIFF header: ${fromHeader.width} x ${fromHeader.height}, ${fromHeader.bands.length} Byte band(s)`);
+      let info = fromHeader ?? (await inspect(input, files, { ...inspection, statistics: false }));
       checkLimits(info, this.options.limits);
       if (info.bands.length !== job.declaredBands) {
         files.log(`warning: the manifest declares ${job.declaredBands} bands, the file has ${info.bands.length}; using the file's ${info.bands.length}`);
@@ -140,7 +144,15 @@ export class LocalExecutor implements Executor {
       if (needsStatistics(info)) info = await inspect(input, files, { ...inspection, statistics: true });
       // Decide the preview before any conversion: an image it cannot represent fails here.
       const previewCommand = jpegArgs(info, input, preview);
-      await runGdal('gdal_translate', cogArgs(input, cog), files, gdal);
+      try {
+        await runGdal('gdal_translate', cogArgs(input, cog), files, gdal);
+      } catch (error) {
+        // A header that looked fine over a body GDAL cannot read: let gdalinfo say so, permanently.
+        if (fromHeader !== undefined && error instanceof CogdError && error.code === 'GdalFailed') {
+          await inspect(input, files, { ...inspection, statistics: false });
+        }
+        throw error;
+      }
       await runGdal('gdal_translate', previewCommand, files, gdal);
     }));
     crashPoint('job:converted');

@@ -45,7 +45,8 @@ describe('faults', () => {
       rows.push(`${key},${i % 2 === 0 ? 3 : 1}`);
     }
     for (const mode of ['hang', 'crash', 'fail', 'chatty', 'hang-info']) {
-      await putFile(buckets.input, `bad/${mode}.tif`, await makeTiff(path.join(home, `${mode}.tif`), { bands: 1, metadata: { COGD_TEST: mode } }));
+      // 16-bit, so cogd inspects it with gdalinfo (plain 8-bit TIFFs are planned from their header).
+      await putFile(buckets.input, `bad/${mode}.tif`, await makeTiff(path.join(home, `${mode}.tif`), { bands: 1, type: 'UInt16', metadata: { COGD_TEST: mode } }));
       rows.push(`bad/${mode}.tif,1`);
     }
     await put(buckets.input, 'bad/corrupt.tif', Buffer.concat([Buffer.from('II*\0'), Buffer.alloc(64, 7)]));
