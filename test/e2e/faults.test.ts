@@ -6,7 +6,7 @@
 import { execa } from 'execa';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { createLog, StepFiles } from '../../src/log/index.js';
 import { DEFAULT_LIMITS } from '../../src/convert/rules.js';
 import { JobClock } from '../../src/executors/clock.js';
@@ -133,6 +133,9 @@ describe('faults', () => {
     const { writeFile } = await import('node:fs/promises');
     await writeFile(access, 'NOT-A-KEY\n');
     const base = ['--input-bucket', buckets.input, '--output-bucket', buckets.output, '-a', access, '-s', secret, '--home', home];
+    onTestFinished(async () => {
+      await cogd(['stop', '--home', home]); // never leak a daemon, even if a start wrongly succeeds
+    });
     const wrong = await cogd(['start', '-p', '*raw.csv', '-e', endpoint(), ...base]);
     expect(wrong.exitCode).toBe(1);
     expect(wrong.stderr.trim()).toMatch(/^cogd: list s3:\/\/in-\S+ failed: InvalidAccessKeyId \(HTTP 403\) \(check the credentials/);
