@@ -108,23 +108,17 @@ export function buildStatus(db: StateDB, home: string, daemonPid: number | undef
       const counts = emptyCounts();
       let first: number | null = null;
       let last: number | null = null;
-      for (const row of countRows.all(run.id) as Array<{ state: JobState; n: number; first: number; last: number }>) {
-        const n = row.n;
-        if (jobLine !== undefined) continue;
-        if (row.state === 'converted') counts.done += n;
-        else counts[row.state] += n;
-        counts.total += n;
+      // Per state: how many jobs, and their first and last manifest line (a job filter: that one job).
+      type Row = { state: JobState; n: number; first: number; last: number };
+      const job = jobLine === undefined ? undefined : db.jobByLine(run.id, jobLine);
+      const rows: Row[] =
+        jobLine === undefined ? (countRows.all(run.id) as Row[]) : job === undefined ? [] : [{ state: job.state, n: 1, first: job.line, last: job.line }];
+      for (const row of rows) {
+        if (row.state === 'converted') counts.done += row.n;
+        else counts[row.state] += row.n;
+        counts.total += row.n;
         first = first === null ? row.first : Math.min(first, row.first);
         last = last === null ? row.last : Math.max(last, row.last);
-      }
-      if (jobLine !== undefined) {
-        const job = db.jobByLine(run.id, jobLine);
-        if (job !== undefined) {
-          if (job.state === 'converted') counts.done += 1;
-          else counts[job.state] += 1;
-          counts.total = 1;
-          first = last = job.line;
-        }
       }
       for (const key of ['done', 'failed', 'removed', 'running', 'idle', 'held', 'total'] as const) totals[key] += counts[key];
       return {

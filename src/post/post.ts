@@ -45,7 +45,7 @@ export async function post(deps: { db: StateDB; storage: Storage; log: Log }, ru
       const missing = [job.imageKey!, previewKey(job.imageKey!)].filter((key) => !existing.has(key));
       if (missing.length > 0) {
         reason = `converted, but ${missing.map((key) => `s3://${run.outputBucket}/${key}`).join(' and ')} missing at post`;
-        db.failJob(job.id, reason);
+        db.setJobState(job.id, 'failed', { error: reason });
       }
     } else if (job.state === 'removed') {
       reason = 'removed by user';

@@ -330,17 +330,10 @@ export class StateDB {
   }
 
   setJobState(jobId: number, state: JobState, fields: { error?: string | null; attempts?: number; notBefore?: number } = {}): void {
-    this.db
-      .prepare(
-        `UPDATE jobs SET state = ?, error = COALESCE(?, error), attempts = COALESCE(?, attempts),
-           not_before = COALESCE(?, not_before), updated_at = ? WHERE id = ?`,
-      )
-      .run(state, fields.error ?? null, fields.attempts ?? null, fields.notBefore ?? null, now(), jobId);
-  }
-
-  /** Marks a job's outcome at post time (outputs missing despite a conversion). */
-  failJob(jobId: number, error: string): void {
-    this.db.prepare(`UPDATE jobs SET state = 'failed', error = ?, updated_at = ? WHERE id = ?`).run(error, now(), jobId);
+    this.statement(
+      `UPDATE jobs SET state = ?, error = COALESCE(?, error), attempts = COALESCE(?, attempts),
+         not_before = COALESCE(?, not_before), updated_at = ? WHERE id = ?`,
+    ).run(state, fields.error ?? null, fields.attempts ?? null, fields.notBefore ?? null, now(), jobId);
   }
 
   /** How many jobs of a run are in each state. */

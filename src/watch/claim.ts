@@ -127,8 +127,12 @@ export async function continueClaim(deps: ClaimDeps, run: RunRecord): Promise<Ru
     await takeMarker(deps, run);
     // Before the copy the raw object is the manifest; after a crash past the copy it may only be
     // found under the processing name.
-    const source = (await storage.head(bucket, run.manifestKey)) !== undefined ? run.manifestKey : run.processingKey;
-    if ((await storage.head(bucket, source)) === undefined) {
+    const source = (await storage.head(bucket, run.manifestKey)) !== undefined
+      ? run.manifestKey
+      : (await storage.head(bucket, run.processingKey)) !== undefined
+        ? run.processingKey
+        : undefined;
+    if (source === undefined) {
       // Deleted (or claimed by a cogd that does not write markers) before we got to it: not ours.
       throw new LostClaim(run.manifestKey, 'the manifest disappeared before it was claimed');
     }

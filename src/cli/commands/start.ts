@@ -67,7 +67,7 @@ export async function startCommand(flags: StartFlags): Promise<number> {
     process.stdout.write(`watch ${watch.id} ${batch}: polling s3://${watch.inputBucket} on "${watch.schedule}" (foreground; Ctrl-C stops)\n`);
     return runDaemon({
       ...config,
-      consoleLevel: flags.verbose === true || flags.debug === true ? consoleLevel(flags) : 'warn',
+      consoleLevel: consoleLevel(flags),
       summarize: (runId, state) => summaryLine(state.run(runId)!, config.home),
       onRunDone: (line) => process.stdout.write(`${line}\n`),
     });
