@@ -2,6 +2,7 @@
  * The one place that reads `process.env`. Layers: defaults < environment < flags.
  * Everything is validated here, at start, with messages that say how to fix the input.
  */
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { validate as validateCron } from 'node-cron';
@@ -33,6 +34,14 @@ export interface RunFlags {
   maxBands?: string;
   scratch?: string;
   scratchWait?: string;
+  submitTemplate?: string;
+  containerImage?: string;
+  condorBatchSize?: string;
+  requestCpus?: string;
+  requestMemory?: string;
+  requestDisk?: string;
+  maxHolds?: string;
+  releaseDelay?: string;
 }
 
 export interface Config extends EngineConfig {
@@ -107,7 +116,39 @@ export function resolveEngine(flags: RunFlags, env: NodeJS.ProcessEnv = process.
     },
     scratch: flags.scratch === undefined ? path.join(home, 'scratch') : path.resolve(flags.scratch),
     scratchWaitMs: seconds('--scratch-wait', flags.scratchWait, 10 * 60 * 1000),
+    condor: {
+      submitTemplate: flags.submitTemplate === undefined ? undefined : existingFile('--submit-template', flags.submitTemplate),
+      containerImage: nonEmpty('--container-image', flags.containerImage, DEFAULT_CONTAINER_IMAGE),
+      batchSize: integer('--condor-batch-size', flags.condorBatchSize, 1000, 1),
+      requestCpus: integer('--request-cpus', flags.requestCpus, 1, 1),
+      requestMemory: quantity('--request-memory', flags.requestMemory, '1GB'),
+      requestDisk: quantity('--request-disk', flags.requestDisk, '2GB'),
+      maxHolds: integer('--max-holds', flags.maxHolds, 5, 1),
+      releaseDelayS: Math.max(1, Math.round(seconds('--release-delay', flags.releaseDelay, 60_000) / 1000)),
+      jobTimeoutS: Math.max(1, Math.round(jobTimeoutMs / 1000)),
+    },
   };
+}
+
+export const DEFAULT_CONTAINER_IMAGE = 'docker://ghcr.io/osgeo/gdal:ubuntu-small-latest';
+
+function existingFile(name: string, value: string): string {
+  const file = path.resolve(value);
+  if (!existsSync(file)) throw new UsageError(`${name} ${value}: no such file`, 'copy submit-templates/cog.sub and point at the copy');
+  return file;
+}
+
+function nonEmpty(name: string, value: string | undefined, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (value.trim() === '' || /[\n\r"]/.test(value)) throw new UsageError(`${name} "${value}" is empty or contains a quote or newline`);
+  return value.trim();
+}
+
+/** An HTCondor quantity such as 1GB, 512MB or 2048 (MB for memory, KB for disk, as condor_submit reads bare numbers). */
+function quantity(name: string, value: string | undefined, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (!/^\d+(\.\d+)?\s*([KMGT]i?B?)?$/i.test(value.trim())) throw new UsageError(`${name} "${value}" is not a size`, 'for example 1GB, 512MB or 2048');
+  return value.trim();
 }
 
 export type EngineConfig = ReturnType<typeof resolveEngine>;
@@ -136,8 +177,11 @@ export function resolveConfig(flags: RunFlags, env: NodeJS.ProcessEnv = process.
   if (executor !== 'local' && executor !== 'condor') {
     throw new UsageError(`--executor "${executor}" is unknown`, 'use local or condor');
   }
-  if (executor === 'condor') {
-    throw new UsageError('--executor condor is not available yet', 'use --executor local');
+  if (executor === 'condor' && (flags.accessKey === undefined || flags.secretKey === undefined)) {
+    throw new UsageError(
+      '--executor condor needs the S3 keys in files: HTCondor reads them through aws_access_key_id_file / aws_secret_access_key_file',
+      'pass -a/--access-key FILE and -s/--secret-key FILE (files readable by your user only)',
+    );
   }
   const schedule = flags.schedule ?? DEFAULT_SCHEDULE;
   if (!validateCron(schedule)) {

@@ -24,12 +24,16 @@ export type ClaimStep = 'claimed' | 'downloaded' | 'copied' | 'raw-deleted';
 /**
  * Where a job is.
  * - idle: planned, waiting for a slot (or for its retry back-off)
- * - running: in the executor
+ * - running: in the executor (HTCondor: executing on an execute node)
+ * - held: HTCondor held it (the reason is the job's error); released, it is idle again
  * - converted: both outputs uploaded and verified
  * - failed: gave up (permanent error, retries exhausted, or rejected row)
  * - removed: removed by the user
  */
-export type JobState = 'idle' | 'running' | 'converted' | 'failed' | 'removed';
+export type JobState = 'idle' | 'running' | 'held' | 'converted' | 'failed' | 'removed';
+
+/** States of a job that is not finished. */
+export const LIVE_JOB_STATES: ReadonlySet<JobState> = new Set(['idle', 'running', 'held']);
 
 export const FINAL_JOB_STATES: ReadonlySet<JobState> = new Set(['converted', 'failed', 'removed']);
 
@@ -56,6 +60,8 @@ export interface Watch {
   outputBucket: string;
   schedule: string;
   s3: S3Settings;
+  /** Where its jobs run. */
+  executor: ExecutorName;
   createdAt: string;
   removedAt: string | null;
   /** Whether the endpoint enforces conditional writes (safe claims across daemons); null: not probed. */

@@ -3,7 +3,7 @@
  * 0 ok, 1 failure (a row or manifest failed, S3 unreachable…), 2 usage.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { DEFAULT_MAX_RUNNING, DEFAULT_SCHEDULE, resolveEngine } from '../config.js';
+import { DEFAULT_CONTAINER_IMAGE, DEFAULT_MAX_RUNNING, DEFAULT_SCHEDULE, resolveEngine } from '../config.js';
 import { CogdError, describeError, UsageError } from '../errors.js';
 
 // Command modules load on use: the S3 SDK alone adds a few hundred ms to start-up, which `cogd
@@ -35,7 +35,15 @@ function withEngineFlags(command: Command): Command {
     .option('--max-pixels <n>', 'reject larger images before converting', '2000000000')
     .option('--max-bands <n>', 'reject images with more bands before converting', '64')
     .option('--scratch <dir>', 'where jobs download and convert (default: <home>/scratch)')
-    .option('--scratch-wait <seconds>', 'how long a job waits for scratch space before failing', '600');
+    .option('--scratch-wait <seconds>', 'how long a job waits for scratch space before failing', '600')
+    .option('--submit-template <file>', 'condor executor: your copy of submit-templates/cog.sub')
+    .option('--container-image <ref>', 'condor executor: image the worker runs in', DEFAULT_CONTAINER_IMAGE)
+    .option('--condor-batch-size <n>', 'condor executor: rows per condor_submit', '1000')
+    .option('--request-cpus <n>', 'condor executor: request_cpus of each job', '1')
+    .option('--request-memory <size>', 'condor executor: request_memory of each job', '1GB')
+    .option('--request-disk <size>', 'condor executor: request_disk of each job', '2GB')
+    .option('--max-holds <n>', 'condor executor: holds after which HTCondor removes a job', '5')
+    .option('--release-delay <seconds>', 'condor executor: wait before releasing a held job; doubles with each hold', '60');
 }
 
 /** Flags of every command that talks to the buckets (the reference tool's flags, kept). */

@@ -48,6 +48,8 @@ export interface StatusReport {
     counts: JobCounts;
     firstLine: number | null;
     lastLine: number | null;
+    /** Why its held jobs are held (HTCondor's hold reasons), most common first. */
+    holdReasons: Array<{ reason: string; jobs: number }>;
   }>;
   totals: JobCounts & { suspended: number };
   jobs?: Array<{ id: string; run: number; line: number; key: string | null; state: JobState; attempts: number; error: string | null; createdAt: string }>;
@@ -89,6 +91,10 @@ export function buildStatus(db: StateDB, home: string, daemonPid: number | undef
 
   const countRows = db.db
     .prepare(`SELECT state, COUNT(*) AS n, MIN(line) AS first, MAX(line) AS last FROM jobs WHERE run_id = ? GROUP BY state`);
+  const holdRows = db.db.prepare(
+    `SELECT IFNULL(error, 'no reason given') AS reason, COUNT(*) AS jobs FROM jobs WHERE run_id = ? AND state = 'held'
+     GROUP BY error ORDER BY jobs DESC, reason LIMIT 5`,
+  );
   const totals = { ...emptyCounts(), suspended: 0 };
   const report: StatusReport = {
     home,
@@ -134,6 +140,7 @@ export function buildStatus(db: StateDB, home: string, daemonPid: number | undef
         counts,
         firstLine: first,
         lastLine: last,
+        holdReasons: counts.held === 0 ? [] : (holdRows.all(run.id) as Array<{ reason: string; jobs: number }>),
       };
     }),
     totals,
@@ -207,6 +214,10 @@ export function renderBatch(report: StatusReport, now = new Date()): string {
   for (const r of report.runs) {
     if (r.manifestError !== null) notes.push(`run ${r.id} ${r.manifest}: manifest rejected: ${r.manifestError}`);
     if (r.postError !== null) notes.push(`run ${r.id} ${r.manifest}: post failed: ${r.postError} (retried at the next poll)`);
+    for (const { reason, jobs } of r.holdReasons) {
+      // The reasons are stored as "held: <HTCondor's HoldReason>".
+      notes.push(`run ${r.id} ${r.manifest}: ${jobs} ${jobs === 1 ? 'job' : 'jobs'} ${reason.startsWith('held: ') ? reason : `held: ${reason}`}`);
+    }
     if (r.counts.failed > 0 || r.counts.removed > 0) {
       notes.push(`run ${r.id} ${r.manifest}: ${r.counts.failed} failed, ${r.counts.removed} removed (why: cogd status --jobs ${r.id})`);
     }
@@ -217,7 +228,7 @@ export function renderBatch(report: StatusReport, now = new Date()): string {
   return [...lines, '', ...(notes.length > 0 ? [...notes, ''] : []), totalsLine(report.totals)].join('\n');
 }
 
-const STATE_CODE: Record<JobState, string> = { idle: 'I', running: 'R', converted: 'C', failed: 'F', removed: 'X' };
+const STATE_CODE: Record<JobState, string> = { idle: 'I', running: 'R', held: 'H', converted: 'C', failed: 'F', removed: 'X' };
 
 /** The `-nobatch` view: one line per job with its state and last error. */
 export function renderJobs(report: StatusReport, now = new Date()): string {

@@ -16,7 +16,10 @@ export type CrashPoint =
   | 'job:converted'
   | 'job:uploaded'
   | 'post:csv-written'
-  | 'post:processing-deleted';
+  | 'post:processing-deleted'
+  | 'condor:batch-recorded'
+  | 'condor:submitted'
+  | 'condor:result-recorded';
 
 export function crashPoint(name: CrashPoint): void {
   if (target === name) process.kill(process.pid, 'SIGKILL');

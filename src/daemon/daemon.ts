@@ -10,6 +10,7 @@ import { exponential } from '../dag/backoff.js';
 import { planManifest } from '../dag/plan.js';
 import { Scheduler } from '../dag/scheduler.js';
 import { describeError } from '../errors.js';
+import { CondorExecutor } from '../executors/condor/executor.js';
 import { cleanScratch, LocalExecutor } from '../executors/local.js';
 import type { Executor } from '../executors/types.js';
 import type { Log } from '../log/index.js';
@@ -32,6 +33,8 @@ export class Daemon {
   readonly logDir: string;
   readonly scratch: string;
   private readonly executor: Executor;
+  /** Made when a watch first needs it. */
+  private condor: CondorExecutor | undefined;
   private readonly scheduler: Scheduler;
   /** Runs being advanced by this process, by id (undefined once a lost claim is forgotten). */
   private readonly active = new Map<number, Promise<RunRecord | undefined>>();
@@ -43,7 +46,7 @@ export class Daemon {
   constructor(
     private readonly db: StateDB,
     private readonly log: Log,
-    options: DaemonOptions,
+    private readonly options: DaemonOptions,
   ) {
     this.logDir = homePaths(options.home).logs;
     this.scratch = options.scratch;
@@ -56,12 +59,20 @@ export class Daemon {
       limits: options.limits,
       scratchWaitMs: options.scratchWaitMs,
     });
-    this.scheduler = new Scheduler(db, this.executor, {
+    this.scheduler = new Scheduler(db, {
       retries: options.retries,
       backoff: exponential(options.retryDelayMs),
       jobTimeoutMs: options.jobTimeoutMs,
       retryTimeouts: options.retryTimeouts,
     });
+  }
+
+  /** The executor of a run: its watch's, or HTCondor's while any of its jobs is queued there. */
+  private executorFor(run: RunRecord): Executor {
+    const watch = this.db.watch(run.watchId);
+    if (watch?.executor !== 'condor' && !this.db.hasCondorSubmissions(run.id)) return this.executor;
+    this.condor ??= new CondorExecutor({ ...this.options.condor, db: this.db, log: this.log });
+    return this.condor;
   }
 
   /** Removes scratch files a killed process left behind. Call once, before the first poll. */
@@ -153,8 +164,13 @@ export class Daemon {
   applyRemovals(): void {
     const requested = this.db.jobsToRemove();
     if (requested.length === 0) return;
-    const notHere = this.scheduler.remove(requested);
-    this.db.markRemoved(notHere.filter((id) => !this.isActiveJob(id)));
+    const notHere = this.scheduler.remove(requested).filter((id) => !this.isActiveJob(id));
+    // Jobs no process follows may still be queued in HTCondor: take them out of the queue too.
+    if (notHere.length > 0 && this.db.anyCondorSubmissions(notHere)) {
+      this.condor ??= new CondorExecutor({ ...this.options.condor, db: this.db, log: this.log });
+      void this.condor.cancel(notHere);
+    }
+    this.db.markRemoved(notHere);
   }
 
   private isActiveJob(jobId: number): boolean {
@@ -208,6 +224,7 @@ export class Daemon {
           run: planned,
           log,
           storage,
+          executor: this.executorFor(planned),
           maxRunning: this.db.watchMaxRunning(planned.watchId),
           post: () => this.postWithRetries(planned, storage, log),
         });
@@ -244,6 +261,7 @@ export class Daemon {
       [
         () => this.scheduler.drain(),
         () => this.executor.close(),
+        async () => this.condor?.close(),
         async () => {
           for (const storage of await Promise.allSettled(this.storages.values())) {
             if (storage.status === 'fulfilled') storage.value.close();

@@ -7,7 +7,7 @@
 import type { Graph } from '@dagrejs/graphlib';
 import { describeError, isPermanent } from '../errors.js';
 import { JobClock } from '../executors/clock.js';
-import type { Executor } from '../executors/types.js';
+import { Removal, Shutdown, type Executor } from '../executors/types.js';
 import { StepFiles, type Log } from '../log/index.js';
 import { previewKey } from '../manifest/names.js';
 import type { JobRecord, RunRecord, StateDB } from '../state/db.js';
@@ -38,6 +38,8 @@ export interface RunHandle {
   run: RunRecord;
   log: Log;
   storage: Storage;
+  /** Where the run's jobs are converted. */
+  executor: Executor;
   /** Jobs of this run's watch in flight at most (`-m`). */
   maxRunning: number;
   /** Called once every job is final. */
@@ -65,7 +67,6 @@ export class Scheduler {
 
   constructor(
     private readonly db: StateDB,
-    private readonly executor: Executor,
     private readonly options: SchedulerOptions,
   ) {}
 
@@ -137,10 +138,14 @@ export class Scheduler {
     const controller = new AbortController();
     this.inFlight.set(job.id, { controller, watchId });
     this.inFlightByWatch.set(watchId, (this.inFlightByWatch.get(watchId) ?? 0) + 1);
-    const attempt = job.attempts + 1;
+    const executor = tracker.executor;
+    // An attempt that lives on outside this process (queued in HTCondor before a restart) is
+    // re-attached to, not counted again.
+    const reattach = executor.detached?.(job.id) === true;
+    const attempt = reattach ? Math.max(1, job.attempts) : job.attempts + 1;
     const total = this.options.retries + 1;
     // In flight, but `running` only once the executor starts it: until then it waits for a slot.
-    this.db.setJobState(job.id, 'idle', { attempts: attempt });
+    if (!reattach) this.db.setJobState(job.id, 'idle', { attempts: attempt });
     job.attempts = attempt;
     const started = (): void => {
       if (controller.signal.aborted) return;
@@ -149,11 +154,15 @@ export class Scheduler {
     };
     const files = new StepFiles(tracker.run.runDir, job.logName ?? `line${job.line}`);
     const log = tracker.log.child({ job: job.id, key: job.imageKey });
-    files.log(`attempt ${attempt} of ${total}: s3://${tracker.run.inputBucket}/${job.imageKey} (manifest line ${job.line})`);
+    files.log(
+      reattach
+        ? `attempt ${attempt} of ${total}: following it again after a restart`
+        : `attempt ${attempt} of ${total}: s3://${tracker.run.inputBucket}/${job.imageKey} (manifest line ${job.line})`,
+    );
     const startedAt = Date.now();
     const clock = new JobClock(this.options.jobTimeoutMs, () => controller.abort(new JobTimeout(Math.round(this.options.jobTimeoutMs / 1000))));
     try {
-      await this.executor.run(
+      await executor.run(
         {
           jobId: job.id,
           runId: tracker.run.id,
@@ -171,7 +180,7 @@ export class Scheduler {
         },
         controller.signal,
       );
-      this.db.setJobState(job.id, 'converted', { error: null });
+      this.db.setJobState(job.id, 'converted', { error: null, endAttempt: true });
       job.state = 'converted';
       files.log(`converted in ${((Date.now() - startedAt) / 1000).toFixed(2)} s`);
       log.info('Job:Converted', { attempt, ms: Date.now() - startedAt });
@@ -182,19 +191,24 @@ export class Scheduler {
       const reason = describeError(error);
       const permanent = isPermanent(error) || (timeout !== undefined && !this.options.retryTimeouts);
       if (this.removing.delete(job.id)) {
-        this.db.setJobState(job.id, 'removed', { error: 'removed by user' });
+        this.db.setJobState(job.id, 'removed', { error: 'removed by user', endAttempt: true });
         job.state = 'removed';
         files.log('removed by user');
         log.info('Job:Removed', { attempt });
         this.settle(tracker, node);
       } else if (controller.signal.aborted && timeout === undefined) {
-        // Stopped by a shutdown: not the job's fault, so the attempt is given back.
-        this.db.setJobState(job.id, 'idle', { attempts: attempt - 1 });
-        job.state = 'idle';
-        job.attempts = attempt - 1;
-        files.log('interrupted by shutdown; will run again');
+        if (executor.detached?.(job.id) === true) {
+          // Still queued outside this process: the next start follows it again.
+          files.log('no longer followed (shutdown); the next start follows it again');
+        } else {
+          // Stopped by a shutdown: not the job's fault, so the attempt is given back.
+          this.db.setJobState(job.id, 'idle', { attempts: attempt - 1 });
+          job.state = 'idle';
+          job.attempts = attempt - 1;
+          files.log('interrupted by shutdown; will run again');
+        }
       } else if (permanent || attempt >= total) {
-        this.db.setJobState(job.id, 'failed', { error: reason });
+        this.db.setJobState(job.id, 'failed', { error: reason, endAttempt: true });
         job.state = 'failed';
         job.error = reason;
         files.log(`failed: ${reason}`);
@@ -203,7 +217,7 @@ export class Scheduler {
       } else {
         const delay = delayFor(this.options.backoff, attempt);
         const notBefore = Date.now() + delay;
-        this.db.setJobState(job.id, 'idle', { error: reason, notBefore });
+        this.db.setJobState(job.id, 'idle', { error: reason, notBefore, endAttempt: true });
         job.state = 'idle';
         job.error = reason;
         files.log(`attempt ${attempt} of ${total} failed: ${reason}; retrying in ${(delay / 1000).toFixed(1)} s`);
@@ -237,14 +251,15 @@ export class Scheduler {
       const flight = this.inFlight.get(jobId);
       if (flight !== undefined) {
         this.removing.add(jobId);
-        flight.controller.abort();
+        flight.controller.abort(new Removal());
         continue;
       }
       const timer = this.timers.get(jobId);
       if (timer !== undefined) clearTimeout(timer);
       this.timers.delete(jobId);
       tracker.ready = tracker.ready.filter((n) => n !== node);
-      this.db.setJobState(jobId, 'removed', { error: 'removed by user' });
+      if (tracker.executor.detached?.(jobId) === true) void tracker.executor.cancel?.([jobId]);
+      this.db.setJobState(jobId, 'removed', { error: 'removed by user', endAttempt: true });
       job.state = 'removed';
       tracker.log.info('Job:Removed', { job: jobId, key: job.imageKey });
       this.settle(tracker, node);
@@ -276,7 +291,7 @@ export class Scheduler {
     this.draining = true;
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
-    for (const { controller } of this.inFlight.values()) controller.abort();
+    for (const { controller } of this.inFlight.values()) controller.abort(new Shutdown());
     while (this.inFlight.size > 0) await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

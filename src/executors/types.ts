@@ -27,9 +27,33 @@ export interface JobSpec {
   log: Log;
 }
 
+/** Why the scheduler aborts a job's attempt (the signal's reason). */
+export class Shutdown extends Error {
+  constructor() {
+    super('interrupted by shutdown');
+  }
+}
+
+export class Removal extends Error {
+  constructor() {
+    super('removed by user');
+  }
+}
+
 export interface Executor {
   readonly name: string;
-  /** Converts one image; resolves when both outputs are uploaded and verified, rejects with the reason otherwise. */
+  /**
+   * Converts one image; resolves when both outputs are uploaded and verified, rejects with the
+   * reason otherwise. On abort: a `Shutdown` leaves work that lives outside this process (an
+   * HTCondor job) where it is; anything else stops the work.
+   */
   run(job: JobSpec, signal: AbortSignal): Promise<void>;
+  /**
+   * Whether the job's current attempt lives on outside this process (queued in HTCondor): the next
+   * `run` re-attaches to it instead of starting a new attempt.
+   */
+  detached?(jobId: number): boolean;
+  /** Stops the detached work of jobs that will not `run` here again (removed by the user). */
+  cancel?(jobIds: number[]): Promise<void>;
   close(): Promise<void>;
 }

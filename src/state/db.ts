@@ -4,7 +4,7 @@
  */
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import type { ClaimStep, JobState, RunState, S3Settings, Watch } from '../types.js';
+import type { ClaimStep, ExecutorName, JobState, RunState, S3Settings, Watch } from '../types.js';
 import { MIGRATIONS } from './migrations.js';
 
 export interface RunRecord {
@@ -48,6 +48,18 @@ export interface JobRecord {
   notBefore: number;
 }
 
+/** A job's HTCondor submission: proc `proc` of batch `batch`, cluster `cluster` once known. */
+export interface CondorSubmission {
+  jobId: number;
+  runId: number;
+  state: JobState;
+  batch: number;
+  cluster: number | null;
+  proc: number;
+  /** `ok`, or why the attempt failed; null while HTCondor still has the job. */
+  result: string | null;
+}
+
 /** What a claim records before anything is done in S3. */
 export type NewRun = Pick<
   RunRecord,
@@ -66,6 +78,7 @@ export interface WatchSpec {
   maxRunning: number;
   retries: number;
   retryDelayMs: number;
+  executor: ExecutorName;
 }
 
 const now = (): string => new Date().toISOString();
@@ -88,6 +101,7 @@ interface WatchRow {
   secret_key_file: string | null;
   region: string;
   schedule: string;
+  executor: string;
   created_at: string;
   removed_at: string | null;
   conditional_writes: number | null;
@@ -106,6 +120,7 @@ function toWatch(row: WatchRow): Watch {
       secretKeyFile: row.secret_key_file ?? undefined,
       region: row.region,
     },
+    executor: row.executor === 'condor' ? 'condor' : 'local',
     createdAt: row.created_at,
     removedAt: row.removed_at,
     conditionalWrites: row.conditional_writes === null ? null : row.conditional_writes === 1,
@@ -192,6 +207,7 @@ export class StateDB {
       spec.maxRunning,
       spec.retries,
       spec.retryDelayMs,
+      spec.executor,
     ];
     let id: number;
     if (existing === undefined) {
@@ -199,8 +215,8 @@ export class StateDB {
         this.db
           .prepare(
             `INSERT INTO watches (pattern, input_bucket, output_bucket, endpoint, access_key_file, secret_key_file, region,
-               schedule, max_running, retries, retry_delay_ms, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+               schedule, max_running, retries, retry_delay_ms, executor, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
           .run(spec.pattern, spec.inputBucket, spec.outputBucket, spec.s3.endpoint ?? null, ...values, now()).lastInsertRowid,
       );
@@ -209,7 +225,7 @@ export class StateDB {
       this.db
         .prepare(
           `UPDATE watches SET access_key_file = ?, secret_key_file = ?, region = ?, schedule = ?, max_running = ?,
-             retries = ?, retry_delay_ms = ? WHERE id = ?`,
+             retries = ?, retry_delay_ms = ?, executor = ? WHERE id = ?`,
         )
         .run(...values, id);
     }
@@ -324,21 +340,135 @@ export class StateDB {
     return this.db.prepare(`SELECT ${JOB_COLUMNS} FROM jobs WHERE run_id = ? ORDER BY line`).all(runId) as JobRecord[];
   }
 
-  /** Jobs left running by a process that died: they go back to idle and run again. */
+  /**
+   * Jobs left running by a process that died go back to idle and run again — except those queued
+   * in HTCondor (they have a cluster): they live on outside cogd and are re-attached.
+   */
   requeueRunning(runId: number): number {
-    return this.db.prepare(`UPDATE jobs SET state = 'idle', updated_at = ? WHERE run_id = ? AND state = 'running'`).run(now(), runId).changes;
+    return this.db
+      .prepare(`UPDATE jobs SET state = 'idle', updated_at = ? WHERE run_id = ? AND state = 'running' AND condor_cluster IS NULL`)
+      .run(now(), runId).changes;
   }
 
-  setJobState(jobId: number, state: JobState, fields: { error?: string | null; attempts?: number; notBefore?: number } = {}): void {
+  /**
+   * Records a job's state. `endAttempt` marks the end of an attempt (final, or failed and to be
+   * retried): the attempt's HTCondor submission is forgotten in the same write, so a restart never
+   * mistakes a finished attempt for one to re-attach to.
+   */
+  setJobState(jobId: number, state: JobState, fields: { error?: string | null; attempts?: number; notBefore?: number; endAttempt?: boolean } = {}): void {
     this.statement(
       `UPDATE jobs SET state = ?, error = COALESCE(?, error), attempts = COALESCE(?, attempts),
-         not_before = COALESCE(?, not_before), updated_at = ? WHERE id = ?`,
-    ).run(state, fields.error ?? null, fields.attempts ?? null, fields.notBefore ?? null, now(), jobId);
+         not_before = COALESCE(?, not_before), updated_at = ?,
+         condor_batch = CASE WHEN ? THEN NULL ELSE condor_batch END,
+         condor_cluster = CASE WHEN ? THEN NULL ELSE condor_cluster END,
+         condor_proc = CASE WHEN ? THEN NULL ELSE condor_proc END,
+         condor_result = CASE WHEN ? THEN NULL ELSE condor_result END
+       WHERE id = ?`,
+    ).run(state, fields.error ?? null, fields.attempts ?? null, fields.notBefore ?? null, now(), ...Array(4).fill(fields.endAttempt === true ? 1 : 0), jobId);
+  }
+
+  // ---- HTCondor submissions (the condor executor)
+
+  /** The HTCondor submission of a job's current attempt, if it has one. */
+  condorSubmission(jobId: number): CondorSubmission | undefined {
+    const row = this.statement(
+      `SELECT id AS jobId, run_id AS runId, state, condor_batch AS batch, condor_cluster AS cluster, condor_proc AS proc, condor_result AS result
+       FROM jobs WHERE id = ? AND condor_batch IS NOT NULL`,
+    ).get(jobId) as CondorSubmission | undefined;
+    return row;
+  }
+
+  /**
+   * Reserves the run's next batch number and records, before condor_submit runs, which proc of
+   * that batch each job will be. Returns the batch number.
+   */
+  recordCondorBatch(runId: number, jobIds: number[]): number {
+    return this.db.transaction(() => {
+      const batch = (this.db.prepare('UPDATE runs SET condor_batches = condor_batches + 1 WHERE id = ? RETURNING condor_batches').pluck().get(runId) as number);
+      const update = this.statement(
+        'UPDATE jobs SET condor_batch = ?, condor_proc = ?, condor_cluster = NULL, condor_result = NULL WHERE id = ?',
+      );
+      jobIds.forEach((jobId, proc) => update.run(batch, proc, jobId));
+      return batch;
+    })();
+  }
+
+  /** The cluster a batch became (from condor_submit's output, or its submit events). */
+  setCondorCluster(runId: number, batch: number, cluster: number): number {
+    return this.statement('UPDATE jobs SET condor_cluster = ? WHERE run_id = ? AND condor_batch = ? AND condor_cluster IS NULL')
+      .run(cluster, runId, batch).changes;
+  }
+
+  /** Forgets a batch that never reached the queue (condor_submit failed). */
+  clearCondorBatch(runId: number, batch: number): void {
+    this.statement('UPDATE jobs SET condor_batch = NULL, condor_proc = NULL WHERE run_id = ? AND condor_batch = ? AND condor_cluster IS NULL')
+      .run(runId, batch);
+  }
+
+  /** The job that is proc `proc` of `cluster` in this run's current submissions. */
+  condorJob(runId: number, cluster: number, proc: number): CondorSubmission | undefined {
+    return this.statement(
+      `SELECT id AS jobId, run_id AS runId, state, condor_batch AS batch, condor_cluster AS cluster, condor_proc AS proc, condor_result AS result
+       FROM jobs WHERE run_id = ? AND condor_cluster = ? AND condor_proc = ?`,
+    ).get(runId, cluster, proc) as CondorSubmission | undefined;
+  }
+
+  /** Submissions of a run whose batch was recorded but whose cluster is not known (a crash during condor_submit). */
+  unconfirmedCondorBatches(runId: number): number[] {
+    return this.db
+      .prepare('SELECT DISTINCT condor_batch FROM jobs WHERE run_id = ? AND condor_batch IS NOT NULL AND condor_cluster IS NULL')
+      .pluck()
+      .all(runId) as number[];
+  }
+
+  /** Whether any job of the run has an HTCondor submission. */
+  hasCondorSubmissions(runId: number): boolean {
+    return this.statement('SELECT 1 FROM jobs WHERE run_id = ? AND condor_batch IS NOT NULL LIMIT 1').get(runId) !== undefined;
+  }
+
+  anyCondorSubmissions(jobIds: number[]): boolean {
+    return jobIds.some((id) => this.condorSubmission(id)?.cluster != null);
+  }
+
+  /** Procs of a cluster still queued as far as cogd knows (for condor_rm of a whole cluster). */
+  liveCondorProcs(cluster: number): number[] {
+    return this.statement(
+      `SELECT condor_proc FROM jobs WHERE condor_cluster = ? AND condor_result IS NULL AND state IN ('idle', 'running', 'held')`,
+    ).pluck().all(cluster) as number[];
+  }
+
+  jobError(jobId: number): string | null {
+    return (this.statement('SELECT error FROM jobs WHERE id = ?').pluck().get(jobId) as string | null | undefined) ?? null;
+  }
+
+  /** A job's progress while HTCondor has it (never over a final state). */
+  setCondorProgress(jobId: number, state: 'idle' | 'running' | 'held', error?: string): void {
+    this.statement(
+      `UPDATE jobs SET state = ?, error = COALESCE(?, error), updated_at = ? WHERE id = ? AND state IN ('idle', 'running', 'held')`,
+    ).run(state, error ?? null, now(), jobId);
+  }
+
+  /** What the event log says the attempt ended with: `ok`, or the reason it failed. */
+  setCondorResult(jobId: number, result: string): void {
+    this.statement('UPDATE jobs SET condor_result = ? WHERE id = ?').run(result, jobId);
+  }
+
+  condorOffset(runId: number): number {
+    return (this.statement('SELECT condor_offset FROM runs WHERE id = ?').pluck().get(runId) as number | undefined) ?? 0;
+  }
+
+  setCondorOffset(runId: number, offset: number): void {
+    this.statement('UPDATE runs SET condor_offset = ? WHERE id = ?').run(offset, runId);
+  }
+
+  /** Runs `work` in one transaction (the event follower applies a chunk of events and its offset together). */
+  transaction<T>(work: () => T): T {
+    return this.db.transaction(work)();
   }
 
   /** How many jobs of a run are in each state. */
   jobCounts(runId: number): Record<JobState, number> {
-    const counts: Record<JobState, number> = { idle: 0, running: 0, converted: 0, failed: 0, removed: 0 };
+    const counts: Record<JobState, number> = { idle: 0, running: 0, held: 0, converted: 0, failed: 0, removed: 0 };
     const rows = this.db.prepare('SELECT state, COUNT(*) AS n FROM jobs WHERE run_id = ? GROUP BY state').all(runId) as Array<{ state: JobState; n: number }>;
     for (const row of rows) counts[row.state] = row.n;
     return counts;
@@ -366,7 +496,7 @@ export class StateDB {
   }
 
   requestJobRemoval(jobId: number): boolean {
-    return this.db.prepare(`UPDATE jobs SET remove_requested = 1 WHERE id = ? AND state IN ('idle', 'running')`).run(jobId).changes > 0;
+    return this.db.prepare(`UPDATE jobs SET remove_requested = 1 WHERE id = ? AND state IN ('idle', 'running', 'held')`).run(jobId).changes > 0;
   }
 
   /** Unfinished jobs whose removal was requested, by job or by run. */
@@ -374,7 +504,7 @@ export class StateDB {
     return this.db
       .prepare(
         `SELECT j.id FROM jobs j JOIN runs r ON r.id = j.run_id
-         WHERE j.state IN ('idle', 'running') AND (j.remove_requested = 1 OR r.remove_requested = 1)`,
+         WHERE j.state IN ('idle', 'running', 'held') AND (j.remove_requested = 1 OR r.remove_requested = 1)`,
       )
       .pluck()
       .all() as number[];
@@ -382,7 +512,9 @@ export class StateDB {
 
   /** Marks jobs removed where no process is executing them. */
   markRemoved(jobIds: number[]): void {
-    const update = this.db.prepare(`UPDATE jobs SET state = 'removed', error = 'removed by user', updated_at = ? WHERE id = ? AND state IN ('idle', 'running')`);
+    const update = this.db.prepare(`UPDATE jobs SET state = 'removed', error = 'removed by user', updated_at = ?,
+         condor_batch = NULL, condor_cluster = NULL, condor_proc = NULL, condor_result = NULL
+       WHERE id = ? AND state IN ('idle', 'running', 'held')`);
     const stamp = now();
     this.db.transaction(() => {
       for (const id of jobIds) update.run(stamp, id);

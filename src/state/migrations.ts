@@ -87,4 +87,47 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       ALTER TABLE watches ADD COLUMN conditional_writes INTEGER;
     `,
   },
+  {
+    version: 3,
+    name: 'condor executor: held jobs, submissions, event log offsets',
+    sql: `
+      -- A job gains the state 'held' (HTCondor held it; released, it is idle again) and the
+      -- HTCondor submission of its current attempt: batch N of the run (recorded before
+      -- condor_submit runs), proc P of cluster C (recorded from condor_submit's output or from the
+      -- submit event in the run's event log), and the attempt's outcome as read from the event log,
+      -- kept until the scheduler has acted on it. A restart re-attaches to a job that has a cluster.
+      CREATE TABLE jobs_v3 (
+        id              INTEGER PRIMARY KEY,
+        run_id          INTEGER NOT NULL REFERENCES runs (id),
+        line            INTEGER NOT NULL,
+        raw             TEXT NOT NULL,
+        image_key       TEXT,
+        bands           INTEGER,
+        log_name        TEXT,
+        state           TEXT NOT NULL CHECK (state IN ('idle', 'running', 'held', 'converted', 'failed', 'removed')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        error           TEXT,
+        not_before      INTEGER NOT NULL DEFAULT 0,
+        remove_requested INTEGER NOT NULL DEFAULT 0,
+        updated_at      TEXT NOT NULL,
+        condor_batch    INTEGER,
+        condor_cluster  INTEGER,
+        condor_proc     INTEGER,
+        condor_result   TEXT,
+        UNIQUE (run_id, line)
+      );
+      INSERT INTO jobs_v3 (id, run_id, line, raw, image_key, bands, log_name, state, attempts, error, not_before, remove_requested, updated_at)
+        SELECT id, run_id, line, raw, image_key, bands, log_name, state, attempts, error, not_before, remove_requested, updated_at FROM jobs;
+      DROP TABLE jobs;
+      ALTER TABLE jobs_v3 RENAME TO jobs;
+      CREATE INDEX jobs_run_state ON jobs (run_id, state);
+      CREATE INDEX jobs_condor ON jobs (run_id, condor_cluster, condor_proc) WHERE condor_cluster IS NOT NULL;
+      CREATE INDEX jobs_condor_batch ON jobs (run_id, condor_batch, condor_proc) WHERE condor_batch IS NOT NULL;
+
+      -- Per run: bytes of its HTCondor event log already applied, and the batches submitted so far.
+      ALTER TABLE runs ADD COLUMN condor_offset INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE runs ADD COLUMN condor_batches INTEGER NOT NULL DEFAULT 0;
+      -- The executor of a watch ('local' or 'condor') was stored since v1; nothing to add.
+    `,
+  },
 ];

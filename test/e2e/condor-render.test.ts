@@ -11,6 +11,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inspect } from '../../src/convert/gdal.js';
 import { jpegArgs, needsStatistics } from '../../src/convert/rules.js';
+import { condorS3Url } from '../../src/executors/condor/executor.js';
 import { condorUnsafeKey, itemLine, renderSubmit, renderWorker, TEMPLATES_DIR } from '../../src/executors/condor/render.js';
 import { StepFiles } from '../../src/log/index.js';
 import { gdalinfo, makeTiff, tempDir } from '../support/helpers.js';
@@ -88,7 +89,7 @@ const DOCUMENTED = new Set([
   'universe', 'container_image', 'executable', 'arguments', 'transfer_executable', 'should_transfer_files',
   'when_to_transfer_output', 'aws_access_key_id_file', 'aws_secret_access_key_file', 'aws_region', 'transfer_input_files',
   'transfer_output_files', 'transfer_output_remaps', 'output', 'error', 'log', 'batch_name', 'request_cpus',
-  'request_memory', 'request_disk', 'allowed_execute_duration', 'periodic_release', 'periodic_remove', 'periodic_hold', 'queue',
+  'request_memory', 'request_disk', 'allowed_execute_duration', 'periodic_release', 'periodic_remove', 'periodic_hold', 'submit_event_notes', 'queue',
 ]);
 
 const FIELDS = {
@@ -108,7 +109,8 @@ const FIELDS = {
   max_holds: '5',
   release_base: '60',
   release_splay: '60',
-  items_file: '/home/u/cogd/logs/run-20261121-101500/items-1.txt',
+  items_file: '/home/u/cogd/logs/run-20261121-101500/condor/batch-1.items',
+  submit_notes: 'cogd run 7 batch 1',
 };
 
 describe('the submit description', () => {
@@ -119,7 +121,8 @@ describe('the submit description', () => {
     const commands = rendered.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#')).map((l) => /^([A-Za-z_+.]+)/.exec(l)![1]!);
     expect(commands.filter((c) => !DOCUMENTED.has(c))).toEqual([]);
     expect(rendered).toMatch(/^transfer_output_remaps {2}= "cog\.tif = s3:\/\/s3\.example\.org\/cogs\/\$\(cog_key\); preview\.jpg = s3:\/\/s3\.example\.org\/cogs\/\$\(preview_key\)"$/m);
-    expect(rendered).toMatch(/^queue input_key, cog_key, preview_key, log_name from \/home\/u\/cogd\/logs\/run-20261121-101500\/items-1\.txt$/m);
+    expect(rendered).toMatchSnapshot();
+    expect(rendered).toMatch(/^queue input_key, cog_key, preview_key, log_name from \/home\/u\/cogd\/logs\/run-20261121-101500\/condor\/batch-1\.items$/m);
     expect(rendered).toMatch(/^batch_name {14}= COG-Pipeline-DAG-\*raw\.csv$/m);
     const fixtures = process.env['COGD_HTCONDOR_FIXTURES'];
     if (fixtures !== undefined && fixtures !== '') {
@@ -136,6 +139,20 @@ describe('the submit description', () => {
     expect(() => renderSubmit(template, { ...FIELDS, input_url: 's3://h/b" ; x="' })).toThrow(/double quote/);
     const { batch_name: _omit, ...missing } = FIELDS;
     expect(() => renderSubmit(template, missing)).toThrow(/unknown field \{\{batch_name\}\}/);
+  });
+
+  it('names S3 objects the way HTCondor\'s S3 transfer reads them', () => {
+    expect(condorS3Url({ endpoint: 'https://s3.example.org', region: 'us-east-1' }, 'cogs')).toBe('s3://s3.example.org/cogs');
+    expect(condorS3Url({ endpoint: 'http://127.0.0.1:7480', region: 'us-east-1' }, 'raw')).toBe('s3://127.0.0.1:7480/raw');
+    // AWS itself: the region-specific virtual-host form (see submit-s3-transfer-aws-keys.sub).
+    expect(condorS3Url({ region: 'eu-west-1' }, 'raw')).toBe('s3://raw.s3.eu-west-1.amazonaws.com');
+    const fixtures = process.env['COGD_HTCONDOR_FIXTURES'];
+    if (fixtures !== undefined && fixtures !== '') {
+      const sample = readFileSync(path.join(fixtures, 'submit-s3-transfer-aws-keys.sub'), 'utf8');
+      expect(sample).toContain('s3://<bucket-name>.s3.<region>.amazonaws.com/<key-or-file>');
+    } else {
+      console.log('COGD_HTCONDOR_FIXTURES is unset: the S3 URL form is not compared with the genuine sample');
+    }
   });
 
   it('keeps manifest keys out of the submit syntax', () => {

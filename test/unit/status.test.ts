@@ -20,18 +20,20 @@ const fixed: StatusReport = {
     {
       id: 3, batchName: 'COG-Pipeline-DAG-*raw.csv', manifest: 's3://raw/a/x-raw.csv', state: 'running', runDir: '/data/cogd/logs/run-1',
       createdAt: at(11, 21, 14, 3), finishedAt: null, manifestError: null, postError: null,
-      counts: counts({ done: 4428, failed: 3, running: 2, idle: 1001, total: 5434 }), firstLine: 1, lastLine: 5434,
+      counts: counts({ done: 4428, failed: 3, running: 2, idle: 999, held: 2, total: 5434 }), firstLine: 1, lastLine: 5434,
+      holdReasons: [{ reason: 'held: Transfer input files failure at execution point slot1@node7 using protocol s3 (hold code 13/0)', jobs: 2 }],
     },
     {
       id: 4, batchName: 'COG-Pipeline-DAG-*raw.csv', manifest: 's3://raw/b-raw.csv', state: 'done', runDir: '/data/cogd/logs/run-2',
       createdAt: at(11, 21, 14, 30), finishedAt: at(11, 21, 14, 31), manifestError: null, postError: null,
-      counts: counts({ done: 1, total: 1 }), firstLine: 1, lastLine: 1,
+      counts: counts({ done: 1, total: 1 }), firstLine: 1, lastLine: 1, holdReasons: [],
     },
   ],
-  totals: { ...counts({ done: 4429, failed: 3, running: 2, idle: 1001, total: 5435 }), suspended: 0 },
+  totals: { ...counts({ done: 4429, failed: 3, running: 2, idle: 999, held: 2, total: 5435 }), suspended: 0 },
   jobs: [
     { id: '3.1', run: 3, line: 1, key: 'img/a.tif', state: 'converted', attempts: 1, error: null, createdAt: at(11, 21, 14, 3) },
     { id: '3.2', run: 3, line: 2, key: 'img/missing.tif', state: 'failed', attempts: 1, error: 'the image s3://raw/img/missing.tif does not exist', createdAt: at(11, 21, 14, 3) },
+    { id: '3.4', run: 3, line: 4, key: 'img/far.tif', state: 'held', attempts: 1, error: 'held: Transfer input files failure at execution point slot1@node7 using protocol s3 (hold code 13/0)', createdAt: at(11, 21, 14, 3) },
     { id: '3.3', run: 3, line: 3, key: null, state: 'failed', attempts: 0, error: 'the band count "x" (column 2) is not a positive whole number', createdAt: at(11, 21, 14, 3) },
   ],
 };
@@ -44,14 +46,15 @@ describe('status text', () => {
       "-- cogd: /data/cogd : daemon pid 4242 @ 11/21/26 15:00:07
       OWNER BATCH_NAME                    SUBMITTED   DONE RUN IDLE HOLD TOTAL JOB_IDS
       nemo  COG-Pipeline-Crondor-*raw.csv 11/20 09:05    _   _    _    _     _ w1
-      nemo  COG-Pipeline-DAG-*raw.csv     11/21 14:03 4431   2 1001    _  5434 3.1 ... 3.5434
+      nemo  COG-Pipeline-DAG-*raw.csv     11/21 14:03 4431   2  999    2  5434 3.1 ... 3.5434
       nemo  COG-Pipeline-DAG-*raw.csv     11/21 14:30    1   _    _    _     1 4.1
 
       watch w1: s3://raw does not enforce conditional writes; only one cogd daemon may watch this bucket
+      run 3 s3://raw/a/x-raw.csv: 2 jobs held: Transfer input files failure at execution point slot1@node7 using protocol s3 (hold code 13/0)
       run 3 s3://raw/a/x-raw.csv: 3 failed, 0 removed (why: cogd status --jobs 3)
       run 4 s3://raw/b-raw.csv: done, all 1 rows processed
 
-      Total for query: 5435 jobs; 4429 completed, 3 failed, 0 removed, 1001 idle, 2 running, 0 held, 0 suspended"
+      Total for query: 5435 jobs; 4429 completed, 3 failed, 0 removed, 999 idle, 2 running, 2 held, 0 suspended"
     `);
   });
 
@@ -61,15 +64,16 @@ describe('status text', () => {
       ID  OWNER SUBMITTED   ST TRIES KEY             LAST_ERROR
       3.1 nemo  11/21 14:03 C      1 img/a.tif
       3.2 nemo  11/21 14:03 F      1 img/missing.tif the image s3://raw/img/missing.tif does not exist
+      3.4 nemo  11/21 14:03 H      1 img/far.tif     held: Transfer input files failure at execution point slot1@node7 using protocol s3 (hold code 13/0)
       3.3 nemo  11/21 14:03 F      0 -               the band count "x" (column 2) is not a positive whole number
 
-      Total for query: 5435 jobs; 4429 completed, 3 failed, 0 removed, 1001 idle, 2 running, 0 held, 0 suspended"
+      Total for query: 5435 jobs; 4429 completed, 3 failed, 0 removed, 999 idle, 2 running, 2 held, 0 suspended"
     `);
   });
 
   it('draws one progress bar per run', () => {
     const [bar] = renderBars(fixed, 10);
-    expect(bar).toBe('run 3 [########..] 4431/5434 done: 4428 converted, 3 failed, 0 removed; 2 running, 1001 idle, 0 held (running) s3://raw/a/x-raw.csv');
+    expect(bar).toBe('run 3 [########..] 4431/5434 done: 4428 converted, 3 failed, 0 removed; 2 running, 999 idle, 2 held (running) s3://raw/a/x-raw.csv');
   });
 });
 
@@ -77,15 +81,17 @@ describe('status --json', () => {
   it('reports watches, runs, counts and jobs from the state DB', async () => {
     const db = new StateDB(path.join(await tempDir(), 'cogd.db'));
     const watch = db.upsertWatch({
-      pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', s3: { region: 'us-east-1' }, schedule: '*/15 * * * *', maxRunning: 10, retries: 3, retryDelayMs: 1000,
+      pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', s3: { region: 'us-east-1' }, schedule: '*/15 * * * *', maxRunning: 10, retries: 3, retryDelayMs: 1000, executor: 'condor',
     });
     const run = db.insertRun({
       watchId: watch.id, inputBucket: 'raw', outputBucket: 'cogs', manifestKey: 'x-raw.csv', manifestEtag: '"e"', manifestMtime: '2026-11-21T00:00:00.000Z',
       base: 'x-', ts: '20261121-000000', processingKey: 'x-processing-20261121-000000.csv', runDir: '/tmp/run', batchName: 'COG-Pipeline-DAG-*raw.csv',
     });
     db.insertJobs(run.id, planRows(parseManifest('a.tif,3\nb.tif,1\nc.png,1\n')));
-    const [a] = db.jobs(run.id);
+    const [a, b] = db.jobs(run.id);
     db.setJobState(a!.id, 'running', { attempts: 1 });
+    const holdReason = 'held: Transfer input files failure at execution point slot1@node7 using protocol s3 (hold code 13/0)';
+    db.setCondorProgress(b!.id, 'held', holdReason);
 
     const report = buildStatus(db, '/home/x', 77, { jobs: true });
     expect(report).toEqual({
@@ -96,17 +102,18 @@ describe('status --json', () => {
       runs: [{
         id: run.id, batchName: 'COG-Pipeline-DAG-*raw.csv', manifest: 's3://raw/x-raw.csv', state: 'running', runDir: '/tmp/run',
         createdAt: expect.any(String), finishedAt: null, manifestError: null, postError: null,
-        counts: { done: 0, failed: 1, removed: 0, running: 1, idle: 1, held: 0, total: 3 }, firstLine: 1, lastLine: 3,
+        counts: { done: 0, failed: 1, removed: 0, running: 1, idle: 0, held: 1, total: 3 }, firstLine: 1, lastLine: 3,
+        holdReasons: [{ reason: holdReason, jobs: 1 }],
       }],
-      totals: { done: 0, failed: 1, removed: 0, running: 1, idle: 1, held: 0, total: 3, suspended: 0 },
+      totals: { done: 0, failed: 1, removed: 0, running: 1, idle: 0, held: 1, total: 3, suspended: 0 },
       jobs: [
         { id: `${run.id}.1`, run: run.id, line: 1, key: 'a.tif', state: 'running', attempts: 1, error: null, createdAt: expect.any(String) },
-        { id: `${run.id}.2`, run: run.id, line: 2, key: 'b.tif', state: 'idle', attempts: 0, error: null, createdAt: expect.any(String) },
+        { id: `${run.id}.2`, run: run.id, line: 2, key: 'b.tif', state: 'held', attempts: 0, error: holdReason, createdAt: expect.any(String) },
         { id: `${run.id}.3`, run: run.id, line: 3, key: null, state: 'failed', attempts: 0, error: expect.stringMatching(/does not name a GeoTIFF/), createdAt: expect.any(String) },
       ],
     });
     // Filters: a job id narrows to that job; an unknown run gives nothing.
-    expect(buildStatus(db, '/home/x', undefined, { filter: `${run.id}.2` }).runs[0]!.counts).toEqual({ done: 0, failed: 0, removed: 0, running: 0, idle: 1, held: 0, total: 1 });
+    expect(buildStatus(db, '/home/x', undefined, { filter: `${run.id}.2` }).runs[0]!.counts).toEqual({ done: 0, failed: 0, removed: 0, running: 0, idle: 0, held: 1, total: 1 });
     expect(buildStatus(db, '/home/x', undefined, { filter: '99' }).runs).toEqual([]);
     expect(buildStatus(db, '/home/x', undefined, { filter: 'w1' }).watches.length).toBe(1);
     db.close();

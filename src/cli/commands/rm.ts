@@ -13,6 +13,7 @@
 import { existsSync } from 'node:fs';
 import { resolveHome } from '../../config.js';
 import { homePaths, runningDaemon } from '../../daemon/home.js';
+import { queuedIds, removeFromQueue } from '../../executors/condor/executor.js';
 import { UsageError } from '../../errors.js';
 import { watchBatchName } from '../../manifest/names.js';
 import { StateDB } from '../../state/db.js';
@@ -84,7 +85,17 @@ export async function rmCommand(targets: string[], flags: RmFlags): Promise<numb
       if (watchesChanged) process.kill(pid, 'SIGHUP');
       if (jobsChanged) process.kill(pid, 'SIGUSR2');
     } else if (jobsChanged) {
-      db.markRemoved(db.jobsToRemove());
+      const requested = db.jobsToRemove();
+      // Jobs queued in HTCondor leave the queue now, as condor_rm would do it.
+      const queued = queuedIds(db, requested);
+      if (queued.length > 0) {
+        const result = await removeFromQueue(db, queued);
+        if (result.output !== '') lines.push(result.output);
+        if (result.exitCode !== 0) {
+          process.stderr.write(`cogd rm: condor_rm ${result.args.join(' ')} failed; the jobs are marked removed here, check condor_q\n`);
+        }
+      }
+      db.markRemoved(requested);
       lines.push('No daemon is running: the post steps run at the next `cogd start` (or `cogd poll --wait`)');
     }
   } finally {

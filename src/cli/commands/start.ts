@@ -39,6 +39,14 @@ function daemonArgs(config: Config): string[] {
     '--scratch', config.scratch,
     '--scratch-wait', String(config.scratchWaitMs / 1000),
     ...(config.retryTimeouts ? ['--retry-timeouts'] : []),
+    ...(config.condor.submitTemplate === undefined ? [] : ['--submit-template', config.condor.submitTemplate]),
+    '--container-image', config.condor.containerImage,
+    '--condor-batch-size', String(config.condor.batchSize),
+    '--request-cpus', String(config.condor.requestCpus),
+    '--request-memory', config.condor.requestMemory,
+    '--request-disk', config.condor.requestDisk,
+    '--max-holds', String(config.condor.maxHolds),
+    '--release-delay', String(config.condor.releaseDelayS),
   ];
 }
 
