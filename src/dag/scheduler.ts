@@ -92,8 +92,12 @@ export class Scheduler {
     return new Promise<void>((resolve, reject) => {
       const tracker: Tracker = { ...handle, graph, jobs, waitingOn, ready: [], finished: { resolve, reject } };
       this.trackers.push(tracker);
-      for (const [node, job] of jobs) {
-        if (!FINAL_JOB_STATES.has(job.state)) this.enqueue(tracker, node, job.notBefore);
+      // Jobs still queued outside this process (HTCondor) are followed again first: they already
+      // count against -m/--max-running there.
+      const live = [...jobs].filter(([, job]) => !FINAL_JOB_STATES.has(job.state));
+      const detached = (id: number): boolean => handle.executor.detached?.(id) === true;
+      for (const [node, job] of [...live.filter(([, j]) => detached(j.id)), ...live.filter(([, j]) => !detached(j.id))]) {
+        this.enqueue(tracker, node, job.notBefore);
       }
       if (waitingOn.get(POST_NODE) === 0) this.startPost(tracker);
       this.pump();

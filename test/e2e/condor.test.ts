@@ -77,7 +77,7 @@ describe('the condor executor', () => {
     const buckets = await freshBuckets();
     await stage(home, buckets);
     const env = await simEnv({ CONDOR_SIM_SPLIT_EVENTS: '1' });
-    const condor = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home)), ...CONDOR, '--condor-batch-size', '2'], { env });
+    const condor = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home)), ...CONDOR, '--condor-batch-size', '2', '-m', '3'], { env });
     expect(condor.exitCode, `${condor.stdout}\n${condor.stderr}`).toBe(1);
     expect(condor.stdout).toMatch(/7 rows, 4 processed, 3 failed/);
 
@@ -91,15 +91,27 @@ describe('the condor executor', () => {
     expect(fromCondor.errors).toMatch(/img\/notatiff\.tif.*worker exited with code 2: cogd-worker: not a readable TIFF/);
     expect(fromCondor.errors).toMatch(/img\/missing\.tif.*removed the job after repeated holds; last held: Transfer input files failure/);
 
-    // Batches of 2 rows: 6 valid rows in 3 clusters, each row submitted once (no retry: the
-    // failures are permanent), every proc ended in the event log.
+    // 6 valid rows, each submitted once (no retry: the failures are permanent), in batches of at
+    // most 2 rows; every proc ended in the event log.
     const log = events(home);
     const submits = log.filter((e) => e.code === 0);
     expect(submits.length).toBe(6);
-    expect(new Set(submits.map((e) => e.cluster)).size).toBe(3);
+    const perCluster = new Map<number, number>();
+    for (const e of submits) perCluster.set(e.cluster, (perCluster.get(e.cluster) ?? 0) + 1);
+    expect(Math.max(...perCluster.values())).toBe(2); // batches of at most --condor-batch-size rows
     expect(log.filter((e) => e.code === 12).length).toBe(2); // missing.tif: held twice
     expect(log.filter((e) => e.code === 13).length).toBe(1); // released once, then removed
     expect(log.filter((e) => e.code === 9).length).toBe(1);
+    // -m 3: never more than 3 jobs in the queue at once (submitted and not yet ended).
+    let queued = 0;
+    let most = 0;
+    for (const e of log) {
+      if (e.code === 0) queued += 1;
+      if (e.code === 5 || e.code === 9) queued -= 1;
+      most = Math.max(most, queued);
+    }
+    expect(most).toBeLessThanOrEqual(3);
+    expect(most).toBeGreaterThan(1);
     const runDir = path.join(home, 'logs', readdirSync(path.join(home, 'logs')).find((d) => d.startsWith('run-'))!);
     const submitFile = readFileSync(path.join(runDir, 'condor', 'batch-1.sub'), 'utf8');
     expect(submitFile).toMatch(/^universe\s+= container$/m);

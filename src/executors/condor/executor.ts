@@ -330,7 +330,8 @@ export class CondorExecutor implements Executor {
       for (const [jobId, line, started] of notes) {
         const waiter = follow.waiters.get(jobId);
         waiter?.job.files.log(line);
-        if (started) waiter?.job.started();
+        // Only if it still runs once the whole chunk is applied (it may be held already).
+        if (started && this.db.condorSubmission(jobId)?.state === 'running') waiter?.job.started();
       }
       for (const [jobId, result] of settled) this.settle(follow, jobId, result);
     }
@@ -387,7 +388,8 @@ export class CondorExecutor implements Executor {
         break;
       }
       case 9: {
-        const lastHold = job.state === 'held' ? this.db.jobError(job.jobId) : null;
+        const error = this.db.jobError(job.jobId);
+        const lastHold = error?.startsWith('held: ') === true ? error : null;
         const why = event.reason ?? event.description;
         const result = lastHold !== null && /PeriodicRemove/.test(why) ? `${REMOVED_AFTER_HOLDS}; last ${lastHold}` : `HTCondor aborted the job: ${why}`;
         this.db.setCondorResult(job.jobId, result);
