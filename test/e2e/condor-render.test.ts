@@ -14,6 +14,7 @@ import { jpegArgs, needsStatistics } from '../../src/convert/rules.js';
 import { condorS3Url } from '../../src/executors/condor/executor.js';
 import { condorUnsafeKey, itemLine, renderSubmit, renderWorker, TEMPLATES_DIR } from '../../src/executors/condor/render.js';
 import { StepFiles } from '../../src/log/index.js';
+import { DOCUMENTED_COMMANDS } from '../fixtures/condor-sim/lib.mjs';
 import { gdalinfo, makeTiff, tempDir } from '../support/helpers.js';
 
 /** The preview command the local executor would run for `file`, with input/output stripped. */
@@ -81,16 +82,8 @@ describe('the condor worker', () => {
   });
 });
 
-/**
- * Submit commands documented in HTCondor's condor_submit manual page (plus `queue`). The ones marked
- * in the genuine samples of ../shared/fixtures/htcondor are also checked there when available.
- */
-const DOCUMENTED = new Set([
-  'universe', 'container_image', 'executable', 'arguments', 'transfer_executable', 'should_transfer_files',
-  'when_to_transfer_output', 'aws_access_key_id_file', 'aws_secret_access_key_file', 'aws_region', 'transfer_input_files',
-  'transfer_output_files', 'transfer_output_remaps', 'output', 'error', 'log', 'batch_name', 'request_cpus',
-  'request_memory', 'request_disk', 'allowed_execute_duration', 'periodic_release', 'periodic_remove', 'periodic_hold', 'submit_event_notes', 'queue',
-]);
+// The submit commands of HTCondor's condor_submit manual page that the simulator accepts (one list), and queue.
+const DOCUMENTED = new Set([...DOCUMENTED_COMMANDS, 'queue']);
 
 const FIELDS = {
   container_image: 'docker://ghcr.io/osgeo/gdal:ubuntu-small-3.6.4',

@@ -38,6 +38,7 @@ export async function rmCommand(targets: string[], flags: RmFlags): Promise<numb
   const unknown: string[] = [];
   let watchesChanged = false;
   let jobsChanged = false;
+  let condorFailed = false;
 
   const removeRun = (runId: number): boolean => {
     if (!db.requestRunRemoval(runId)) return false;
@@ -93,6 +94,7 @@ export async function rmCommand(targets: string[], flags: RmFlags): Promise<numb
         if (result.output !== '') lines.push(result.output);
         if (result.exitCode !== 0) {
           process.stderr.write(`cogd rm: condor_rm ${result.args.join(' ')} failed; the jobs are marked removed here, check condor_q\n`);
+          condorFailed = true;
         }
       }
       db.markRemoved(requested);
@@ -106,5 +108,5 @@ export async function rmCommand(targets: string[], flags: RmFlags): Promise<numb
     process.stderr.write(`cogd rm: nothing unfinished matches ${unknown.join(', ')} (see \`cogd status\`)\n`);
     return 1;
   }
-  return 0;
+  return condorFailed ? 1 : 0;
 }
