@@ -190,6 +190,46 @@ describe('the condor executor', () => {
     }
   });
 
+  it('cogd stop leaves queued jobs in HTCondor; the next start follows them without resubmitting', async () => {
+    const home = await tempDir();
+    const buckets = await freshBuckets();
+    const rows: string[] = [];
+    for (const name of ['a', 'b', 'c', 'd']) {
+      await putFile(buckets.input, `img/${name}.tif`, await makeTiff(path.join(home, `${name}.tif`), { bands: 1 }));
+      rows.push(`img/${name}.tif,1`);
+    }
+    await put(buckets.input, 'q/m-raw.csv', `${rows.join('\n')}\n`);
+    const env = await simEnv({ CONDOR_SIM_START_MS: '4000', CONDOR_SIM_SLOTS: '1' });
+    const args = [...(await baseArgs(buckets, home)), ...CONDOR, '--schedule', '0 0 1 1 *'];
+    const queued = async (): Promise<number> => (await execa('condor_q', ['-af', 'ClusterId'], { env })).stdout.split('\n').filter(Boolean).length;
+    const deadline = Date.now() + 90_000;
+    const waitFor = async (what: string, done: () => Promise<boolean>): Promise<void> => {
+      while (!(await done())) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    };
+    expect((await cogd(['start', ...args], { env })).exitCode).toBe(0);
+    try {
+      await waitFor('the jobs in the queue', async () => (await queued()) === 4);
+      const stop = await cogd(['stop', '--home', home], { env });
+      expect(stop.exitCode, stop.stderr).toBe(0);
+      expect(await queued()).toBe(4); // a stop is not a condor_rm
+      expect((await cogd(['start', ...args], { env })).exitCode).toBe(0);
+      await waitFor('the run to finish', async () => {
+        const status = JSON.parse((await cogd(['status', '--json', '--home', home])).stdout) as { runs: Array<{ state: string }> };
+        return status.runs[0]?.state === 'done';
+      });
+    } finally {
+      await cogd(['stop', '--home', home], { env });
+    }
+    expect(events(home).filter((e) => e.code === 0).length).toBe(4); // submitted once each
+    const { processed } = await results(buckets.input);
+    expect(processed).toEqual(rows);
+    const jobs = JSON.parse((await cogd(['status', '--json', '--jobs', '--home', home])).stdout) as { jobs: Array<{ attempts: number; state: string }> };
+    expect(jobs.jobs.map((j) => [j.state, j.attempts])).toEqual(rows.map(() => ['converted', 1]));
+  });
+
   const POINTS: CrashPoint[] = ['condor:batch-recorded', 'condor:submitted', 'condor:result-recorded'];
 
   it.each(POINTS)('neither loses nor duplicates a job after SIGKILL at %s', async (point) => {
