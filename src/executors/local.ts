@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { inspect, runGdal } from '../convert/gdal.js';
 import { checkLimits, cogArgs, jpegArgs, needsStatistics, type Limits } from '../convert/rules.js';
-import { readPlainByteTiff } from '../convert/tiff-header.js';
+import { readTiffHeader } from '../convert/tiff-header.js';
 import { crashPoint } from '../daemon/crash.js';
 import { CogdError, PermanentError } from '../errors.js';
 import { Semaphore } from './semaphore.js';
@@ -132,16 +132,20 @@ export class LocalExecutor implements Executor {
     await this.cpu.use(() => job.clock.ticking(async () => {
       signal.throwIfAborted();
       const inspection = { ...gdal, timeoutMs: this.options.inspectTimeoutMs };
-      // Plain 8-bit TIFFs are planned from their header; anything else is inspected by gdalinfo.
-      const fromHeader = await readPlainByteTiff(input).catch(() => undefined);
+      // Plain 8-bit TIFFs are planned from their header; anything else is inspected by gdalinfo —
+      // with statistics at once where the header already shows they will be needed.
+      const header = await readTiffHeader(input).catch(() => undefined);
+      const fromHeader = header?.bands.every((b) => b.type === 'Byte') === true ? header : undefined;
       if (fromHeader !== undefined) files.log(`inspected from the TIFF header: ${fromHeader.width} x ${fromHeader.height}, ${fromHeader.bands.length} Byte band(s)`);
-      let info = fromHeader ?? (await inspect(input, files, { ...inspection, statistics: false }));
+      const statsFirst = header !== undefined && fromHeader === undefined && needsStatistics(header);
+      if (statsFirst) checkLimits(header, this.options.limits); // before the costly statistics
+      let info = fromHeader ?? (await inspect(input, files, { ...inspection, statistics: statsFirst }));
       checkLimits(info, this.options.limits);
       if (info.bands.length !== job.declaredBands) {
         files.log(`warning: the manifest declares ${job.declaredBands} bands, the file has ${info.bands.length}; using the file's ${info.bands.length}`);
         job.log.warn('Job:BandMismatch', { key: job.imageKey, declared: job.declaredBands, actual: info.bands.length });
       }
-      if (needsStatistics(info)) info = await inspect(input, files, { ...inspection, statistics: true });
+      if (!statsFirst && needsStatistics(info)) info = await inspect(input, files, { ...inspection, statistics: true });
       // Decide the preview before any conversion: an image it cannot represent fails here.
       const previewCommand = jpegArgs(info, input, preview);
       try {

@@ -8,11 +8,11 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseGdalinfo } from '../../src/convert/gdal.js';
-import { readPlainByteTiff } from '../../src/convert/tiff-header.js';
+import { readPlainByteTiff, readTiffHeader } from '../../src/convert/tiff-header.js';
 import { makeTiff, tempDir } from '../support/helpers.js';
 
-async function agreesWithGdal(file: string): Promise<'header' | 'gdalinfo'> {
-  const header = await readPlainByteTiff(file);
+async function agreesWithGdal(file: string, read = readPlainByteTiff): Promise<'header' | 'gdalinfo'> {
+  const header = await read(file);
   if (header === undefined) return 'gdalinfo';
   const gdal = parseGdalinfo((await execa('gdalinfo', ['-json', file])).stdout);
   expect(header.width, file).toBe(gdal.width);
@@ -40,6 +40,15 @@ describe('TIFF header read', () => {
     for (const [name, options] of [['big.tif', ['-co', 'BIGTIFF=YES']], ['ycbcr.tif', ['-co', 'COMPRESS=JPEG', '-co', 'PHOTOMETRIC=YCBCR', '-co', 'TILED=YES']], ['msb.tif', ['-co', 'ENDIANNESS=BIG']]] as const) {
       await execa('gdal_translate', ['-q', ...options, base, path.join(dir, name)]);
       expect(await agreesWithGdal(path.join(dir, name)), name).toBe('header');
+    }
+  });
+
+  it('tells the sample type of other TIFFs as gdalinfo does (they go to gdalinfo with statistics at once)', async () => {
+    const dir = await tempDir();
+    for (const [i, spec] of [{ bands: 1, type: 'UInt16' as const }, { bands: 3, type: 'Float32' as const }, { bands: 1, type: 'Int16' as const }].entries()) {
+      const file = await makeTiff(path.join(dir, `t${i}.tif`), spec);
+      expect(await agreesWithGdal(file, readTiffHeader), spec.type).toBe('header');
+      expect(await readPlainByteTiff(file), spec.type).toBeUndefined();
     }
   });
 
