@@ -51,17 +51,26 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const quote = (a) => `'${String(a).replace(/'/g, `'\\''`)}'`;
 const log = (line) => console.error(line);
 
-/** Runs a command; tracks its peak RSS (VmHWM) from /proc. */
+/** CPU seconds of a process from /proc: its own, and its reaped children's (GDAL, for cogd). */
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const tick = 100; // USER_HZ on Linux
+  return { own: (Number(fields[11]) + Number(fields[12])) / tick, children: (Number(fields[13]) + Number(fields[14])) / tick };
+}
+
+/** Runs a command; tracks its peak RSS (VmHWM) and CPU time (last sample before exit) from /proc. */
 function run(command, args, options = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
     let out = '';
     let err = '';
     let peakKb = 0;
+    let cpu = { own: 0, children: 0 };
     const timer = setInterval(() => {
       try {
         const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
         peakKb = Math.max(peakKb, hwm);
+        cpu = cpuSeconds(child.pid);
       } catch { /* exited */ }
     }, 20);
     child.stdout.on('data', (d) => (out += d));
@@ -69,7 +78,7 @@ function run(command, args, options = {}) {
     child.on('exit', (code) => {
       clearInterval(timer);
       if (code !== 0 && !options.allowFail) reject(new Error(`${command} exited ${code}: ${err.slice(-2000)}`));
-      else resolve({ code, out, err, peakKb });
+      else resolve({ code, out, err, peakKb, cpu });
     });
   });
 }
@@ -89,6 +98,8 @@ const s3Kind = values.s3 ?? (cephAvailable() ? 'ceph' : 's3rver');
 let endpoint;
 let credentials = { accessKey: 'S3RVER', secretKey: 'S3RVER' };
 let stopServer;
+/** CPU seconds the S3 server has used so far (undefined where it is not one process of ours). */
+let serverCpu = () => undefined;
 if (s3Kind === 'ceph') {
   log('starting Ceph RGW on loopback …');
   const rgw = await startCephRgw();
@@ -99,6 +110,7 @@ if (s3Kind === 'ceph') {
   const server = spawn(process.execPath, ['--openssl-legacy-provider', path.join(root, 'scripts/s3-server.mjs'), '--dir', path.join(work, 's3')], { stdio: ['ignore', 'pipe', 'inherit'] });
   endpoint = JSON.parse(await new Promise((resolve) => readline.createInterface({ input: server.stdout }).once('line', resolve))).endpoint;
   stopServer = async () => server.kill('SIGTERM');
+  serverCpu = () => cpuSeconds(server.pid).own;
 }
 const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: credentials.accessKey, secretAccessKey: credentials.secretKey }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
 const ak = path.join(work, 'ak');
@@ -195,12 +207,22 @@ async function throughput() {
       const home = path.join(work, `home-${round}`);
       mkdirSync(home);
       const start = now();
-      const result = await run(process.execPath, [...cogdArgs('poll', home, `manifests/round${round}-raw.csv`, 'bench-in', target), '--wait']);
+      const serverBefore = serverCpu();
+      // COGD_BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles cogd's own process.
+      const nodeFlags = (process.env.COGD_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+      const result = await run(process.execPath, [...nodeFlags, ...cogdArgs('poll', home, `manifests/round${round}-raw.csv`, 'bench-in', target), '--wait']);
       const seconds = now() - start;
+      const serverAfter = serverCpu();
+      log(`  cogd CPU: ${result.cpu.own.toFixed(1)} s own, ${result.cpu.children.toFixed(1)} s GDAL; S3 server ${serverAfter === undefined ? '?' : (serverAfter - serverBefore).toFixed(1)} s; ${seconds.toFixed(1)} s wall`);
       if (!/ 0 failed/.test(result.out)) throw new Error(`cogd did not convert everything: ${result.out}`);
       const requests = Number(/"requests":(\d+)/.exec(readFileSync(path.join(home, 'logs', 'cogd.log'), 'utf8'))?.[1] ?? NaN);
       rmSync(home, { recursive: true, force: true });
-      return { seconds, peakRssMb: result.peakKb / 1024, requestsPerImage: requests / count };
+      return {
+        seconds,
+        peakRssMb: result.peakKb / 1024,
+        requestsPerImage: requests / count,
+        cpuSeconds: { cogd: result.cpu.own, gdal: result.cpu.children, s3Server: serverAfter === undefined ? null : serverAfter - serverBefore },
+      };
     },
   };
   const measured = { limit: [], shell: [], cogd: [] };
