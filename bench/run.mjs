@@ -328,29 +328,39 @@ async function idle() {
   log(`idle: uploading ${keysCount} unrelated keys …`);
   await pool(Array.from({ length: keysCount }, (_, i) => `archive/${i % 50}/object-${i}.dat`), 32, (key) => putObject('bench-idle', key, 'x'));
   await putObject('bench-idle', 'incoming/readme.txt', 'not a manifest');
-  // Polls run in a child with --expose-gc, so RSS is read after a collection each time.
+  // The polls go through the daemon's engine (Daemon.poll: resume, list, log) in a child started
+  // with the detached daemon's V8 flags; RSS is read after a collection each time.
+  const { DAEMON_NODE_FLAGS } = await dist('daemon/node-flags.js');
   const script = path.join(work, 'idle.mjs');
+  const idleHome = path.join(work, 'idle-home');
   writeFileSync(script, `
-    import { StateDB } from ${JSON.stringify(path.join(root, 'dist/state/db.js'))};
-    import { createStorage } from ${JSON.stringify(path.join(root, 'dist/storage/s3.js'))};
-    import { findNewManifests } from ${JSON.stringify(path.join(root, 'dist/watch/poll.js'))};
+    const dist = (m) => import(${JSON.stringify(path.join(root, 'dist'))} + '/' + m);
+    const { StateDB } = await dist('state/db.js');
+    const { Daemon } = await dist('daemon/daemon.js');
+    const { createLog } = await dist('log/index.js');
+    const { resolveEngine } = await dist('config.js');
+    const engine = resolveEngine({ home: ${JSON.stringify(idleHome)} });
     const db = new StateDB(${JSON.stringify(path.join(work, 'idle.db'))});
+    const log = createLog({ logDir: ${JSON.stringify(path.join(idleHome, 'logs'))}, consoleLevel: 'silent' });
     const settings = ${JSON.stringify(settings)};
-    const watch = db.upsertWatch({ pattern: 'incoming/*-raw.csv', inputBucket: 'bench-idle', outputBucket: 'bench-idle', s3: settings, schedule: '* * * * *', maxRunning: 1, retries: 0, retryDelayMs: 0 });
-    const storage = await createStorage(settings);
+    const watch = db.upsertWatch({ pattern: 'incoming/*-raw.csv', inputBucket: 'bench-idle', outputBucket: 'bench-idle', s3: settings, schedule: '* * * * *', maxRunning: 1, retries: 0, retryDelayMs: 0, executor: 'local' });
+    const daemon = new Daemon(db, log, engine);
     const rss = {};
     const heap = {};
     for (let i = 1; i <= ${polls}; i += 1) {
-      const found = await findNewManifests(storage, db, watch);
+      const found = await daemon.poll(watch);
       if (found.length !== 0) throw new Error('found a manifest');
       if (i === 10 || i === ${polls}) { global.gc(); rss[i] = process.memoryUsage().rss; heap[i] = process.memoryUsage().heapUsed; }
     }
-    console.log(JSON.stringify({ requests: storage.requests, rss, heap }));
-    storage.close();
+    console.log(JSON.stringify({ requests: await daemon.requests(), rss, heap }));
+    await daemon.close();
+    db.close();
+    await log.close();
   `);
-  const out = JSON.parse((await run(process.execPath, ['--expose-gc', script], { env: { ...process.env } })).out);
+  const out = JSON.parse((await run(process.execPath, [...DAEMON_NODE_FLAGS, script], { env: { ...process.env } })).out);
   results.idle = {
     keys: keysCount,
+    nodeFlags: DAEMON_NODE_FLAGS.join(' '),
     polls,
     requestsPerPoll: out.requests / polls,
     rssAfter10Mb: out.rss[10] / 2 ** 20,

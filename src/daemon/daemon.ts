@@ -23,6 +23,7 @@ import { claim, continueClaim, forgetClaim, LostClaim, writeRunInfo } from '../w
 import { findNewManifests } from '../watch/poll.js';
 import { crashPoint } from './crash.js';
 import { homePaths } from './home.js';
+import { collectWhileIdle } from './node-flags.js';
 
 export type DaemonOptions = EngineConfig;
 
@@ -115,6 +116,7 @@ export class Daemon {
       this.track(run, planOnly);
       started.push(run.id);
     }
+    if (this.active.size === 0) collectWhileIdle(); // nothing in flight until the next poll
     return started;
   }
 

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { resolveConfig, type Config, type RunFlags } from '../../config.js';
 import { createStorage } from '../../storage/s3.js';
 import { homePaths, runningDaemon } from '../../daemon/home.js';
+import { DAEMON_NODE_FLAGS } from '../../daemon/node-flags.js';
 import { runDaemon } from '../../daemon/process.js';
 import { CogdError } from '../../errors.js';
 import { watchBatchName } from '../../manifest/names.js';
@@ -89,7 +90,7 @@ export async function startCommand(flags: StartFlags): Promise<number> {
   }
 
   const out = openSync(paths.daemonLog, 'a');
-  const child = spawn(process.execPath, [BIN, 'daemon', '--home', config.home, ...daemonArgs(config)], {
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, BIN, 'daemon', '--home', config.home, ...daemonArgs(config)], {
     detached: true,
     stdio: ['ignore', out, out],
   });
