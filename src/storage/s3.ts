@@ -2,12 +2,12 @@
  * The one S3 client. Made once at start and handed to whoever needs it; it keeps its sockets alive
  * and counts the requests it sends (the benchmark reports them per image).
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import type { Readable } from 'node:stream';
+import { pipeline as streamPipeline, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   CopyObjectCommand,
@@ -48,7 +48,11 @@ export interface Storage {
   head(bucket: string, key: string): Promise<ObjectInfo | undefined>;
   /** Streams the object to `file`; returns its size. */
   download(bucket: string, key: string, file: string, options?: DownloadOptions): Promise<number>;
-  /** Uploads a local file (multipart above the threshold); returns its size. */
+  /**
+   * Uploads a local file (multipart above the threshold) and verifies what S3 holds: the answer's
+   * ETag against the MD5 of the bytes sent, else (multipart, SSE-KMS) a HEAD against the size.
+   * Returns the size.
+   */
   uploadFile(bucket: string, key: string, file: string, contentType: string, signal?: AbortSignal): Promise<number>;
   put(bucket: string, key: string, body: string | Buffer, contentType: string): Promise<void>;
   /**
@@ -288,10 +292,23 @@ class S3Storage implements Storage {
       key,
       async () => {
         if (size < this.multipartThreshold) {
-          await this.client.send(
-            new PutObjectCommand({ Bucket: bucket, Key: key, Body: createReadStream(file), ContentLength: size, ContentType: contentType }),
+          // The body is hashed on its way out: an ETag equal to its MD5 proves S3 holds exactly these
+          // bytes without another request. Where the ETag is no MD5 (SSE-KMS…), a HEAD checks the size.
+          const md5 = createHash('md5');
+          const hashing = new Transform({
+            transform(chunk: Buffer, _encoding, done) {
+              md5.update(chunk);
+              done(null, chunk);
+            },
+          });
+          // Errors of either stream reach the body the SDK reads (and fail the attempt).
+          const body = streamPipeline(createReadStream(file), hashing, () => undefined);
+          const out = await this.client.send(
+            new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: size, ContentType: contentType }),
             { abortSignal: signal },
           );
+          if (out.ETag?.replace(/"/g, '') === md5.digest('hex')) return;
+          await this.verifySize(bucket, key, size, 'upload');
           return;
         }
         const upload = new Upload({
@@ -303,14 +320,18 @@ class S3Storage implements Storage {
         signal?.addEventListener('abort', () => void upload.abort(), { once: true });
         // Ceph RGW answers CompleteMultipartUpload with an empty ETag: trust a HEAD, not the answer.
         await upload.done();
-        const head = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-        if (head.ContentLength !== size) {
-          throw new CogdError('VerifyFailed', `multipart upload of s3://${bucket}/${key} left ${head.ContentLength ?? 0} bytes, expected ${size}`);
-        }
+        await this.verifySize(bucket, key, size, 'multipart upload');
       },
       signal,
     );
     return size;
+  }
+
+  private async verifySize(bucket: string, key: string, size: number, what: string): Promise<void> {
+    const head = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    if (head.ContentLength !== size) {
+      throw new CogdError('VerifyFailed', `${what} of s3://${bucket}/${key} left ${head.ContentLength ?? 0} bytes, expected ${size}`);
+    }
   }
 
   async put(bucket: string, key: string, body: string | Buffer, contentType: string): Promise<void> {
