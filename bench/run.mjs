@@ -244,6 +244,11 @@ async function throughput() {
     cogdToShell: rate('shell') === undefined ? undefined : rate('cogd') / rate('shell'),
     cogdPeakRssMb: median(measured.cogd.map((r) => r.peakRssMb)),
     s3RequestsPerImage: median(measured.cogd.map((r) => r.requestsPerImage)),
+    // Where the machine's CPU went during the median cogd round (seconds; cores × wall available).
+    cpuSeconds: (() => {
+      const r = [...measured.cogd].sort((a, b) => a.seconds - b.seconds)[Math.floor(measured.cogd.length / 2)];
+      return { ...r.cpuSeconds, available: r.seconds * cores };
+    })(),
   };
 }
 
@@ -393,6 +398,8 @@ if (t !== undefined) {
   lines.push(`| 2 shell: aws s3 cp + gdal_translate, xargs -P ${cores} | ${fmt(t.imagesPerSecond.shell)} images/s | baseline | |`);
   lines.push(`| 3 cogd poll --wait (${t.workload.count} × ${t.workload.size}², median of ${t.workload.rounds}) | ${fmt(t.imagesPerSecond.cogd)} images/s = ${fmt(t.cogdToLimit)} × limit, ${fmt(t.cogdToShell)} × shell | ≥ 0.90 × limit, ≥ 1.5 × shell | ${verdict(t.cogdToLimit >= 0.9)}, ${verdict(t.cogdToShell >= 1.5)} |`);
   lines.push(`|   cogd peak RSS; S3 requests per image | ${fmt(t.cogdPeakRssMb, 0)} MB; ${fmt(t.s3RequestsPerImage, 2)} | | |`);
+  const c = t.cpuSeconds;
+  lines.push(`|   CPU seconds in that round: GDAL; cogd itself; S3 server; available (cores × wall) | ${fmt(c.gdal, 1)}; ${fmt(c.cogd, 1)}; ${c.s3Server === null ? '?' : fmt(c.s3Server, 1)}; ${fmt(c.available, 1)} | | |`);
 }
 const sc = results.scale;
 if (sc !== undefined) {
