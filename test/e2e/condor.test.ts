@@ -60,6 +60,17 @@ async function results(bucket: string): Promise<{ processed: string[]; failed: s
   return { processed: rows(await text('processed')), failed: rows(await text('failed')), errors: await text('errors') };
 }
 
+/** One gray image per name and a manifest `q/m-raw.csv` of them; returns its rows. */
+async function stageGray(home: string, buckets: { input: string; output: string }, names: string[]): Promise<string[]> {
+  const rows: string[] = [];
+  for (const name of names) {
+    await putFile(buckets.input, `img/${name}.tif`, await makeTiff(path.join(home, `${name}.tif`), { bands: 1 }));
+    rows.push(`img/${name}.tif,1`);
+  }
+  await put(buckets.input, 'q/m-raw.csv', `${rows.join('\n')}\n`);
+  return rows;
+}
+
 function events(home: string): ReturnType<typeof parseEvents>['events'] {
   const runDir = readdirSync(path.join(home, 'logs')).find((d) => d.startsWith('run-'))!;
   return parseEvents(readFileSync(path.join(home, 'logs', runDir, 'condor.log'), 'utf8')).events;
@@ -146,12 +157,7 @@ describe('the condor executor', () => {
   it('cogd rm removes the run\'s clusters with condor_rm', async () => {
     const home = await tempDir();
     const buckets = await freshBuckets();
-    const rows: string[] = [];
-    for (const name of ['a', 'b', 'c', 'd']) {
-      await putFile(buckets.input, `img/${name}.tif`, await makeTiff(path.join(home, `${name}.tif`), { bands: 1 }));
-      rows.push(`img/${name}.tif,1`);
-    }
-    await put(buckets.input, 'q/m-raw.csv', `${rows.join('\n')}\n`);
+    const rows = await stageGray(home, buckets, ['a', 'b', 'c', 'd']);
     // Jobs wait in the queue for a minute: long enough to remove them there.
     const env = await simEnv({ CONDOR_SIM_START_MS: '60000' });
     const args = await baseArgs(buckets, home);
@@ -193,12 +199,7 @@ describe('the condor executor', () => {
   it('cogd stop leaves queued jobs in HTCondor; the next start follows them without resubmitting', async () => {
     const home = await tempDir();
     const buckets = await freshBuckets();
-    const rows: string[] = [];
-    for (const name of ['a', 'b', 'c', 'd']) {
-      await putFile(buckets.input, `img/${name}.tif`, await makeTiff(path.join(home, `${name}.tif`), { bands: 1 }));
-      rows.push(`img/${name}.tif,1`);
-    }
-    await put(buckets.input, 'q/m-raw.csv', `${rows.join('\n')}\n`);
+    const rows = await stageGray(home, buckets, ['a', 'b', 'c', 'd']);
     const env = await simEnv({ CONDOR_SIM_START_MS: '4000', CONDOR_SIM_SLOTS: '1' });
     const args = [...(await baseArgs(buckets, home)), ...CONDOR, '--schedule', '0 0 1 1 *'];
     const queued = async (): Promise<number> => (await execa('condor_q', ['-af', 'ClusterId'], { env })).stdout.split('\n').filter(Boolean).length;
