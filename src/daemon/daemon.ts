@@ -72,6 +72,10 @@ export class Daemon {
   private executorFor(run: RunRecord): Executor {
     const watch = this.db.watch(run.watchId);
     if (watch?.executor !== 'condor' && !this.db.hasCondorSubmissions(run.id)) return this.executor;
+    return this.condorExecutor();
+  }
+
+  private condorExecutor(): CondorExecutor {
     this.condor ??= new CondorExecutor({ ...this.options.condor, db: this.db, log: this.log });
     return this.condor;
   }
@@ -169,8 +173,7 @@ export class Daemon {
     const notHere = this.scheduler.remove(requested).filter((id) => !this.isActiveJob(id));
     // Jobs no process follows may still be queued in HTCondor: take them out of the queue too.
     if (notHere.length > 0 && this.db.anyCondorSubmissions(notHere)) {
-      this.condor ??= new CondorExecutor({ ...this.options.condor, db: this.db, log: this.log });
-      void this.condor.cancel(notHere);
+      void this.condorExecutor().cancel(notHere);
     }
     this.db.markRemoved(notHere);
   }

@@ -95,8 +95,8 @@ export class Scheduler {
       // Jobs still queued outside this process (HTCondor) are followed again first: they already
       // count against -m/--max-running there.
       const live = [...jobs].filter(([, job]) => !FINAL_JOB_STATES.has(job.state));
-      const detached = (id: number): boolean => handle.executor.detached?.(id) === true;
-      for (const [node, job] of [...live.filter(([, j]) => detached(j.id)), ...live.filter(([, j]) => !detached(j.id))]) {
+      const detached = new Set(live.filter(([, j]) => handle.executor.detached?.(j.id) === true).map(([node]) => node));
+      for (const [node, job] of [...live.filter(([n]) => detached.has(n)), ...live.filter(([n]) => !detached.has(n))]) {
         this.enqueue(tracker, node, job.notBefore);
       }
       if (waitingOn.get(POST_NODE) === 0) this.startPost(tracker);

@@ -141,6 +141,8 @@ export class CondorExecutor implements Executor {
   async run(job: JobSpec, signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
     const follow = await this.follow(job.runId);
+    // The run may have gone idle (and unfollowed) while this call waited: follow it again.
+    if (!this.runs.has(job.runId)) this.runs.set(job.runId, Promise.resolve(follow));
     const submission = this.db.condorSubmission(job.jobId);
     const outcome = new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { job, resolve, reject };
@@ -431,16 +433,10 @@ export class CondorExecutor implements Executor {
     return [...lines].reverse().find((l) => l.startsWith('cogd-worker:')) ?? lines.at(-1);
   }
 
+  /** Nobody waits on the run: stop reading its log until a job of it runs again. */
   private forgetIfIdle(follow: RunFollow): void {
     if (follow.waiters.size > 0 || follow.pending.length > 0 || follow.submitting.size > 0) return;
-    // Nobody waits: stop reading this run's log until a job of it is run again.
-    if (this.runs.get(follow.runId) !== undefined) {
-      void this.runs.get(follow.runId)!.then((current) => {
-        if (current === follow && follow.waiters.size === 0 && follow.pending.length === 0 && follow.submitting.size === 0) {
-          this.runs.delete(follow.runId);
-        }
-      });
-    }
+    this.runs.delete(follow.runId);
   }
 
   // ---- submitting
