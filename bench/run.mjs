@@ -348,7 +348,10 @@ async function idle() {
     const db = new StateDB(${JSON.stringify(path.join(work, 'idle.db'))});
     const log = createLog({ logDir: ${JSON.stringify(path.join(idleHome, 'logs'))}, consoleLevel: 'silent' });
     const settings = ${JSON.stringify(settings)};
-    const watch = db.upsertWatch({ pattern: 'incoming/*-raw.csv', inputBucket: 'bench-idle', outputBucket: 'bench-idle', s3: settings, schedule: '* * * * *', maxRunning: 1, retries: 0, retryDelayMs: 0, executor: 'local' });
+    const watch = db.saveWatch(
+      { pattern: 'incoming/*-raw.csv', inputBucket: 'bench-idle', outputBucket: 'bench-idle-out', endpoint: settings.endpoint },
+      { accessKeyFile: settings.accessKeyFile, secretKeyFile: settings.secretKeyFile, region: settings.region, schedule: '* * * * *', maxRunning: 1, retries: 0, retryDelayMs: 0, executor: 'local' },
+    );
     const daemon = new Daemon(db, log, engine);
     const rss = {};
     const heap = {};

@@ -2,13 +2,13 @@
  * The one place that reads `process.env`. Layers: defaults < environment < flags.
  * Everything is validated here, at start, with messages that say how to fix the input.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { validate as validateCron } from 'node-cron';
 import { UsageError } from './errors.js';
 import { DEFAULT_LIMITS } from './convert/rules.js';
-import type { ExecutorName, S3Settings } from './types.js';
+import type { WatchIdentity, WatchSettings } from './types.js';
 
 /** Flags shared by `poll` and `start`, as commander hands them over (all strings). */
 export interface RunFlags {
@@ -44,21 +44,47 @@ export interface RunFlags {
   releaseDelay?: string;
 }
 
+/** The watch a `poll` or `start` names, and the settings given for it on the command line. */
+export interface WatchRequest {
+  identity: WatchIdentity;
+  /**
+   * Settings given by flags (or the environment). A new watch takes the defaults for the rest; an
+   * existing one keeps its stored values.
+   */
+  given: Partial<WatchSettings>;
+}
+
 export interface Config extends EngineConfig {
-  pattern: string;
-  inputBucket: string;
-  outputBucket: string;
-  s3: S3Settings;
-  /** Jobs of this watch in flight at most (`-m`). @defaultValue 10000 */
-  maxRunning: number;
-  /** @defaultValue `*\/15 * * * *` */
-  schedule: string;
-  /** @defaultValue `local` */
-  executor: ExecutorName;
+  watch: WatchRequest;
 }
 
 export const DEFAULT_SCHEDULE = '*/15 * * * *';
 export const DEFAULT_MAX_RUNNING = 10000;
+
+/** A new watch's settings where no flag says otherwise. */
+export const DEFAULT_WATCH_SETTINGS: WatchSettings = {
+  accessKeyFile: undefined,
+  secretKeyFile: undefined,
+  region: 'us-east-1',
+  schedule: DEFAULT_SCHEDULE,
+  /** The reference tool's default. */
+  maxRunning: DEFAULT_MAX_RUNNING,
+  retries: 3,
+  retryDelayMs: 10_000,
+  executor: 'local',
+};
+
+/** How each watch setting is named on the command line, and shown when it changes. */
+export const WATCH_SETTING_FLAGS: Record<keyof WatchSettings, { flag: string; show: (value: unknown) => string }> = {
+  accessKeyFile: { flag: '-a/--access-key', show: (v) => String(v ?? 'the AWS environment') },
+  secretKeyFile: { flag: '-s/--secret-key', show: (v) => String(v ?? 'the AWS environment') },
+  region: { flag: 'AWS_REGION', show: String },
+  schedule: { flag: '--schedule', show: (v) => `"${String(v)}"` },
+  maxRunning: { flag: '-m', show: String },
+  retries: { flag: '--retries', show: String },
+  retryDelayMs: { flag: '--retry-delay', show: (v) => `${Number(v) / 1000} s` },
+  executor: { flag: '--executor', show: String },
+};
 
 export function resolveHome(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   return path.resolve(flag ?? env['COGD_HOME'] ?? process.cwd());
@@ -102,8 +128,6 @@ export function resolveEngine(flags: RunFlags, env: NodeJS.ProcessEnv = process.
   const jobTimeoutMs = seconds('--job-timeout', flags.jobTimeout, 30 * 60 * 1000);
   return {
     home,
-    retries: integer('--retries', flags.retries, 3, 0),
-    retryDelayMs: seconds('--retry-delay', flags.retryDelay, 10_000),
     cpuConcurrency: integer('--cpu-concurrency', flags.cpuConcurrency, os.availableParallelism(), 1),
     ioConcurrency: integer('--io-concurrency', flags.ioConcurrency, 8, 1),
     jobTimeoutMs,
@@ -114,7 +138,7 @@ export function resolveEngine(flags: RunFlags, env: NodeJS.ProcessEnv = process.
       maxPixels: integer('--max-pixels', flags.maxPixels, DEFAULT_LIMITS.maxPixels, 1),
       maxBands: integer('--max-bands', flags.maxBands, DEFAULT_LIMITS.maxBands, 1),
     },
-    scratch: flags.scratch === undefined ? path.join(home, 'scratch') : path.resolve(flags.scratch),
+    scratch: flags.scratch === undefined ? path.join(home, 'scratch') : checkScratch(path.resolve(flags.scratch), home),
     scratchWaitMs: seconds('--scratch-wait', flags.scratchWait, 10 * 60 * 1000),
     condor: {
       submitTemplate: flags.submitTemplate === undefined ? undefined : existingFile('--submit-template', flags.submitTemplate),
@@ -128,6 +152,34 @@ export function resolveEngine(flags: RunFlags, env: NodeJS.ProcessEnv = process.
       jobTimeoutS: Math.max(1, Math.round(jobTimeoutMs / 1000)),
     },
   };
+}
+
+/** The real path of `p` where it exists (symlinks resolved), else `p` itself. */
+function real(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+const within = (child: string, parent: string): boolean => child === parent || child.startsWith(parent.endsWith(path.sep) ? parent : `${parent}${path.sep}`);
+
+/**
+ * cogd works in its own subdirectory of the scratch directory and removes only that; still, a
+ * scratch that is the home, holds the home, or lies in its logs would mix cogd's temporary files
+ * with its state: refused.
+ */
+function checkScratch(scratch: string, home: string): string {
+  const s = real(scratch);
+  const h = real(home);
+  if (within(h, s)) {
+    throw new UsageError(`--scratch ${scratch} ${s === h ? 'is' : 'contains'} the cogd home ${home}`, 'point --scratch at a directory outside the home, e.g. a larger disk');
+  }
+  if (within(s, path.join(h, 'logs'))) {
+    throw new UsageError(`--scratch ${scratch} is inside the home's logs/`, 'point --scratch at a directory outside logs/, or leave it out (default: <home>/scratch)');
+  }
+  return scratch;
 }
 
 export const DEFAULT_CONTAINER_IMAGE = 'docker://ghcr.io/osgeo/gdal:ubuntu-small-latest';
@@ -173,35 +225,61 @@ export function resolveConfig(flags: RunFlags, env: NodeJS.ProcessEnv = process.
   if ((flags.accessKey === undefined) !== (flags.secretKey === undefined)) {
     throw new UsageError('-a/--access-key and -s/--secret-key go together', 'pass both key files, or neither to use the AWS environment');
   }
-  const executor = flags.executor ?? 'local';
-  if (executor !== 'local' && executor !== 'condor') {
-    throw new UsageError(`--executor "${executor}" is unknown`, 'use local or condor');
+  const inputBucket = checkBucketName('--input-bucket', flags.inputBucket);
+  const outputBucket = checkBucketName('--output-bucket', flags.outputBucket);
+  if (inputBucket === outputBucket) {
+    throw new UsageError(
+      `--input-bucket and --output-bucket are both "${inputBucket}": every COG would overwrite its source image (the same key in the same bucket)`,
+      'write the outputs to another bucket',
+    );
   }
-  if (executor === 'condor' && (flags.accessKey === undefined || flags.secretKey === undefined)) {
+  const given: Partial<WatchSettings> = {};
+  if (flags.executor !== undefined) {
+    if (flags.executor !== 'local' && flags.executor !== 'condor') {
+      throw new UsageError(`--executor "${flags.executor}" is unknown`, 'use local or condor');
+    }
+    given.executor = flags.executor;
+  }
+  if (flags.schedule !== undefined) {
+    if (!validateCron(flags.schedule)) {
+      throw new UsageError(`--schedule "${flags.schedule}" is not a cron expression`, 'for example "*/15 * * * *"');
+    }
+    given.schedule = flags.schedule;
+  }
+  if (flags.maxRunning !== undefined) given.maxRunning = integer('-m/--max-running', flags.maxRunning, DEFAULT_MAX_RUNNING, 1);
+  if (flags.retries !== undefined) given.retries = integer('--retries', flags.retries, 3, 0);
+  if (flags.retryDelay !== undefined) given.retryDelayMs = seconds('--retry-delay', flags.retryDelay, 10_000);
+  if (flags.accessKey !== undefined && flags.secretKey !== undefined) {
+    given.accessKeyFile = path.resolve(flags.accessKey);
+    given.secretKeyFile = path.resolve(flags.secretKey);
+  }
+  const region = env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'];
+  if (region !== undefined && region !== '') given.region = region;
+  return {
+    ...resolveEngine(flags, env),
+    watch: {
+      identity: {
+        pattern,
+        inputBucket,
+        outputBucket,
+        endpoint: flags.s3Endpoint === undefined ? undefined : normalizeEndpoint(flags.s3Endpoint),
+      },
+      given,
+    },
+  };
+}
+
+/**
+ * Checks a watch's settings as they will be stored (given over stored over defaults): what no
+ * single flag can show wrong.
+ */
+export function checkWatchSettings(settings: WatchSettings): void {
+  if (settings.executor === 'condor' && (settings.accessKeyFile === undefined || settings.secretKeyFile === undefined)) {
     throw new UsageError(
       '--executor condor needs the S3 keys in files: HTCondor reads them through aws_access_key_id_file / aws_secret_access_key_file',
       'pass -a/--access-key FILE and -s/--secret-key FILE (files readable by your user only)',
     );
   }
-  const schedule = flags.schedule ?? DEFAULT_SCHEDULE;
-  if (!validateCron(schedule)) {
-    throw new UsageError(`--schedule "${schedule}" is not a cron expression`, 'for example "*/15 * * * *"');
-  }
-  return {
-    ...resolveEngine(flags, env),
-    pattern,
-    inputBucket: checkBucketName('--input-bucket', flags.inputBucket),
-    outputBucket: checkBucketName('--output-bucket', flags.outputBucket),
-    s3: {
-      endpoint: flags.s3Endpoint === undefined ? undefined : normalizeEndpoint(flags.s3Endpoint),
-      accessKeyFile: flags.accessKey === undefined ? undefined : path.resolve(flags.accessKey),
-      secretKeyFile: flags.secretKey === undefined ? undefined : path.resolve(flags.secretKey),
-      region: env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
-    },
-    maxRunning: integer('-m/--max-running', flags.maxRunning, DEFAULT_MAX_RUNNING, 1),
-    schedule,
-    executor,
-  };
 }
 
 /**

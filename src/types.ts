@@ -66,4 +66,33 @@ export interface Watch {
   removedAt: string | null;
   /** Whether the endpoint enforces conditional writes (safe claims across daemons); null: not probed. */
   conditionalWrites: boolean | null;
+  /** Something the user should know (a key file readable by others); shown by `cogd status`. */
+  warning: string | null;
+  /** Jobs of this watch in flight at most (`-m`). */
+  maxRunning: number;
+  /** Retries of a failed job after its first attempt. */
+  retries: number;
+  /** First retry delay; doubles each retry. */
+  retryDelayMs: number;
+}
+
+/** What names a watch: a second `cogd start` with the same identity changes that watch's settings. */
+export interface WatchIdentity {
+  pattern: string;
+  inputBucket: string;
+  outputBucket: string;
+  /** The endpoint URL; undefined for AWS. */
+  endpoint: string | undefined;
+}
+
+/** A watch's own settings, stored with it. */
+export interface WatchSettings {
+  accessKeyFile: string | undefined;
+  secretKeyFile: string | undefined;
+  region: string;
+  schedule: string;
+  maxRunning: number;
+  retries: number;
+  retryDelayMs: number;
+  executor: ExecutorName;
 }

@@ -5,11 +5,12 @@
 import { closeAll } from '../cleanup.js';
 import type { Config } from '../config.js';
 import { Daemon } from '../daemon/daemon.js';
-import { acquireHomeLock, homePaths, runningDaemon, type HomeLock } from '../daemon/home.js';
+import { describeHolder, homeHolder, homePaths, lockHome, securePaths } from '../daemon/home.js';
 import { CogdError } from '../errors.js';
 import { createLog, type Log } from '../log/index.js';
 import { StateDB } from '../state/db.js';
 import type { Watch } from '../types.js';
+import { registerWatch, type Registered } from './register.js';
 
 export interface Context {
   config: Config;
@@ -17,25 +18,43 @@ export interface Context {
   log: Log;
   daemon: Daemon;
   watch: Watch;
+  /** The watch's stored settings this poll changed, one line each. */
+  changes: string[];
   close(): Promise<void>;
 }
 
 export async function openContext(config: Config, consoleLevel: 'warn' | 'info' | 'debug'): Promise<Context> {
-  let lock: HomeLock | undefined;
-  for (let attempt = 0; attempt < 20 && lock === undefined; attempt += 1) {
-    lock = await acquireHomeLock(config.home);
-    if (lock === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const lock = await lockHome(config.home, 'poll');
   if (lock === undefined) {
-    const pid = runningDaemon(config.home);
-    throw new CogdError('DaemonRunning', `a cogd daemon${pid !== undefined && pid > 0 ? ` (pid ${pid})` : ''} is running on ${config.home}`, {
+    const holder = homeHolder(config.home);
+    if (holder?.role === 'poll') {
+      throw new CogdError('HomeBusy', `${describeHolder(holder)} is working on ${config.home}`, {
+        hint: 'wait for it to finish (one process works on a home at a time), or use another --home',
+      });
+    }
+    throw new CogdError('DaemonRunning', `${holder === undefined ? 'a cogd daemon' : describeHolder(holder)} is running on ${config.home}`, {
       hint: 'it polls on its own; watch it with `cogd status`, or `cogd stop` it first',
     });
   }
   const paths = homePaths(config.home);
+  let db: StateDB;
+  let registered: Registered;
+  try {
+    db = new StateDB(paths.db);
+    try {
+      db.check();
+      registered = registerWatch(db, config.watch);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+  securePaths(config.home);
   const log = createLog({ logDir: paths.logs, consoleLevel });
-  const db = new StateDB(paths.db);
-  const watch = db.upsertWatch(config);
+  for (const warning of registered.warnings) log.warn('Watch:KeyFileReadable', { watch: registered.watch.id, reason: warning });
   const daemon = new Daemon(db, log, config);
   await daemon.prepare();
   const held = lock;
@@ -44,7 +63,8 @@ export async function openContext(config: Config, consoleLevel: 'warn' | 'info' 
     db,
     log,
     daemon,
-    watch,
+    watch: registered.watch,
+    changes: registered.changes,
     // Every cleanup runs, even when one fails; the DB closes after in-flight jobs have recorded
     // that they were interrupted.
     async close() {

@@ -3,7 +3,7 @@
  * 0 ok, 1 failure (a row or manifest failed, S3 unreachable…), 2 usage.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { DEFAULT_CONTAINER_IMAGE, DEFAULT_MAX_RUNNING, DEFAULT_SCHEDULE, resolveEngine } from '../config.js';
+import { DEFAULT_CONTAINER_IMAGE, DEFAULT_WATCH_SETTINGS, resolveEngine } from '../config.js';
 import { CogdError, describeError, UsageError } from '../errors.js';
 
 // Command modules load on use: the S3 SDK alone adds a few hundred ms to start-up, which `cogd
@@ -24,8 +24,6 @@ const VERSION = '0.1.0';
 function withEngineFlags(command: Command): Command {
   return command
     .option('--home <dir>', 'cogd home: state DB, logs/, scratch/ (default: $COGD_HOME or the current directory)')
-    .option('--retries <n>', 'retries of a failed job after its first attempt', '3')
-    .option('--retry-delay <seconds>', 'delay before the first retry; doubles each retry', '10')
     .option('--cpu-concurrency <n>', 'GDAL processes at once on this machine (default: its cores)')
     .option('--io-concurrency <n>', 'S3 transfers at once', '8')
     .option('--job-timeout <seconds>', 'a job running longer is killed and failed', '1800')
@@ -56,8 +54,10 @@ function withRunFlags(command: Command): Command {
       .option('-e, --s3-endpoint <host|url>', 'S3 endpoint; a bare host means https (default: AWS)')
       .option('-a, --access-key <file>', 'file holding the S3 access key id (default: the AWS environment/profile)')
       .option('-s, --secret-key <file>', 'file holding the S3 secret access key')
-      .option('-m, --max-running <n>', 'jobs of this watch in flight at most', String(DEFAULT_MAX_RUNNING))
-      .addOption(new Option('--executor <name>', 'where jobs run').choices(['local', 'condor']).default('local')),
+      .option('-m, --max-running <n>', `jobs of this watch in flight at most (default: ${DEFAULT_WATCH_SETTINGS.maxRunning})`)
+      .option('--retries <n>', `retries of a failed job after its first attempt (default: ${DEFAULT_WATCH_SETTINGS.retries})`)
+      .option('--retry-delay <seconds>', `delay before the first retry; doubles each retry (default: ${DEFAULT_WATCH_SETTINGS.retryDelayMs / 1000})`)
+      .addOption(new Option('--executor <name>', `where jobs run (default: ${DEFAULT_WATCH_SETTINGS.executor})`).choices(['local', 'condor'])),
   )
     .option('-v, --verbose', 'log progress events to stderr')
     .option('--debug', 'log everything to stderr');
@@ -85,11 +85,16 @@ export function buildProgram(): Command {
     program
       .command('start')
       .description('register a watch and make sure a daemon polls it (detached; returns at once)')
-      .option('--schedule <cron>', 'when to poll (cron syntax)', DEFAULT_SCHEDULE)
+      .option('--schedule <cron>', `when to poll, cron syntax (default: "${DEFAULT_WATCH_SETTINGS.schedule}")`)
       .option('--foreground', 'run the daemon in this process until SIGINT/SIGTERM'),
   ).action(async (flags: Record<string, unknown>) => {
     exitCode = await (await commands.start()).startCommand(flags);
   });
+
+  program.addHelpText(
+    'after',
+    '\nA watch keeps its settings: running `cogd start` (or `poll`) again for the same pattern, buckets and\nendpoint changes only the settings given, and says so (watch 1: -m 10000 → 500).',
+  );
 
   program
     .command('status')
@@ -163,6 +168,9 @@ let exitCode = 0;
 
 export async function main(argv: string[]): Promise<number> {
   exitCode = 0;
+  // Everything cogd creates is the user's alone: homes 0700, state, logs and scratch files 0600.
+  // They name buckets, image keys and the paths of key files.
+  process.umask(0o077);
   const program = buildProgram();
   try {
     // condor_q users type -nobatch with one dash.

@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import { watchBatchName } from '../manifest/names.js';
+import type { HolderRole } from '../daemon/home.js';
 import type { JobRecord, RunRecord, StateDB } from '../state/db.js';
 import type { JobState } from '../types.js';
 
@@ -24,6 +25,8 @@ export interface StatusReport {
   home: string;
   owner: string;
   daemon: { running: boolean; pid: number | null };
+  /** A `cogd poll` working on the home in the foreground (it holds the home instead of a daemon). */
+  poll?: { pid: number | null };
   watches: Array<{
     id: string;
     batchName: string;
@@ -34,6 +37,8 @@ export interface StatusReport {
     createdAt: string;
     /** Whether claims are safe across daemons on this endpoint; null until probed. */
     conditionalWrites: boolean | null;
+    /** Something the user should know (a key file readable by others); null when all is well. */
+    warning: string | null;
   }>;
   runs: Array<{
     id: number;
@@ -55,6 +60,9 @@ export interface StatusReport {
   jobs?: Array<{ id: string; run: number; line: number; key: string | null; state: JobState; attempts: number; error: string | null; createdAt: string }>;
 }
 
+/** What holds the home (from `homeHolder`). */
+export type HomeHolder = { pid: number | undefined; role: HolderRole };
+
 const emptyCounts = (): JobCounts => ({ done: 0, failed: 0, removed: 0, running: 0, idle: 0, held: 0, total: 0 });
 
 export interface StatusQuery {
@@ -65,7 +73,7 @@ export interface StatusQuery {
   since?: Date;
 }
 
-export function buildStatus(db: StateDB, home: string, daemonPid: number | undefined, query: StatusQuery = {}): StatusReport {
+export function buildStatus(db: StateDB, home: string, holder: HomeHolder | undefined, query: StatusQuery = {}): StatusReport {
   const since = (query.since ?? new Date(Date.now() - 24 * 3600 * 1000)).toISOString();
   const filter = query.filter;
   let watches = db.liveWatches();
@@ -99,7 +107,8 @@ export function buildStatus(db: StateDB, home: string, daemonPid: number | undef
   const report: StatusReport = {
     home,
     owner: os.userInfo().username,
-    daemon: { running: daemonPid !== undefined, pid: daemonPid !== undefined && daemonPid > 0 ? daemonPid : null },
+    daemon: { running: holder?.role === 'daemon', pid: holder?.role === 'daemon' ? (holder.pid ?? null) : null },
+    ...(holder?.role === 'poll' ? { poll: { pid: holder.pid ?? null } } : {}),
     watches: watches.map((w) => ({
       id: `w${w.id}`,
       batchName: watchBatchName(w.pattern),
@@ -109,6 +118,7 @@ export function buildStatus(db: StateDB, home: string, daemonPid: number | undef
       schedule: w.schedule,
       createdAt: w.createdAt,
       conditionalWrites: w.conditionalWrites,
+      warning: w.warning,
     })),
     runs: runs.map((run) => {
       const counts = emptyCounts();
@@ -184,7 +194,11 @@ function table(rows: string[][], rightAligned: Set<number>): string[] {
 
 function header(report: StatusReport, now: Date): string {
   const when = `${now.getMonth() + 1}/${now.getDate()}/${String(now.getFullYear()).slice(2)} ${pad2(now.getHours())}:${pad2(now.getMinutes())}:${pad2(now.getSeconds())}`;
-  const daemon = report.daemon.running ? `daemon pid ${report.daemon.pid ?? '?'}` : 'no daemon running';
+  const daemon = report.daemon.running
+    ? `daemon pid ${report.daemon.pid ?? '?'}`
+    : report.poll !== undefined
+      ? `cogd poll pid ${report.poll.pid ?? '?'} working, no daemon running`
+      : 'no daemon running';
   return `-- cogd: ${report.home} : ${daemon} @ ${when}`;
 }
 
@@ -210,6 +224,7 @@ export function renderBatch(report: StatusReport, now = new Date()): string {
     if (w.conditionalWrites === false) {
       notes.push(`watch ${w.id}: s3://${w.inputBucket} does not enforce conditional writes; only one cogd daemon may watch this bucket`);
     }
+    if (w.warning !== null) notes.push(`watch ${w.id}: warning: ${w.warning}`);
   }
   for (const r of report.runs) {
     if (r.manifestError !== null) notes.push(`run ${r.id} ${r.manifest}: manifest rejected: ${r.manifestError}`);

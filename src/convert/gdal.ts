@@ -17,6 +17,14 @@ export interface GdalOptions {
   env?: Record<string, string>;
   /** Keep stdout in memory too (gdalinfo's JSON); otherwise it only goes to `.out`. */
   captureStdout?: boolean;
+  /** Told when the process starts and when it has ended (a restart kills what a crash left running). */
+  track?: ProcessTracker;
+}
+
+/** Who keeps count of the GDAL processes running (the state DB, so a restart finds them). */
+export interface ProcessTracker {
+  started(pid: number, command: string): void;
+  ended(pid: number): void;
 }
 
 /** PAM off: no `.aux.xml` sidecars next to inputs or previews. */
@@ -71,6 +79,8 @@ export async function runGdal(command: string, args: string[], files: StepFiles,
     stderr: { file: errFile, append: true },
     buffer: { stdout: options.captureStdout === true, stderr: false },
   });
+  const pid = subprocess.pid;
+  if (pid !== undefined) options.track?.started(pid, command);
   let timedOut = false;
   const kill = (): void => {
     if (subprocess.pid === undefined) return;
@@ -86,6 +96,7 @@ export async function runGdal(command: string, args: string[], files: StepFiles,
   }, options.timeoutMs);
   signal?.addEventListener('abort', kill, { once: true });
   const result = await subprocess;
+  if (pid !== undefined) options.track?.ended(pid);
   if (timer !== undefined) clearTimeout(timer);
   signal?.removeEventListener('abort', kill);
   const seconds = ((Date.now() - started) / 1000).toFixed(2);

@@ -9,7 +9,7 @@ import type { EngineConfig } from '../config.js';
 import { exponential } from '../dag/backoff.js';
 import { planManifest } from '../dag/plan.js';
 import { Scheduler } from '../dag/scheduler.js';
-import { describeError } from '../errors.js';
+import { CogdError, describeError } from '../errors.js';
 import { CondorExecutor } from '../executors/condor/executor.js';
 import { cleanScratch, LocalExecutor } from '../executors/local.js';
 import type { Executor } from '../executors/types.js';
@@ -22,7 +22,8 @@ import type { S3Settings, Watch } from '../types.js';
 import { claim, continueClaim, forgetClaim, LostClaim, writeRunInfo } from '../watch/claim.js';
 import { findNewManifests } from '../watch/poll.js';
 import { crashPoint } from './crash.js';
-import { homePaths } from './home.js';
+import { homeId, homePaths } from './home.js';
+import { ProcessRegistry } from './processes.js';
 import { collectWhileIdle } from './node-flags.js';
 
 export type DaemonOptions = EngineConfig;
@@ -34,6 +35,8 @@ export class Daemon {
   readonly logDir: string;
   readonly scratch: string;
   private readonly executor: Executor;
+  /** GDAL processes of jobs, recorded while they run. */
+  private readonly processes: ProcessRegistry;
   /** Made when a watch first needs it. */
   private condor: CondorExecutor | undefined;
   private readonly scheduler: Scheduler;
@@ -50,9 +53,12 @@ export class Daemon {
     private readonly options: DaemonOptions,
   ) {
     this.logDir = homePaths(options.home).logs;
-    this.scratch = options.scratch;
+    // cogd's own subdirectory of the scratch directory: the only part of it cogd ever deletes.
+    this.scratch = path.join(options.scratch, `cogd-${homeId(options.home)}`);
+    this.processes = new ProcessRegistry(db);
     this.executor = new LocalExecutor({
-      scratch: options.scratch,
+      scratch: this.scratch,
+      processes: (jobId) => this.processes.forJob(jobId),
       cpu: options.cpuConcurrency,
       io: options.ioConcurrency,
       stepTimeoutMs: options.stepTimeoutMs,
@@ -61,8 +67,6 @@ export class Daemon {
       scratchWaitMs: options.scratchWaitMs,
     });
     this.scheduler = new Scheduler(db, {
-      retries: options.retries,
-      backoff: exponential(options.retryDelayMs),
       jobTimeoutMs: options.jobTimeoutMs,
       retryTimeouts: options.retryTimeouts,
     });
@@ -80,8 +84,12 @@ export class Daemon {
     return this.condor;
   }
 
-  /** Removes scratch files a killed process left behind. Call once, before the first poll. */
+  /**
+   * Stops the GDAL processes a killed process of this home left running, then removes its scratch
+   * files. Call once, before the first poll: no job may run again while an old attempt still does.
+   */
   async prepare(): Promise<void> {
+    await this.processes.killLeftovers(this.log);
     await cleanScratch(this.scratch);
   }
 
@@ -109,6 +117,12 @@ export class Daemon {
    */
   async poll(watch: Watch, options: { planOnly?: boolean } = {}): Promise<number[]> {
     const planOnly = options.planOnly ?? false;
+    if (watch.inputBucket === watch.outputBucket) {
+      // Refused at `cogd start`; a watch stored by an older cogd may still have it.
+      throw new CogdError('SameBucket', `watch ${watch.id} writes its outputs to its input bucket s3://${watch.inputBucket}: every COG would overwrite its source image`, {
+        hint: `remove it (cogd rm w${watch.id}) and start it again with another --output-bucket`,
+      });
+    }
     const started = this.resume(watch.id, planOnly);
     const storage = await this.storageFor(watch.s3);
     const manifests = await findNewManifests(storage, this.db, watch);
@@ -208,7 +222,7 @@ export class Daemon {
         } catch (error) {
           if (!(error instanceof LostClaim)) throw error;
           await log.close();
-          await forgetClaim({ db: this.db, log: this.log }, run, error);
+          await forgetClaim({ db: this.db, log: this.log, storage }, run, error);
           return undefined;
         }
         await writeRunInfo(run);
@@ -230,7 +244,9 @@ export class Daemon {
           log,
           storage,
           executor: this.executorFor(planned),
-          maxRunning: this.db.watchMaxRunning(planned.watchId),
+          maxRunning: watch.maxRunning,
+          retries: watch.retries,
+          backoff: exponential(watch.retryDelayMs),
           post: () => this.postWithRetries(planned, storage, log),
         });
         this.applyRemovals(); // requests recorded while no process was executing this run

@@ -1,13 +1,17 @@
 /**
- * A home's files and the lock that keeps one daemon per home.
+ * A home's files and the lock that keeps one process working on a home at a time.
  *
- * The lock is an exclusive SQLite lock on `<home>/cogd.lock`, held by the daemon for its whole life:
- * the kernel drops it when the process ends, however it ends (kill -9 included), so a stale lock
- * cannot outlive its daemon. `<home>/cogd.pid` says which process holds it.
+ * The lock is an exclusive SQLite lock on `<home>/cogd.lock`, held by the daemon (or a `cogd poll`)
+ * for its whole life: the kernel drops it when the process ends, however it ends (kill -9
+ * included), so a stale lock cannot outlive its holder. `<home>/cogd.pid` says which process holds
+ * it and in which role. Probes (`cogd status`, `start`, `rm`) take only a shared lock for an
+ * instant, and the holder waits out such an instant when it starts: a probe can never keep a
+ * daemon from starting.
  */
 import Database from 'better-sqlite3';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 export const homePaths = (home: string) => ({
@@ -19,24 +23,64 @@ export const homePaths = (home: string) => ({
   scratch: path.join(home, 'scratch'),
 });
 
+/** What holds a home: the long-running daemon, or a `cogd poll` working in the foreground. */
+export type HolderRole = 'daemon' | 'poll';
+
 export interface HomeLock {
   release(): Promise<void>;
 }
 
-/** Takes the home's daemon lock, or returns undefined when another process holds it. */
-export async function acquireHomeLock(home: string): Promise<HomeLock | undefined> {
+/** How long the holder waits for probes that hold the lock file for an instant. */
+const PROBE_PATIENCE_MS = 3000;
+
+const isBusy = (error: unknown): boolean =>
+  error instanceof Error && 'code' in error && String((error as { code: unknown }).code).startsWith('SQLITE_BUSY');
+
+/**
+ * When a process started, in clock ticks since boot (`/proc/<pid>/stat`, field 22), with the boot
+ * id: together with the pid they name one process, never a later one that reuses the pid.
+ */
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z') return undefined; // exited, waiting to be reaped
+    return `${bootId()}:${fields[19]}`;
+  } catch {
+    return undefined;
+  }
+}
+
+let boot: string | undefined;
+function bootId(): string {
+  boot ??= (() => {
+    try {
+      return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    } catch {
+      return 'unknown-boot';
+    }
+  })();
+  return boot;
+}
+
+/** Takes the home's lock for `role`, or returns undefined when another process holds it. */
+export async function acquireHomeLock(home: string, role: HolderRole): Promise<HomeLock | undefined> {
   const paths = homePaths(home);
   await mkdir(home, { recursive: true });
-  const db = new Database(paths.lock, { timeout: 0 });
+  const db = new Database(paths.lock, { timeout: PROBE_PATIENCE_MS });
   try {
     db.pragma('locking_mode = EXCLUSIVE');
     db.exec('BEGIN EXCLUSIVE');
   } catch (error) {
     db.close();
-    if (error instanceof Error && 'code' in error && String((error as { code: unknown }).code).startsWith('SQLITE_BUSY')) return undefined;
+    if (isBusy(error)) return undefined;
     throw error;
   }
-  await writeFile(paths.pid, `${process.pid}\n`);
+  // Written whole or not at all: a reader never sees half a pid file.
+  const tmp = `${paths.pid}.${process.pid}.tmp`;
+  await writeFile(tmp, `${process.pid}\n${role}\n${processStart(process.pid) ?? ''}\n`, { mode: 0o600 });
+  await rename(tmp, paths.pid);
   return {
     async release() {
       await rm(paths.pid, { force: true });
@@ -45,22 +89,60 @@ export async function acquireHomeLock(home: string): Promise<HomeLock | undefine
   };
 }
 
-/** The pid of the daemon running on this home, or undefined when none is. */
-export function runningDaemon(home: string): number | undefined {
+/**
+ * Takes the home's lock unless a live process holds it: a holder that is only starting (its pid
+ * file not written yet) is given a few chances to show itself. Undefined: someone else holds it.
+ */
+export async function lockHome(home: string, role: HolderRole): Promise<HomeLock | undefined> {
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const holder = homeHolder(home);
+    if (holder?.pid !== undefined && holder.pid !== process.pid) return undefined;
+    const lock = await acquireHomeLock(home, role);
+    if (lock !== undefined) return lock;
+    if (homeHolder(home) !== undefined) return undefined; // held all along, by a holder still starting
+  }
+  return undefined;
+}
+
+/**
+ * What holds the home now: undefined when nothing does; `pid` undefined while the holder has not
+ * written its pid file yet (it has just started, or the file names a process that is gone).
+ */
+export function homeHolder(home: string): { pid: number | undefined; role: HolderRole } | undefined {
   const paths = homePaths(home);
   if (!existsSync(paths.lock)) return undefined;
-  const db = new Database(paths.lock, { timeout: 0 });
+  let held: boolean;
   try {
-    db.pragma('locking_mode = EXCLUSIVE');
-    db.exec('BEGIN EXCLUSIVE');
-    db.exec('ROLLBACK');
-    return undefined; // we could take the lock: nobody holds it
-  } catch {
-    const pid = Number.parseInt(existsSync(paths.pid) ? readFileSync(paths.pid, 'utf8') : '', 10);
-    return Number.isInteger(pid) && pid > 0 ? pid : -1;
-  } finally {
-    db.close();
+    const probe = new Database(paths.lock, { readonly: true, fileMustExist: true, timeout: 0 });
+    try {
+      probe.prepare('SELECT count(*) FROM sqlite_master').get(); // a shared lock, for an instant
+      held = false;
+    } finally {
+      probe.close();
+    }
+  } catch (error) {
+    if (!isBusy(error)) throw error;
+    held = true;
   }
+  if (!held) return undefined;
+  const [pidText = '', roleText = '', start = ''] = (existsSync(paths.pid) ? readFileSync(paths.pid, 'utf8') : '').split('\n');
+  const pid = Number.parseInt(pidText, 10);
+  const role: HolderRole = roleText === 'poll' ? 'poll' : 'daemon';
+  // A pid file left by a holder that died (kill -9) names a process that is gone or a newer one.
+  const current = Number.isInteger(pid) && pid > 0 && start !== '' && processStart(pid) === start;
+  return { pid: current ? pid : undefined, role };
+}
+
+/** The pid of the daemon running on this home; -1 while one is starting; undefined when none is. */
+export function runningDaemon(home: string): number | undefined {
+  const holder = homeHolder(home);
+  if (holder === undefined || holder.role !== 'daemon') return undefined;
+  return holder.pid ?? -1;
+}
+
+/** "a cogd daemon (pid 12)" or "a cogd poll (pid 12)": what holds a home, for messages. */
+export function describeHolder(holder: { pid: number | undefined; role: HolderRole }): string {
+  return `a cogd ${holder.role}${holder.pid === undefined ? '' : ` (pid ${holder.pid})`}`;
 }
 
 export function processAlive(pid: number): boolean {
@@ -69,5 +151,38 @@ export function processAlive(pid: number): boolean {
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A short stable id of a home, for names shared with other homes (its scratch subdirectory). */
+export function homeId(home: string): string {
+  return createHash('sha256').update(path.resolve(home)).digest('hex').slice(0, 12);
+}
+
+/**
+ * Makes cogd's own files in a home private to the user (0600, directories 0700): state, lock, pid
+ * and logs hold bucket names, keys of images and paths of key files. The home directory itself is
+ * left as it is (it is often a directory of the user's); new homes are created 0700 (umask).
+ */
+export function securePaths(home: string): void {
+  const paths = homePaths(home);
+  const files = [paths.db, `${paths.db}-wal`, `${paths.db}-shm`, paths.lock, paths.pid, paths.daemonLog];
+  for (const [file, mode] of [...files.map((f) => [f, 0o600] as const), [paths.logs, 0o700] as const]) {
+    try {
+      if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, mode);
+    } catch {
+      // not there (yet), or not ours to change
+    }
+  }
+}
+
+/** Why a key file is a risk (readable by group or others), as ssh warns; undefined when it is private. */
+export function keyFileWarning(file: string): string | undefined {
+  try {
+    const mode = statSync(file).mode & 0o777;
+    if ((mode & 0o077) === 0) return undefined;
+    return `the key file ${file} is readable by others (mode ${mode.toString(8).padStart(4, '0')}); run: chmod 600 ${file}`;
+  } catch {
+    return undefined; // a missing file is reported where it is read
   }
 }

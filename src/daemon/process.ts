@@ -15,7 +15,7 @@ import { watchBatchName } from '../manifest/names.js';
 import { StateDB } from '../state/db.js';
 import type { Watch } from '../types.js';
 import { Daemon, type DaemonOptions } from './daemon.js';
-import { acquireHomeLock, homePaths, processAlive, runningDaemon, type HomeLock } from './home.js';
+import { describeHolder, homeHolder, homePaths, lockHome, securePaths } from './home.js';
 
 export interface DaemonProcessOptions extends DaemonOptions {
   /** What reaches stderr (the foreground daemon prints progress; the detached one nothing). */
@@ -25,30 +25,30 @@ export interface DaemonProcessOptions extends DaemonOptions {
   summarize: (runId: number, db: StateDB) => string;
 }
 
-/**
- * Takes the home's lock. A live daemon holding it means this process is not needed: give up at
- * once. Otherwise wait briefly — a `cogd status` or `start` may be probing the lock this moment.
- */
-async function lockWithPatience(home: string): Promise<HomeLock | undefined> {
-  for (let attempt = 0; attempt < 20; attempt += 1) {
-    const lock = await acquireHomeLock(home);
-    if (lock !== undefined) return lock;
-    const holder = runningDaemon(home);
-    if (holder !== undefined && holder > 0 && holder !== process.pid && processAlive(holder)) return undefined;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return undefined;
-}
-
 export async function runDaemon(options: DaemonProcessOptions): Promise<number> {
-  const lock = await lockWithPatience(options.home);
+  const lock = await lockHome(options.home, 'daemon');
   if (lock === undefined) {
-    process.stderr.write(`cogd: a cogd daemon (pid ${runningDaemon(options.home) ?? '?'}) already runs on ${options.home}\n`);
+    const holder = homeHolder(options.home);
+    process.stderr.write(`cogd: ${holder === undefined ? 'another cogd process' : describeHolder(holder)} already works on ${options.home}\n`);
     return 1;
   }
   const paths = homePaths(options.home);
+  let db: StateDB;
+  try {
+    db = new StateDB(paths.db);
+    try {
+      db.check();
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  } catch (error) {
+    await lock.release();
+    process.stderr.write(`cogd: ${describeError(error)}\n`);
+    return 1;
+  }
+  securePaths(options.home);
   const log = createLog({ logDir: paths.logs, consoleLevel: options.consoleLevel });
-  const db = new StateDB(paths.db);
   const daemon = new Daemon(db, log, options);
   await daemon.prepare();
   log.info('Daemon:Started', { pid: process.pid, home: options.home });
@@ -86,6 +86,7 @@ export async function runDaemon(options: DaemonProcessOptions): Promise<number> 
       const task = cron.schedule(watch.schedule, () => void pollWatch(db.watch(watch.id) ?? watch));
       tasks.set(watch.id, { task, schedule: watch.schedule });
       log.info('Watch:Scheduled', { watch: watch.id, batch: watchBatchName(watch.pattern), schedule: watch.schedule });
+      if (watch.warning !== null) log.warn('Watch:Warning', { watch: watch.id, reason: watch.warning });
       void pollWatch(watch); // one poll at start
     }
   };

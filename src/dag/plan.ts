@@ -27,10 +27,10 @@ export function planRows(rows: ManifestRow[]): NewJob[] {
 export type ManifestPlan = { jobs: NewJob[]; error: null } | { jobs: []; error: string };
 
 export async function planManifest(file: string): Promise<ManifestPlan> {
-  const text = await readFile(file, 'utf8');
+  const bytes = await readFile(file);
   let rows: ManifestRow[];
   try {
-    rows = parseManifest(text);
+    rows = parseManifest(bytes);
   } catch (error) {
     return { jobs: [], error: describeError(error) };
   }

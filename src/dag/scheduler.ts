@@ -17,9 +17,6 @@ import { delayFor, type Backoff } from './backoff.js';
 import { buildGraph, jobNode, POST_NODE } from './plan.js';
 
 export interface SchedulerOptions {
-  /** Retries after the first attempt. */
-  retries: number;
-  backoff: Backoff;
   /** An attempt working longer than this (queueing excluded) is stopped: "timed out after N s". */
   jobTimeoutMs: number;
   /** Whether a timed-out job may be retried. @defaultValue false */
@@ -42,6 +39,10 @@ export interface RunHandle {
   executor: Executor;
   /** Jobs of this run's watch in flight at most (`-m`). */
   maxRunning: number;
+  /** Retries after a job's first attempt (the watch's `--retries`). */
+  retries: number;
+  /** Delays between attempts (from the watch's `--retry-delay`). */
+  backoff: Backoff;
   /** Called once every job is final. */
   post: () => Promise<void>;
 }
@@ -147,7 +148,7 @@ export class Scheduler {
     // re-attached to, not counted again.
     const reattach = executor.detached?.(job.id) === true;
     const attempt = reattach ? Math.max(1, job.attempts) : job.attempts + 1;
-    const total = this.options.retries + 1;
+    const total = tracker.retries + 1;
     // In flight, but `running` only once the executor starts it: until then it waits for a slot.
     if (!reattach) this.db.setJobState(job.id, 'idle', { attempts: attempt });
     job.attempts = attempt;
@@ -219,7 +220,7 @@ export class Scheduler {
         log.warn('Job:Failed', { attempt, of: total, reason, permanent });
         this.settle(tracker, node);
       } else {
-        const delay = delayFor(this.options.backoff, attempt);
+        const delay = delayFor(tracker.backoff, attempt);
         const notBefore = Date.now() + delay;
         this.db.setJobState(job.id, 'idle', { error: reason, notBefore, endAttempt: true });
         job.state = 'idle';

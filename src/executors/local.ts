@@ -3,10 +3,10 @@
  * a download never holds a CPU slot; at most `cpu * 2 + io` jobs hold scratch space at once, and
  * none downloads without room for its input and outputs.
  */
-import { mkdir, rm, statfs } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { inspect, runGdal } from '../convert/gdal.js';
+import { inspect, runGdal, type ProcessTracker } from '../convert/gdal.js';
 import { checkLimits, cogArgs, jpegArgs, needsStatistics, type Limits } from '../convert/rules.js';
 import { readTiffHeader } from '../convert/tiff-header.js';
 import { crashPoint } from '../daemon/crash.js';
@@ -15,8 +15,13 @@ import { Semaphore } from './semaphore.js';
 import type { Executor, JobSpec } from './types.js';
 
 export interface LocalOptions {
-  /** Scratch directory; each job works in its own sub-directory, removed on every exit path. */
+  /**
+   * cogd's own directory on the scratch disk (`<--scratch>/cogd-<home id>`): each attempt of a job
+   * works in a fresh sub-directory of it, removed on every exit path. Nothing outside it is touched.
+   */
   scratch: string;
+  /** Records each GDAL process of a job while it runs. @defaultValue none */
+  processes?: (jobId: number) => ProcessTracker;
   /** Concurrent GDAL processes. @defaultValue the machine's cores */
   cpu: number;
   /** Concurrent S3 transfers. @defaultValue 8 */
@@ -65,9 +70,9 @@ export class LocalExecutor implements Executor {
   async run(job: JobSpec, signal: AbortSignal): Promise<void> {
     await this.admitted.use(async () => {
       job.started();
-      const dir = path.join(this.options.scratch, `job-${job.jobId}`);
-      await rm(dir, { recursive: true, force: true });
-      await mkdir(dir, { recursive: true });
+      // A fresh directory per attempt: nothing a previous attempt left can mix with this one's files.
+      await mkdir(this.options.scratch, { recursive: true });
+      const dir = await mkdtemp(path.join(this.options.scratch, `job-${job.jobId}-`));
       let reserved = 0;
       try {
         await this.convert(job, dir, signal, (bytes) => (reserved = bytes));
@@ -106,7 +111,8 @@ export class LocalExecutor implements Executor {
     const input = path.join(dir, 'input.tif');
     const cog = path.join(dir, 'cog.tif');
     const preview = path.join(dir, 'preview.jpg');
-    const gdal = { signal, env: this.gdalEnv, timeoutMs: this.options.stepTimeoutMs };
+    const track = this.options.processes?.(job.jobId);
+    const gdal = { signal, env: this.gdalEnv, timeoutMs: this.options.stepTimeoutMs, ...(track === undefined ? {} : { track }) };
 
     signal.throwIfAborted();
     const size = await this.io
@@ -177,8 +183,11 @@ export class LocalExecutor implements Executor {
   }
 }
 
-/** Removes scratch left by a process that died mid-job. */
+/**
+ * Removes what a process that died mid-job left in cogd's own scratch directory — that directory
+ * only, never the directory the user named (it may be /tmp, a mount point, or hold their files).
+ */
 export async function cleanScratch(scratch: string): Promise<void> {
   await rm(scratch, { recursive: true, force: true });
-  await mkdir(scratch, { recursive: true });
+  await mkdir(scratch, { recursive: true, mode: 0o700 });
 }

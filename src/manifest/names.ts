@@ -6,6 +6,7 @@
  * A manifest that does not end in `raw.csv` (a pattern such as `*.csv`) keeps its name and gains a
  * hyphen: `orders.csv` → `orders-processing-<TS>.csv`.
  */
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 
 /** The claimed manifest's local copy, in its run directory. */
@@ -51,13 +52,27 @@ export function logNames(rows: ReadonlyArray<{ key: string; line: number }>): Ma
   const names = new Map<number, string>();
   const taken = new Set<string>(['post', 'run', 'manifest', 'errors']);
   for (const row of rows) {
-    const stem = path.posix.basename(row.key).replace(/\.tiff?$/i, '').replace(/[^A-Za-z0-9._-]/g, '_') || 'image';
+    const stem = logStem(row.key);
     let name = taken.has(stem) ? `${stem}-line${row.line}` : stem;
     for (let n = 2; taken.has(name); n += 1) name = `${stem}-line${row.line}-${n}`;
     taken.add(name);
     names.set(row.line, name);
   }
   return names;
+}
+
+/**
+ * Longest stem of a per-image log name. File names end at 255 bytes on common file systems; the
+ * stem leaves room for `-line<N>-<n>` and `.log`. Stems are ASCII, so characters are bytes.
+ */
+export const MAX_LOG_STEM = 200;
+
+/** The stem of an image's log name: its base name, made safe, and cut with a short hash when long. */
+export function logStem(key: string): string {
+  const stem = path.posix.basename(key).replace(/\.tiff?$/i, '').replace(/[^A-Za-z0-9._-]/g, '_') || 'image';
+  if (stem.length <= MAX_LOG_STEM) return stem;
+  const hash = createHash('sha256').update(key).digest('hex').slice(0, 10);
+  return `${stem.slice(0, MAX_LOG_STEM - hash.length - 1)}-${hash}`;
 }
 
 /** Batch names, as HTCondor users know them from the reference tool. */

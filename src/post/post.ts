@@ -27,7 +27,12 @@ interface Failure {
   reason: string;
 }
 
-const lines = (rows: string[]): string => (rows.length === 0 ? '' : `${rows.join('\n')}\n`);
+/** Rows as lines, byte for byte (a row that is not valid UTF-8 stays as it was). */
+const lines = (rows: Array<string | Buffer>): Buffer => Buffer.concat(rows.flatMap((row) => [typeof row === 'string' ? Buffer.from(row) : row, NEWLINE]));
+const NEWLINE = Buffer.from('\n');
+
+/** Column 1 of a row as text, for the errors CSV (a report: bytes that are not UTF-8 show as U+FFFD). */
+const firstField = (raw: string | Buffer): string => (typeof raw === 'string' ? raw : raw.toString('utf8')).split(',')[0] ?? '';
 
 export async function post(deps: { db: StateDB; storage: Storage; log: Log }, run: RunRecord): Promise<PostResult> {
   const { db, storage, log } = deps;
@@ -37,7 +42,7 @@ export async function post(deps: { db: StateDB; storage: Storage; log: Log }, ru
   const existing = await existingKeys(storage, run.outputBucket, outputs);
 
   const processed: string[] = [];
-  const failedRows: string[] = [];
+  const failedRows: Array<string | Buffer> = [];
   const failures: Failure[] = [];
   for (const job of jobs) {
     let reason: string | null = null;
@@ -53,14 +58,14 @@ export async function post(deps: { db: StateDB; storage: Storage; log: Log }, ru
       reason = job.error ?? `not finished (${job.state})`;
     }
     if (reason === null) {
-      processed.push(job.raw);
+      processed.push(String(job.raw)); // valid rows are text
     } else {
       failedRows.push(job.raw);
-      failures.push({ key: job.imageKey ?? job.raw.split(',')[0] ?? '', line: job.line, reason });
+      failures.push({ key: job.imageKey ?? firstField(job.raw), line: job.line, reason });
     }
   }
 
-  let failedBody: string | Buffer = lines(failedRows);
+  let failedBody = lines(failedRows);
   if (jobs.length === 0) {
     // The whole manifest was rejected: its content goes to the failed CSV unchanged, nothing lost.
     failedBody = await readFile(path.join(run.runDir, MANIFEST_FILE));

@@ -4,7 +4,12 @@
  */
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import type { ClaimStep, ExecutorName, JobState, RunState, S3Settings, Watch } from '../types.js';
+import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { CogdError } from '../errors.js';
+import type { ClaimStep, JobState, RunState, Watch, WatchIdentity, WatchSettings } from '../types.js';
+
+export type { WatchIdentity, WatchSettings } from '../types.js';
 import { MIGRATIONS } from './migrations.js';
 
 export interface RunRecord {
@@ -38,7 +43,8 @@ export interface JobRecord {
   id: number;
   runId: number;
   line: number;
-  raw: string;
+  /** The manifest row verbatim: text, or bytes where it is not valid UTF-8. */
+  raw: string | Buffer;
   imageKey: string | null;
   bands: number | null;
   logName: string | null;
@@ -60,6 +66,16 @@ export interface CondorSubmission {
   result: string | null;
 }
 
+/** A GDAL process a job started. */
+export interface ProcessRecord {
+  pid: number;
+  jobId: number;
+  command: string;
+  /** Boot id and start time (`processStart`): with the pid, one process and no later one. */
+  startTime: string;
+  ownerPid: number;
+}
+
 /** What a claim records before anything is done in S3. */
 export type NewRun = Pick<
   RunRecord,
@@ -68,18 +84,6 @@ export type NewRun = Pick<
 
 /** One planned row. */
 export type NewJob = Pick<JobRecord, 'line' | 'raw' | 'imageKey' | 'bands' | 'logName' | 'state' | 'error'>;
-
-export interface WatchSpec {
-  pattern: string;
-  inputBucket: string;
-  outputBucket: string;
-  s3: S3Settings;
-  schedule: string;
-  maxRunning: number;
-  retries: number;
-  retryDelayMs: number;
-  executor: ExecutorName;
-}
 
 const now = (): string => new Date().toISOString();
 
@@ -105,6 +109,10 @@ interface WatchRow {
   created_at: string;
   removed_at: string | null;
   conditional_writes: number | null;
+  warning: string | null;
+  max_running: number;
+  retries: number;
+  retry_delay_ms: number;
 }
 
 function toWatch(row: WatchRow): Watch {
@@ -124,19 +132,112 @@ function toWatch(row: WatchRow): Watch {
     createdAt: row.created_at,
     removedAt: row.removed_at,
     conditionalWrites: row.conditional_writes === null ? null : row.conditional_writes === 1,
+    warning: row.warning,
+    maxRunning: row.max_running,
+    retries: row.retries,
+    retryDelayMs: row.retry_delay_ms,
   };
 }
+
+/** What to do about a state DB cogd cannot use; cogd never changes such a file itself. */
+const DAMAGED_HINT =
+  'cogd has not changed it. Restore it from a backup, or move it aside (mv cogd.db cogd.db.damaged) to start a fresh state: ' +
+  'each run directory (logs/run-*/) keeps its manifest.csv and run.json, and the processing files (X-processing-<TS>.csv) of ' +
+  'unfinished runs stay in the input bucket — rename those to X-raw.csv to run them again';
+
+function damaged(file: string, why: string, cause?: unknown): CogdError {
+  return new CogdError('StateDamaged', `the state DB ${file} ${why}`, { hint: DAMAGED_HINT, ...(cause === undefined ? {} : { cause }) });
+}
+
+/** Run directories under a home's logs/ (`run-<TS>`). */
+function runDirCount(logs: string): number {
+  try {
+    return readdirSync(logs).filter((name) => name.startsWith('run-')).length;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Refuses, before SQLite touches it, a state file that cannot be the home's state: not SQLite, cut
+ * short, or empty where the home's logs show it once held runs (a fresh state would forget them).
+ * A missing file is a new home.
+ */
+function checkStateFile(file: string): void {
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch {
+    return;
+  }
+  if (size === 0) {
+    const runs = runDirCount(path.join(path.dirname(file), 'logs'));
+    if (runs > 0) {
+      throw new CogdError('StateLost', `the state DB ${file} is empty, but ${path.join(path.dirname(file), 'logs')} holds ${runs} run(s): their state is lost`, {
+        hint: DAMAGED_HINT,
+      });
+    }
+    return;
+  }
+  const header = Buffer.alloc(100);
+  const fd = openSync(file, 'r');
+  try {
+    readSync(fd, header, 0, 100, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (size < 100 || header.toString('latin1', 0, 16) !== 'SQLite format 3\u0000') throw damaged(file, 'is not an SQLite database');
+  const pageSize = header.readUInt16BE(16) === 1 ? 65536 : header.readUInt16BE(16);
+  const pages = header.readUInt32BE(28);
+  // The page count in the header is valid when its version stamp matches the change counter; with
+  // a write-ahead log present, pages may still be on their way into the file.
+  const sizeValid = header.readUInt32BE(24) === header.readUInt32BE(92);
+  let wal = 0;
+  try {
+    wal = statSync(`${file}-wal`).size;
+  } catch {
+    // no write-ahead log
+  }
+  if (sizeValid && wal === 0 && pages * pageSize > size) {
+    throw damaged(file, `is cut short: ${size} bytes where its header says ${pages * pageSize}`);
+  }
+}
+
+const isDamage = (error: unknown): boolean =>
+  error instanceof Error && 'code' in error && /^SQLITE_(CORRUPT|NOTADB)/.test(String((error as { code: unknown }).code));
 
 export class StateDB {
   readonly db: Database.Database;
 
-  constructor(file: string) {
+  constructor(readonly file: string) {
+    checkStateFile(file);
     this.db = new Database(file, { timeout: 10_000 });
-    this.db.pragma('busy_timeout = 10000');
-    this.enableWal();
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('foreign_keys = ON');
-    this.migrate();
+    try {
+      this.db.pragma('busy_timeout = 10000');
+      this.enableWal();
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('foreign_keys = ON');
+      this.migrate();
+    } catch (error) {
+      this.db.close();
+      if (isDamage(error)) throw damaged(file, `is damaged (${(error as Error).message})`, error);
+      throw error;
+    }
+  }
+
+  /**
+   * Checks every page of the file (SQLite's quick_check): the processes that change the state call
+   * it once at start, so a damaged file is refused with a clear message instead of failing later.
+   */
+  check(): void {
+    let result: unknown;
+    try {
+      result = this.db.pragma('quick_check(1)', { simple: true });
+    } catch (error) {
+      if (isDamage(error)) throw damaged(this.file, `is damaged (${(error as Error).message})`, error);
+      throw error;
+    }
+    if (result !== 'ok') throw damaged(this.file, `is damaged (${String(result)})`);
   }
 
   /**
@@ -193,43 +294,42 @@ export class StateDB {
 
   // ---- watches
 
-  /** The live watch with this pattern, buckets and endpoint, created or updated with these settings. */
-  upsertWatch(spec: WatchSpec): Watch {
-    const existing = this.db
-      .prepare(`SELECT id FROM watches WHERE removed_at IS NULL AND pattern = ? AND input_bucket = ? AND output_bucket = ? AND IFNULL(endpoint, '') = ?`)
+  /** The live watch with this pattern, buckets and endpoint, if there is one. */
+  findWatch(identity: WatchIdentity): Watch | undefined {
+    const id = this.statement(
+      `SELECT id FROM watches WHERE removed_at IS NULL AND pattern = ? AND input_bucket = ? AND output_bucket = ? AND IFNULL(endpoint, '') = ?`,
+    )
       .pluck()
-      .get(spec.pattern, spec.inputBucket, spec.outputBucket, spec.s3.endpoint ?? '') as number | undefined;
+      .get(identity.pattern, identity.inputBucket, identity.outputBucket, identity.endpoint ?? '') as number | undefined;
+    return id === undefined ? undefined : this.watch(id);
+  }
+
+  /** Stores a watch's settings: the live watch with this identity is updated, or a new one created. */
+  saveWatch(identity: WatchIdentity, settings: WatchSettings): Watch {
     const values = [
-      spec.s3.accessKeyFile ?? null,
-      spec.s3.secretKeyFile ?? null,
-      spec.s3.region,
-      spec.schedule,
-      spec.maxRunning,
-      spec.retries,
-      spec.retryDelayMs,
-      spec.executor,
+      settings.accessKeyFile ?? null,
+      settings.secretKeyFile ?? null,
+      settings.region,
+      settings.schedule,
+      settings.maxRunning,
+      settings.retries,
+      settings.retryDelayMs,
+      settings.executor,
     ];
-    let id: number;
-    if (existing === undefined) {
-      id = Number(
-        this.db
-          .prepare(
-            `INSERT INTO watches (pattern, input_bucket, output_bucket, endpoint, access_key_file, secret_key_file, region,
-               schedule, max_running, retries, retry_delay_ms, executor, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          )
-          .run(spec.pattern, spec.inputBucket, spec.outputBucket, spec.s3.endpoint ?? null, ...values, now()).lastInsertRowid,
-      );
-    } else {
-      id = existing;
-      this.db
-        .prepare(
-          `UPDATE watches SET access_key_file = ?, secret_key_file = ?, region = ?, schedule = ?, max_running = ?,
-             retries = ?, retry_delay_ms = ?, executor = ? WHERE id = ?`,
-        )
-        .run(...values, id);
+    const existing = this.findWatch(identity);
+    if (existing !== undefined) {
+      this.statement(
+        `UPDATE watches SET access_key_file = ?, secret_key_file = ?, region = ?, schedule = ?, max_running = ?,
+           retries = ?, retry_delay_ms = ?, executor = ? WHERE id = ?`,
+      ).run(...values, existing.id);
+      return this.watch(existing.id)!;
     }
-    return this.watch(id)!;
+    const id = this.statement(
+      `INSERT INTO watches (pattern, input_bucket, output_bucket, endpoint, access_key_file, secret_key_file, region,
+         schedule, max_running, retries, retry_delay_ms, executor, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(identity.pattern, identity.inputBucket, identity.outputBucket, identity.endpoint ?? null, ...values, now()).lastInsertRowid;
+    return this.watch(Number(id))!;
   }
 
   watch(id: number): Watch | undefined {
@@ -289,9 +389,9 @@ export class StateDB {
     return this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE state != 'done' AND watch_id = ? ORDER BY id`).all(watchId) as RunRecord[];
   }
 
-  /** Forgets a claim another daemon won before anything was done for it. */
+  /** Forgets a claim that nothing was done for in the bucket (another daemon won it, or it is no manifest). */
   deleteRun(runId: number): void {
-    this.db.prepare(`DELETE FROM runs WHERE id = ? AND state = 'claiming' AND claim_step = 'claimed'`).run(runId);
+    this.db.prepare(`DELETE FROM runs WHERE id = ? AND state = 'claiming' AND claim_step IN ('claimed', 'downloaded')`).run(runId);
   }
 
   setConditionalWrites(watchId: number, enforced: boolean): void {
@@ -466,6 +566,11 @@ export class StateDB {
     return this.db.transaction(work)();
   }
 
+  /** Like transaction(), taking the write lock at once: for read-then-write work two processes may do together. */
+  writeTransaction<T>(work: () => T): T {
+    return this.db.transaction(work).immediate();
+  }
+
   /** How many jobs of a run are in each state. */
   jobCounts(runId: number): Record<JobState, number> {
     const counts: Record<JobState, number> = { idle: 0, running: 0, held: 0, converted: 0, failed: 0, removed: 0 };
@@ -478,10 +583,6 @@ export class StateDB {
 
   liveWatches(): Watch[] {
     return (this.db.prepare('SELECT * FROM watches WHERE removed_at IS NULL ORDER BY id').all() as WatchRow[]).map(toWatch);
-  }
-
-  watchMaxRunning(watchId: number): number {
-    return (this.db.prepare('SELECT max_running FROM watches WHERE id = ?').pluck().get(watchId) as number | undefined) ?? 1;
   }
 
   /** Stops a watch: no more polls. Its runs already claimed go on. */
@@ -531,6 +632,41 @@ export class StateDB {
 
   runsByBatch(batchName: string): RunRecord[] {
     return this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE batch_name = ? ORDER BY id`).all(batchName) as RunRecord[];
+  }
+
+  // ---- GDAL processes of jobs (so a restart can stop those a killed process left behind)
+
+  recordProcess(proc: ProcessRecord): void {
+    this.statement('INSERT OR REPLACE INTO processes (pid, job_id, command, start_time, owner_pid, started_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(proc.pid, proc.jobId, proc.command, proc.startTime, proc.ownerPid, now());
+  }
+
+  forgetProcess(pid: number): void {
+    this.statement('DELETE FROM processes WHERE pid = ?').run(pid);
+  }
+
+  /** Processes recorded by cogd processes other than `ownerPid`. */
+  leftProcesses(ownerPid: number): ProcessRecord[] {
+    return this.statement(
+      'SELECT pid, job_id AS jobId, command, start_time AS startTime, owner_pid AS ownerPid FROM processes WHERE owner_pid != ? ORDER BY pid',
+    ).all(ownerPid) as ProcessRecord[];
+  }
+
+  // ---- objects a pattern matched that are not manifests
+
+  isSkipped(bucket: string, object: { key: string; etag: string; lastModified: string }): boolean {
+    return this.statement('SELECT 1 FROM skipped_objects WHERE bucket = ? AND key = ? AND etag = ? AND mtime = ?')
+      .get(bucket, object.key, object.etag, object.lastModified) !== undefined;
+  }
+
+  recordSkipped(bucket: string, object: { key: string; etag: string; lastModified: string }, reason: string): void {
+    this.statement('INSERT OR IGNORE INTO skipped_objects (bucket, key, etag, mtime, reason, skipped_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(bucket, object.key, object.etag, object.lastModified, reason, now());
+  }
+
+  /** What a user should know about a watch (shown by `cogd status`); null clears it. */
+  setWatchWarning(watchId: number, warning: string | null): void {
+    this.statement('UPDATE watches SET warning = ? WHERE id = ?').run(warning, watchId);
   }
 
   // ---- status

@@ -130,4 +130,36 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       -- The executor of a watch ('local' or 'condor') was stored since v1; nothing to add.
     `,
   },
+  {
+    version: 4,
+    name: 'data safety: GDAL processes, skipped objects, watch warnings',
+    sql: `
+      -- Every GDAL process a job runs, recorded the moment it starts and dropped when it ends: a
+      -- process of cogd killed with -9 leaves its rows behind, and the next start kills those process
+      -- groups (where pid and start time still name the same process) before any job runs again.
+      CREATE TABLE processes (
+        pid         INTEGER PRIMARY KEY,
+        job_id      INTEGER NOT NULL,
+        command     TEXT NOT NULL,   -- the program, e.g. gdal_translate
+        start_time  TEXT NOT NULL,   -- boot id and start time in clock ticks (/proc/<pid>/stat)
+        owner_pid   INTEGER NOT NULL, -- the cogd process that started it
+        started_at  TEXT NOT NULL
+      );
+
+      -- Objects a watch's pattern matched that are not manifests (binary content): never claimed,
+      -- reported once, and not looked at again unless they change (new ETag).
+      CREATE TABLE skipped_objects (
+        bucket      TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        etag        TEXT NOT NULL,
+        mtime       TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        skipped_at  TEXT NOT NULL,
+        PRIMARY KEY (bucket, key, etag, mtime)
+      );
+
+      -- Something a user should know about a watch (a key file readable by others), shown by status.
+      ALTER TABLE watches ADD COLUMN warning TEXT;
+    `,
+  },
 ];

@@ -50,6 +50,34 @@ export class LostClaim extends CogdError {
 }
 
 /**
+ * The object the pattern matched is no manifest (binary content: an image, an archive): it is left
+ * exactly where it is, never copied or deleted, and reported once.
+ */
+export class NotAManifest extends LostClaim {
+  constructor(
+    readonly key: string,
+    readonly reason: string,
+  ) {
+    super(key, 'not a manifest');
+    this.message = `s3 object ${key} matches the pattern but is not a CSV manifest (${reason}); it is left untouched`;
+  }
+}
+
+/**
+ * Why the bytes cannot be a CSV manifest, or undefined when they look like text: no NUL bytes
+ * (every TIFF, JPEG or archive has them early on) and few other control characters. Invalid UTF-8
+ * is still text here; its rows fail one by one with the reason.
+ */
+export function notText(bytes: Buffer): string | undefined {
+  const nul = bytes.indexOf(0);
+  if (nul !== -1) return `binary content: a NUL byte at offset ${nul}`;
+  let control = 0;
+  for (const byte of bytes) if (byte < 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d && byte !== 0x0c) control += 1;
+  if (control > 8 && control > bytes.length / 100) return `binary content: ${control} control bytes`;
+  return undefined;
+}
+
+/**
  * Claims a new manifest; resolves undefined when another cogd (another home, another access point)
  * won the claim marker first.
  */
@@ -81,10 +109,19 @@ export async function claim(deps: ClaimDeps, watch: Watch, object: ObjectInfo, n
   }
 }
 
-/** Drops a claim another cogd won: nothing was done for it but the record and its directory. */
-export async function forgetClaim(deps: Pick<ClaimDeps, 'db' | 'log'>, run: RunRecord, reason: LostClaim): Promise<void> {
+/**
+ * Drops a claim another cogd won, or of an object that is no manifest: nothing was done for it but
+ * the record, its directory and (for a non-manifest) our claim marker.
+ */
+export async function forgetClaim(deps: Pick<ClaimDeps, 'db' | 'log' | 'storage'>, run: RunRecord, reason: LostClaim): Promise<void> {
   deps.db.deleteRun(run.id);
   await rm(run.runDir, { recursive: true, force: true });
+  if (reason instanceof NotAManifest) {
+    deps.db.recordSkipped(run.inputBucket, { key: run.manifestKey, etag: run.manifestEtag, lastModified: run.manifestMtime }, reason.reason);
+    await deps.storage.delete(run.inputBucket, claimMarkerKey(run));
+    deps.log.warn('Watch:NotAManifest', { manifest: `s3://${run.inputBucket}/${run.manifestKey}`, reason: reason.message });
+    return;
+  }
   deps.log.info('Run:LostClaim', { manifest: run.manifestKey, reason: reason.message });
 }
 
@@ -141,6 +178,9 @@ export async function continueClaim(deps: ClaimDeps, run: RunRecord): Promise<Ru
     crashPoint('claim:downloaded');
   }
   if (run.claimStep === 'claimed' || run.claimStep === 'downloaded') {
+    // Before anything in the bucket changes: an object with binary content is no manifest.
+    const binary = notText(await readFile(local));
+    if (binary !== undefined) throw new NotAManifest(run.manifestKey, binary);
     if ((await storage.head(bucket, run.processingKey)) === undefined) {
       if ((await storage.head(bucket, run.manifestKey)) !== undefined) {
         await storage.copy(bucket, run.manifestKey, run.processingKey);

@@ -33,10 +33,10 @@ afterAll(() => {
 
 async function setup(): Promise<{ watch: Watch; input: string }> {
   const buckets = await freshBuckets();
-  const watch = db.upsertWatch({
-    pattern: '*raw.csv', inputBucket: buckets.input, outputBucket: buckets.output,
-    s3: { endpoint: endpoint(), region: 'us-east-1' }, schedule: '* * * * *', maxRunning: 10, retries: 0, retryDelayMs: 0, executor: 'local',
-  });
+  const watch = db.saveWatch(
+    { pattern: '*raw.csv', inputBucket: buckets.input, outputBucket: buckets.output, endpoint: endpoint() },
+    { accessKeyFile: undefined, secretKeyFile: undefined, region: 'us-east-1', schedule: '* * * * *', maxRunning: 10, retries: 0, retryDelayMs: 0, executor: 'local' },
+  );
   await put(buckets.input, 'q/m-raw.csv', 'a.tif,3\n');
   return { watch, input: buckets.input };
 }

@@ -7,42 +7,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { baseArgs, cogd, freshBuckets, getText, keys, makeTiff, put, putFile, resultKeyOf, ROOT, tempDir } from '../support/helpers.js';
+import { alive, baseArgs, cogd, freshBuckets, getText, keys, makeTiff, put, putFile, resultKeyOf, ROOT, status, tempDir, until } from '../support/helpers.js';
 
 const GATED = path.join(ROOT, 'test/fixtures/gated-gdal');
 const homes: string[] = [];
-
-interface Status {
-  daemon: { running: boolean; pid: number | null };
-  watches: Array<{ id: string; batchName: string }>;
-  runs: Array<{ id: number; state: string; counts: Record<string, number> }>;
-  jobs?: Array<{ id: string; state: string; error: string | null }>;
-}
-
-async function status(home: string, ...args: string[]): Promise<Status> {
-  const result = await cogd(['status', '--json', '--home', home, ...args]);
-  expect(result.exitCode, result.stderr).toBe(0);
-  return JSON.parse(result.stdout) as Status;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, seconds = 60): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
-/** Running (a zombie waiting for its new parent to reap it has exited). */
-const alive = (pid: number): boolean => {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return false;
-  }
-};
 
 afterEach(async () => {
   // Never leak a daemon: stop every home a test used.

@@ -7,6 +7,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CrashPoint } from '../../src/daemon/crash.js';
+import { homeId } from '../../src/daemon/home.js';
 import { baseArgs, cogd, freshBuckets, getText, keys, makeTiff, put, putFile, tempDir } from '../support/helpers.js';
 
 const POINTS: CrashPoint[] = [
@@ -44,7 +45,9 @@ describe('crash safety', () => {
 
     const status = JSON.parse((await cogd(['status', '--json', '--home', home])).stdout) as { runs: Array<{ state: string }> };
     expect(status.runs.map((r) => r.state)).toEqual(['done']); // claimed once, finished
-    expect(await readdir(path.join(home, 'scratch'))).toEqual([]);
+    // Only cogd's own scratch directory, and nothing in it.
+    expect(await readdir(path.join(home, 'scratch'))).toEqual([`cogd-${homeId(home)}`]);
+    expect(await readdir(path.join(home, 'scratch', `cogd-${homeId(home)}`))).toEqual([]);
     // Nothing left to do.
     const third = await cogd(args);
     expect(third.stdout).toMatch(/no new manifests/);

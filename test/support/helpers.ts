@@ -1,10 +1,11 @@
 /** Test helpers: real S3 buckets on the loopback server, real GeoTIFFs made with GDAL, the real CLI. */
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execa, type Result } from 'execa';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { expect, inject } from 'vitest';
 import os from 'node:os';
 import path from 'node:path';
-import { inject } from 'vitest';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const CLI = path.join(ROOT, 'bin', 'cogd');
@@ -134,3 +135,38 @@ export async function baseArgs(buckets: { input: string; output: string }, home:
     '-e', endpoint(), '-a', access, '-s', secret, '--home', home, '--retry-delay', '0.1',
   ];
 }
+
+/** What `cogd status --json` says (the parts tests read). */
+export interface Status {
+  daemon: { running: boolean; pid: number | null };
+  poll?: { pid: number | null };
+  watches: Array<{ id: string; batchName: string; warning: string | null }>;
+  runs: Array<{ id: number; state: string; counts: Record<string, number> }>;
+  jobs?: Array<{ id: string; state: string; error: string | null; attempts: number }>;
+}
+
+export async function status(home: string, ...args: string[]): Promise<Status> {
+  const result = await cogd(['status', '--json', '--home', home, ...args]);
+  expect(result.exitCode, result.stderr).toBe(0);
+  return JSON.parse(result.stdout) as Status;
+}
+
+/** Polls `probe` until it gives a value (every 200 ms), or fails the test after `seconds`. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, seconds = 60): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** Running (a zombie waiting for its new parent to reap it has exited). */
+export const alive = (pid: number): boolean => {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
+  }
+};

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeEndpoint, resolveConfig } from '../../src/config.js';
+import path from 'node:path';
+import { checkWatchSettings, DEFAULT_WATCH_SETTINGS, normalizeEndpoint, resolveConfig } from '../../src/config.js';
 import { UsageError } from '../../src/errors.js';
 
 const base = { pattern: '*raw.csv', inputBucket: 'in-bucket', outputBucket: 'out-bucket' };
@@ -13,14 +14,35 @@ describe('config', () => {
     expect(() => normalizeEndpoint('ftp://x')).toThrow(UsageError);
   });
 
-  it('has the reference tool\'s defaults', () => {
+  it('has the reference tool\'s defaults, applied only to what no flag gives', () => {
+    expect(DEFAULT_WATCH_SETTINGS).toMatchObject({ maxRunning: 10000, retries: 3, schedule: '*/15 * * * *', executor: 'local', region: 'us-east-1' });
     const config = resolveConfig(base, {});
-    expect(config.maxRunning).toBe(10000);
-    expect(config.retries).toBe(3);
-    expect(config.schedule).toBe('*/15 * * * *');
-    expect(config.executor).toBe('local');
-    expect(config.s3.region).toBe('us-east-1');
-    expect(config.s3.endpoint).toBeUndefined();
+    // Nothing given: a new watch takes the defaults, an existing one keeps what it has.
+    expect(config.watch.given).toEqual({});
+    expect(config.watch.identity).toEqual({ pattern: '*raw.csv', inputBucket: 'in-bucket', outputBucket: 'out-bucket', endpoint: undefined });
+    const given = resolveConfig({ ...base, maxRunning: '500', schedule: '* * * * *', retries: '0', retryDelay: '2.5', executor: 'condor', accessKey: 'a', secretKey: 's' }, { AWS_REGION: 'eu-west-1' });
+    expect(given.watch.given).toEqual({
+      maxRunning: 500, schedule: '* * * * *', retries: 0, retryDelayMs: 2500, executor: 'condor',
+      accessKeyFile: path.resolve('a'), secretKeyFile: path.resolve('s'), region: 'eu-west-1',
+    });
+  });
+
+  it('refuses an output bucket equal to the input bucket: the COGs would overwrite their sources', () => {
+    expect(() => resolveConfig({ ...base, outputBucket: 'in-bucket' }, {})).toThrow(/--input-bucket and --output-bucket are both "in-bucket": every COG would overwrite its source image/);
+  });
+
+  it('refuses a scratch directory that is, holds, or lies in the logs of the home', () => {
+    expect(() => resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp/h1' }, {})).toThrow(/--scratch \/tmp\/h1 is the cogd home/);
+    expect(() => resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp' }, {})).toThrow(/--scratch \/tmp contains the cogd home/);
+    expect(() => resolveConfig({ ...base, home: '/tmp/h1', scratch: '/' }, {})).toThrow(UsageError);
+    expect(() => resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp/h1/logs/x' }, {})).toThrow(/inside the home's logs/);
+    expect(resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp/h1/scratch2' }, {}).scratch).toBe('/tmp/h1/scratch2');
+    expect(resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp/elsewhere' }, {}).scratch).toBe('/tmp/elsewhere');
+  });
+
+  it('checks what the stored and given settings make together: condor needs key files', () => {
+    expect(() => checkWatchSettings({ ...DEFAULT_WATCH_SETTINGS, executor: 'condor' })).toThrow(/--executor condor needs the S3 keys in files/);
+    expect(() => checkWatchSettings({ ...DEFAULT_WATCH_SETTINGS, executor: 'condor', accessKeyFile: '/a', secretKeyFile: '/s' })).not.toThrow();
   });
 
   it('takes the home from the flag, else COGD_HOME, else the current directory', () => {

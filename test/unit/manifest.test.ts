@@ -70,9 +70,42 @@ describe('parseManifest', () => {
     expect(rows[0]).toMatchObject({ key: 'a,b.tif', bands: 3, raw: '"a,b.tif",3' });
   });
 
-  it('rejects binary content and broken quoting as not CSV', () => {
+  it('rejects binary content as a whole, and a row with broken quoting alone', () => {
     expect(() => parseManifest('\u0000\u0001PNG')).toThrow(/not a CSV text file/);
-    expect(() => parseManifest('"a.tif,3\n')).toThrow(/not valid CSV/);
+    const rows = parseManifest('"a.tif,3\nb.tif,1\n');
+    expect(rows[0]).toMatchObject({ line: 1, raw: '"a.tif,3' });
+    expect(rows[0]!.reason).toMatch(/not valid CSV/);
+    expect(rows[1]).toMatchObject({ line: 2, key: 'b.tif', bands: 1 });
+  });
+
+  it('reads every physical line as one row, whatever its line end: LF, CRLF, CR, mixed', () => {
+    // Two manifests joined, one edited on Windows, one on an old Mac.
+    const rows = parseManifest('a.tif,3\r\nb.tif,1\nc.tif,4\rd.tif,1\r\n\r\ne.tif,3');
+    expect(rows.map((r) => [r.line, r.raw, r.key, r.bands])).toEqual([
+      [1, 'a.tif,3', 'a.tif', 3],
+      [2, 'b.tif,1', 'b.tif', 1],
+      [3, 'c.tif,4', 'c.tif', 4],
+      [4, 'd.tif,1', 'd.tif', 1],
+      [6, 'e.tif,3', 'e.tif', 3],
+    ]);
+    expect(rows.every((r) => r.reason === undefined)).toBe(true);
+  });
+
+  it('takes keys exactly as written and trims only the band count', () => {
+    const rows = parseManifest(' lead.tif,3\ntrail.tif ,3\nmid dle.tif, 3 \n');
+    expect(rows[0]).toMatchObject({ key: ' lead.tif', bands: 3 });
+    expect(rows[1]!.key).toBeUndefined();
+    expect(rows[1]!.reason).toMatch(/the key "trail\.tif " ends in blanks after its \.tif/);
+    expect(rows[2]).toMatchObject({ key: 'mid dle.tif', bands: 3, raw: 'mid dle.tif, 3 ' });
+  });
+
+  it('fails a row that is not valid UTF-8 alone and keeps its bytes', () => {
+    const bytes = Buffer.concat([Buffer.from('a.tif,3\n'), Buffer.from([0x62, 0xff, 0xfe, 0x2e, 0x74, 0x69, 0x66]), Buffer.from(',1\nc.tif,1\n')]);
+    const rows = parseManifest(bytes);
+    expect(rows.map((r) => r.key)).toEqual(['a.tif', undefined, 'c.tif']);
+    expect(Buffer.isBuffer(rows[1]!.raw)).toBe(true);
+    expect((rows[1]!.raw as Buffer).equals(Buffer.from([0x62, 0xff, 0xfe, 0x2e, 0x74, 0x69, 0x66, 0x2c, 0x31]))).toBe(true);
+    expect(rows[1]!.reason).toBe('the row is not valid UTF-8 (byte 0xff at byte 2)');
   });
 
   it('returns no rows for an empty manifest', () => {

@@ -15,7 +15,7 @@ const fixed: StatusReport = {
   home: '/data/cogd',
   owner: 'nemo',
   daemon: { running: true, pid: 4242 },
-  watches: [{ id: 'w1', batchName: 'COG-Pipeline-Crondor-*raw.csv', pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', schedule: '*/15 * * * *', createdAt: at(11, 20, 9, 5), conditionalWrites: false }],
+  watches: [{ id: 'w1', batchName: 'COG-Pipeline-Crondor-*raw.csv', pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', schedule: '*/15 * * * *', createdAt: at(11, 20, 9, 5), conditionalWrites: false, warning: null }],
   runs: [
     {
       id: 3, batchName: 'COG-Pipeline-DAG-*raw.csv', manifest: 's3://raw/a/x-raw.csv', state: 'running', runDir: '/data/cogd/logs/run-1',
@@ -80,9 +80,10 @@ describe('status text', () => {
 describe('status --json', () => {
   it('reports watches, runs, counts and jobs from the state DB', async () => {
     const db = new StateDB(path.join(await tempDir(), 'cogd.db'));
-    const watch = db.upsertWatch({
-      pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', s3: { region: 'us-east-1' }, schedule: '*/15 * * * *', maxRunning: 10, retries: 3, retryDelayMs: 1000, executor: 'condor',
-    });
+    const watch = db.saveWatch(
+      { pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', endpoint: undefined },
+      { accessKeyFile: undefined, secretKeyFile: undefined, region: 'us-east-1', schedule: '*/15 * * * *', maxRunning: 10, retries: 3, retryDelayMs: 1000, executor: 'condor' },
+    );
     const run = db.insertRun({
       watchId: watch.id, inputBucket: 'raw', outputBucket: 'cogs', manifestKey: 'x-raw.csv', manifestEtag: '"e"', manifestMtime: '2026-11-21T00:00:00.000Z',
       base: 'x-', ts: '20261121-000000', processingKey: 'x-processing-20261121-000000.csv', runDir: '/tmp/run', batchName: 'COG-Pipeline-DAG-*raw.csv',
@@ -93,12 +94,12 @@ describe('status --json', () => {
     const holdReason = 'held: Transfer input files failure at execution point slot1@node7 using protocol s3 (hold code 13/0)';
     db.setCondorProgress(b!.id, 'held', holdReason);
 
-    const report = buildStatus(db, '/home/x', 77, { jobs: true });
+    const report = buildStatus(db, '/home/x', { pid: 77, role: 'daemon' }, { jobs: true });
     expect(report).toEqual({
       home: '/home/x',
       owner: expect.any(String),
       daemon: { running: true, pid: 77 },
-      watches: [{ id: 'w1', batchName: 'COG-Pipeline-Crondor-*raw.csv', pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', schedule: '*/15 * * * *', createdAt: expect.any(String), conditionalWrites: null }],
+      watches: [{ id: 'w1', batchName: 'COG-Pipeline-Crondor-*raw.csv', pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', schedule: '*/15 * * * *', createdAt: expect.any(String), conditionalWrites: null, warning: null }],
       runs: [{
         id: run.id, batchName: 'COG-Pipeline-DAG-*raw.csv', manifest: 's3://raw/x-raw.csv', state: 'running', runDir: '/tmp/run',
         createdAt: expect.any(String), finishedAt: null, manifestError: null, postError: null,

@@ -46,7 +46,22 @@ function reportProgress(ctx: Context, runIds: number[]): () => void {
 
 export async function pollCommand(flags: PollFlags): Promise<number> {
   const config = resolveConfig(flags);
-  const ctx = await openContext(config, consoleLevel(flags));
+  // `cogd rm` wakes whoever works on the home with SIGUSR2 (from the moment this process holds the
+  // home); SIGHUP, a daemon's reload, means nothing to a poll. Neither may end it.
+  let context: Context | undefined;
+  const onRemoval = (): void => context?.daemon.applyRemovals();
+  const ignore = (): void => undefined;
+  process.on('SIGUSR2', onRemoval);
+  process.on('SIGHUP', ignore);
+  let ctx: Context;
+  try {
+    ctx = context = await openContext(config, consoleLevel(flags));
+  } catch (error) {
+    process.off('SIGUSR2', onRemoval);
+    process.off('SIGHUP', ignore);
+    throw error;
+  }
+  for (const line of ctx.changes) process.stdout.write(`${line}\n`);
   let interrupted = false;
   const onSignal = (): void => {
     interrupted = true;
@@ -59,7 +74,7 @@ export async function pollCommand(flags: PollFlags): Promise<number> {
     const runIds = await ctx.daemon.poll(ctx.watch, { planOnly: flags.wait !== true });
     ctx.daemon.applyRemovals();
     if (runIds.length === 0) {
-      process.stdout.write(`no new manifests matching "${config.pattern}" in s3://${config.inputBucket}\n`);
+      process.stdout.write(`no new manifests matching "${ctx.watch.pattern}" in s3://${ctx.watch.inputBucket}\n`);
       return 0;
     }
     if (flags.wait !== true) {
@@ -78,6 +93,8 @@ export async function pollCommand(flags: PollFlags): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGUSR2', onRemoval);
+    process.off('SIGHUP', ignore);
     if (!interrupted) await ctx.close();
   }
 }

@@ -12,7 +12,7 @@
  */
 import { existsSync } from 'node:fs';
 import { resolveHome } from '../../config.js';
-import { homePaths, runningDaemon } from '../../daemon/home.js';
+import { homeHolder, homePaths } from '../../daemon/home.js';
 import { queuedIds, removeFromQueue } from '../../executors/condor/executor.js';
 import { UsageError } from '../../errors.js';
 import { watchBatchName } from '../../manifest/names.js';
@@ -81,11 +81,13 @@ export async function rmCommand(targets: string[], flags: RmFlags): Promise<numb
       if (!done) unknown.push(target);
     }
 
-    const pid = runningDaemon(home);
-    if (pid !== undefined && pid > 0) {
-      if (watchesChanged) process.kill(pid, 'SIGHUP');
-      if (jobsChanged) process.kill(pid, 'SIGUSR2');
-    } else if (jobsChanged) {
+    // Whoever works on the home applies the requests: a daemon (woken by signals, or within a
+    // second by itself), or a `cogd poll` (SIGUSR2). Only with nobody there does rm apply them.
+    const holder = homeHolder(home);
+    if (holder?.pid !== undefined) {
+      if (watchesChanged && holder.role === 'daemon') process.kill(holder.pid, 'SIGHUP');
+      if (jobsChanged) process.kill(holder.pid, 'SIGUSR2');
+    } else if (holder === undefined && jobsChanged) {
       const requested = db.jobsToRemove();
       // Jobs queued in HTCondor leave the queue now, as condor_rm would do it.
       const queued = queuedIds(db, requested);

@@ -9,8 +9,10 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveConfig, type Config, type RunFlags } from '../../config.js';
+import type { WatchIdentity, WatchSettings } from '../../types.js';
+import { planWatch, registerWatch, type Registered } from '../register.js';
 import { createStorage } from '../../storage/s3.js';
-import { homePaths, runningDaemon } from '../../daemon/home.js';
+import { describeHolder, homeHolder, homePaths, runningDaemon, securePaths } from '../../daemon/home.js';
 import { DAEMON_NODE_FLAGS } from '../../daemon/node-flags.js';
 import { runDaemon } from '../../daemon/process.js';
 import { CogdError } from '../../errors.js';
@@ -28,8 +30,6 @@ const BIN = fileURLToPath(new URL('../../../bin/cogd', import.meta.url));
 /** Daemon-wide settings passed from `start` to the detached daemon, as resolved (validated). */
 function daemonArgs(config: Config): string[] {
   return [
-    '--retries', String(config.retries),
-    '--retry-delay', String(config.retryDelayMs / 1000),
     '--cpu-concurrency', String(config.cpuConcurrency),
     '--io-concurrency', String(config.ioConcurrency),
     '--job-timeout', String(config.jobTimeoutMs / 1000),
@@ -52,25 +52,46 @@ function daemonArgs(config: Config): string[] {
 }
 
 /** One request to each bucket, so wrong credentials or a dead endpoint fail `start` with one clear line. */
-async function probe(config: Config): Promise<void> {
-  const storage = await createStorage(config.s3);
+async function probe(identity: WatchIdentity, settings: WatchSettings): Promise<void> {
+  const { accessKeyFile, secretKeyFile, region } = settings;
+  const storage = await createStorage({ endpoint: identity.endpoint, accessKeyFile, secretKeyFile, region });
   try {
-    await storage.probe(config.inputBucket);
-    await storage.probe(config.outputBucket);
+    await storage.probe(identity.inputBucket);
+    await storage.probe(identity.outputBucket);
   } finally {
     storage.close();
   }
 }
 
-export async function startCommand(flags: StartFlags): Promise<number> {
-  const config = resolveConfig(flags);
-  await probe(config);
+/** The watch the flags name, registered (or updated) after its buckets answered. */
+async function register(config: Config): Promise<Registered> {
   const paths = homePaths(config.home);
   await mkdir(paths.logs, { recursive: true });
   const db = new StateDB(paths.db);
-  const watch = db.upsertWatch(config);
-  db.close();
+  try {
+    db.check();
+    const plan = planWatch(db, config.watch);
+    await probe(config.watch.identity, plan.settings);
+    return registerWatch(db, config.watch);
+  } finally {
+    db.close();
+    securePaths(config.home);
+  }
+}
+
+export async function startCommand(flags: StartFlags): Promise<number> {
+  const config = resolveConfig(flags);
+  const holder = homeHolder(config.home);
+  if (holder?.role === 'poll') {
+    throw new CogdError('HomeBusy', `${describeHolder(holder)} is working on ${config.home}`, {
+      hint: 'wait for it to finish, then start the daemon (one process works on a home at a time)',
+    });
+  }
+  const { watch, created, changes, warnings } = await register(config);
+  for (const line of changes) process.stdout.write(`${line}\n`);
+  for (const warning of warnings) process.stderr.write(`cogd: warning: ${warning}\n`);
   const batch = watchBatchName(watch.pattern);
+  const paths = homePaths(config.home);
 
   if (flags.foreground === true) {
     process.stdout.write(`watch ${watch.id} ${batch}: polling s3://${watch.inputBucket} on "${watch.schedule}" (foreground; Ctrl-C stops)\n`);
@@ -85,7 +106,7 @@ export async function startCommand(flags: StartFlags): Promise<number> {
   const existing = runningDaemon(config.home);
   if (existing !== undefined && existing > 0) {
     process.kill(existing, 'SIGHUP');
-    process.stdout.write(`watch ${watch.id} ${batch}: added to the cogd daemon (pid ${existing}) on ${config.home}\n`);
+    process.stdout.write(`watch ${watch.id} ${batch}: ${created ? 'added to' : 'kept by'} the cogd daemon (pid ${existing}) on ${config.home}\n`);
     return 0;
   }
 

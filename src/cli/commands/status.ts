@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { resolveHome } from '../../config.js';
-import { homePaths, runningDaemon } from '../../daemon/home.js';
+import { homeHolder, homePaths } from '../../daemon/home.js';
 import { StateDB } from '../../state/db.js';
 import { buildStatus, renderBars, renderBatch, renderJobs, type StatusQuery } from '../status-view.js';
 
@@ -35,7 +35,7 @@ export async function statusCommand(filter: string | undefined, flags: StatusFla
     return 0;
   }
   try {
-    const report = buildStatus(db, home, runningDaemon(home), query);
+    const report = buildStatus(db, home, homeHolder(home), query);
     if (flags.json === true) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else process.stdout.write(`${query.jobs === true ? renderJobs(report) : renderBatch(report)}\n`);
     if (filter !== undefined && report.watches.length === 0 && report.runs.length === 0) {
@@ -59,7 +59,7 @@ export async function watchCommand(filter: string | undefined, flags: StatusFlag
   const tty = process.stdout.isTTY === true;
   const query: StatusQuery = filter === undefined ? {} : { filter };
   // The runs to follow: those unfinished now (or the one named).
-  const initial = buildStatus(db, home, runningDaemon(home), query);
+  const initial = buildStatus(db, home, homeHolder(home), query);
   const ids = new Set(initial.runs.filter((r) => r.state !== 'done' || filter !== undefined).map((r) => r.id));
   if (ids.size === 0) {
     process.stdout.write('no runs in progress\n');
@@ -72,7 +72,7 @@ export async function watchCommand(filter: string | undefined, flags: StatusFlag
   let last = '';
   try {
     for (;;) {
-      const report = buildStatus(db, home, runningDaemon(home), query);
+      const report = buildStatus(db, home, homeHolder(home), query);
       report.runs = report.runs.filter((r) => ids.has(r.id));
       const lines = renderBars(report, tty ? Math.max(10, Math.min(40, (process.stdout.columns ?? 100) - 90)) : 30);
       if (tty) {

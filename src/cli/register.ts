@@ -1,0 +1,74 @@
+/**
+ * Registering a watch from `cogd start` / `cogd poll` flags: a new watch takes the defaults for
+ * what the flags leave out; an existing one keeps its stored settings and changes only those given
+ * — each change said in one line (`watch 1: -m 2000 → 500`).
+ */
+import { checkWatchSettings, DEFAULT_WATCH_SETTINGS, WATCH_SETTING_FLAGS, type WatchRequest } from '../config.js';
+import { keyFileWarning } from '../daemon/home.js';
+import type { StateDB } from '../state/db.js';
+import type { Watch, WatchSettings } from '../types.js';
+
+export interface WatchPlan {
+  /** The watch as stored now; undefined when it is new. */
+  previous: Watch | undefined;
+  /** Its settings once the request is applied: given over stored (or defaults). Checked. */
+  settings: WatchSettings;
+  /** One line per stored setting the request changes. */
+  changes: string[];
+}
+
+export interface Registered {
+  watch: Watch;
+  created: boolean;
+  changes: string[];
+  /** What the user should know (a key file readable by others). */
+  warnings: string[];
+}
+
+export function settingsOf(watch: Watch): WatchSettings {
+  return {
+    accessKeyFile: watch.s3.accessKeyFile,
+    secretKeyFile: watch.s3.secretKeyFile,
+    region: watch.s3.region,
+    schedule: watch.schedule,
+    maxRunning: watch.maxRunning,
+    retries: watch.retries,
+    retryDelayMs: watch.retryDelayMs,
+    executor: watch.executor,
+  };
+}
+
+/** What registering would do, without doing it (`cogd start` probes the buckets in between). */
+export function planWatch(db: StateDB, request: WatchRequest): WatchPlan {
+  const previous = db.findWatch(request.identity);
+  const before = previous === undefined ? DEFAULT_WATCH_SETTINGS : settingsOf(previous);
+  const settings: WatchSettings = { ...before };
+  for (const [key, value] of Object.entries(request.given) as Array<[keyof WatchSettings, unknown]>) {
+    if (value !== undefined) (settings as unknown as Record<string, unknown>)[key] = value;
+  }
+  checkWatchSettings(settings);
+  const changes: string[] = [];
+  if (previous !== undefined) {
+    for (const key of Object.keys(WATCH_SETTING_FLAGS) as Array<keyof WatchSettings>) {
+      if (before[key] === settings[key]) continue;
+      const { flag, show } = WATCH_SETTING_FLAGS[key];
+      changes.push(`watch ${previous.id}: ${flag} ${show(before[key])} → ${show(settings[key])}`);
+    }
+  }
+  return { previous, settings, changes };
+}
+
+/** Creates or updates the watch the request names; a setting not given keeps its stored value. */
+export function registerWatch(db: StateDB, request: WatchRequest): Registered {
+  const { watch, plan } = db.writeTransaction(() => {
+    const planned = planWatch(db, request);
+    return { watch: db.saveWatch(request.identity, planned.settings), plan: planned };
+  });
+  const warnings = [watch.s3.accessKeyFile, watch.s3.secretKeyFile]
+    .filter((file): file is string => file !== undefined)
+    .map(keyFileWarning)
+    .filter((warning): warning is string => warning !== undefined);
+  const warning = warnings.length === 0 ? null : warnings.join('; ');
+  if (warning !== watch.warning) db.setWatchWarning(watch.id, warning);
+  return { watch: { ...watch, warning }, created: plan.previous === undefined, changes: plan.changes, warnings };
+}
