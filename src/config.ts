@@ -281,12 +281,3 @@ export function checkWatchSettings(settings: WatchSettings): void {
     );
   }
 }
-
-/**
- * Test-only: the named point at which the process kills itself with SIGKILL (COGD_TEST_CRASH_AT),
- * so crash tests can stop cogd between any two steps. Unset in normal use.
- */
-export function testCrashPoint(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const value = env['COGD_TEST_CRASH_AT'];
-  return value === undefined || value === '' ? undefined : value;
-}

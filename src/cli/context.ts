@@ -2,7 +2,7 @@
  * What `cogd poll` needs: the home's lock (a poll and a daemon never work on one home at once), the
  * state DB, the log, the engine and the watch the flags describe.
  */
-import { closeAll } from '../cleanup.js';
+import { closeAll } from '../util/cleanup.js';
 import type { Config } from '../config.js';
 import { Daemon } from '../daemon/daemon.js';
 import { describeHolder, homeHolder, homePaths, lockHome, securePaths } from '../daemon/home.js';

@@ -4,9 +4,10 @@
  * (`cogd start`) keeps it going on each watch's schedule.
  */
 import path from 'node:path';
-import { closeAll } from '../cleanup.js';
+import { closeAll } from '../util/cleanup.js';
 import type { EngineConfig } from '../config.js';
-import { exponential } from '../dag/backoff.js';
+import { exponential, type Backoff } from '../util/backoff.js';
+import { retry } from '../util/retry.js';
 import { planManifest } from '../dag/plan.js';
 import { Scheduler } from '../dag/scheduler.js';
 import { CogdError, describeError } from '../errors.js';
@@ -21,7 +22,7 @@ import { createStorage, type Storage } from '../storage/s3.js';
 import type { S3Settings, Watch } from '../types.js';
 import { claim, continueClaim, forgetClaim, LostClaim, writeRunInfo } from '../watch/claim.js';
 import { findNewManifests } from '../watch/poll.js';
-import { crashPoint } from './crash.js';
+import { crashPoint } from '../util/crash.js';
 import { homeId, homePaths } from './home.js';
 import { ProcessRegistry } from './processes.js';
 import { collectWhileIdle } from './node-flags.js';
@@ -30,6 +31,8 @@ export type DaemonOptions = EngineConfig;
 
 /** Attempts of a post step within one poll before the run is left in `post` for the next poll. */
 const POST_ATTEMPTS = 3;
+/** 1 s, then 2 s between post attempts. */
+const POST_BACKOFF: Backoff = { kind: 'exponential', baseMs: 1000, factor: 2, maxMs: 2000, jitter: 0 };
 
 export class Daemon {
   readonly logDir: string;
@@ -261,18 +264,15 @@ export class Daemon {
   }
 
   private async postWithRetries(run: RunRecord, storage: Storage, log: Log): Promise<void> {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        await post({ db: this.db, storage, log }, this.db.run(run.id)!);
-        return;
-      } catch (error) {
-        log.warn('Run:PostAttemptFailed', { attempt, of: POST_ATTEMPTS, reason: describeError(error) });
-        if (attempt >= POST_ATTEMPTS) {
-          await recordPostFailure({ db: this.db, log }, run, error);
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
-      }
+    try {
+      await retry(() => post({ db: this.db, storage, log }, this.db.run(run.id)!), {
+        attempts: POST_ATTEMPTS,
+        backoff: POST_BACKOFF,
+        onRetry: (error, attempt) => log.warn('Run:PostAttemptFailed', { attempt, of: POST_ATTEMPTS, reason: describeError(error) }),
+      });
+    } catch (error) {
+      log.warn('Run:PostAttemptFailed', { attempt: POST_ATTEMPTS, of: POST_ATTEMPTS, reason: describeError(error) });
+      await recordPostFailure({ db: this.db, log }, run, error);
     }
   }
 

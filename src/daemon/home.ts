@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { retry } from '../util/retry.js';
 
 export const homePaths = (home: string) => ({
   db: path.join(home, 'cogd.db'),
@@ -94,14 +95,17 @@ export async function acquireHomeLock(home: string, role: HolderRole): Promise<H
  * file not written yet) is given a few chances to show itself. Undefined: someone else holds it.
  */
 export async function lockHome(home: string, role: HolderRole): Promise<HomeLock | undefined> {
-  for (let attempt = 0; attempt < 3; attempt += 1) {
-    const holder = homeHolder(home);
-    if (holder?.pid !== undefined && holder.pid !== process.pid) return undefined;
-    const lock = await acquireHomeLock(home, role);
-    if (lock !== undefined) return lock;
-    if (homeHolder(home) !== undefined) return undefined; // held all along, by a holder still starting
-  }
-  return undefined;
+  return retry(
+    async () => {
+      const holder = homeHolder(home);
+      if (holder?.pid !== undefined && holder.pid !== process.pid) return undefined;
+      const lock = await acquireHomeLock(home, role);
+      // Not taken, but held all along by a holder still starting: that holder wins.
+      if (lock !== undefined || homeHolder(home) !== undefined) return lock;
+      throw new Error('the lock was released while this process waited for it'); // another try
+    },
+    { attempts: 3, backoff: { kind: 'fixed', delayMs: 50, jitter: 0.5 } },
+  ).catch(() => undefined);
 }
 
 /**

@@ -8,7 +8,7 @@
  * so a missed signal only delays a change.
  */
 import cron, { type ScheduledTask } from 'node-cron';
-import { runEvery } from '../cleanup.js';
+import { runEvery } from '../util/cleanup.js';
 import { describeError } from '../errors.js';
 import { createLog, type Level } from '../log/index.js';
 import { watchBatchName } from '../manifest/names.js';

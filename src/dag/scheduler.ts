@@ -4,16 +4,17 @@
  * retries failures with back-off, removes jobs on request, and starts a run's `post` node once every
  * job is final. Every state change is written to the state DB before anything depends on it.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Graph } from '@dagrejs/graphlib';
 import { describeError, isPermanent } from '../errors.js';
-import { JobClock } from '../executors/clock.js';
+import { JobClock } from '../util/clock.js';
 import { Removal, Shutdown, type Executor } from '../executors/types.js';
 import { StepFiles, type Log } from '../log/index.js';
 import { previewKey } from '../manifest/names.js';
 import type { JobRecord, RunRecord, StateDB } from '../state/db.js';
 import type { Storage } from '../storage/s3.js';
 import { FINAL_JOB_STATES } from '../types.js';
-import { delayFor, type Backoff } from './backoff.js';
+import { delayFor, type Backoff } from '../util/backoff.js';
 import { buildGraph, jobNode, POST_NODE } from './plan.js';
 
 export interface SchedulerOptions {
@@ -297,6 +298,6 @@ export class Scheduler {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     for (const { controller } of this.inFlight.values()) controller.abort(new Shutdown());
-    while (this.inFlight.size > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    while (this.inFlight.size > 0) await sleep(20);
   }
 }

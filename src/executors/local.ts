@@ -3,15 +3,16 @@
  * a download never holds a CPU slot; at most `cpu * 2 + io` jobs hold scratch space at once, and
  * none downloads without room for its input and outputs.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdir, mkdtemp, rm, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { inspect, runGdal, type ProcessTracker } from '../convert/gdal.js';
 import { checkLimits, cogArgs, jpegArgs, needsStatistics, type Limits } from '../convert/rules.js';
 import { readTiffHeader } from '../convert/tiff-header.js';
-import { crashPoint } from '../daemon/crash.js';
+import { crashPoint } from '../util/crash.js';
+import pLimit, { type LimitFunction } from 'p-limit';
 import { CogdError, PermanentError } from '../errors.js';
-import { Semaphore } from './semaphore.js';
 import type { Executor, JobSpec } from './types.js';
 
 export interface LocalOptions {
@@ -50,25 +51,25 @@ async function statfsFree(dir: string): Promise<number> {
 
 export class LocalExecutor implements Executor {
   readonly name = 'local';
-  private readonly cpu: Semaphore;
-  private readonly io: Semaphore;
-  private readonly admitted: Semaphore;
+  private readonly cpu: LimitFunction;
+  private readonly io: LimitFunction;
+  private readonly admitted: LimitFunction;
   /** Scratch bytes promised to jobs that are downloading or converting. */
   private reserved = 0;
   /** GDAL's environment: a block cache sized so every concurrent GDAL fits in half the memory. */
   private readonly gdalEnv: Record<string, string>;
 
   constructor(private readonly options: LocalOptions) {
-    this.cpu = new Semaphore(options.cpu);
-    this.io = new Semaphore(options.io);
-    this.admitted = new Semaphore(options.cpu * 2 + options.io);
+    this.cpu = pLimit(options.cpu);
+    this.io = pLimit(options.io);
+    this.admitted = pLimit(options.cpu * 2 + options.io);
     const cacheMb = Math.max(64, Math.min(1024, Math.floor(os.totalmem() / 2 / options.cpu / 2 ** 20)));
     // One thread per GDAL process: the pool already runs one process per core.
     this.gdalEnv = { GDAL_CACHEMAX: String(cacheMb), GDAL_NUM_THREADS: '1' };
   }
 
   async run(job: JobSpec, signal: AbortSignal): Promise<void> {
-    await this.admitted.use(async () => {
+    await this.admitted(async () => {
       job.started();
       // A fresh directory per attempt: nothing a previous attempt left can mix with this one's files.
       await mkdir(this.options.scratch, { recursive: true });
@@ -101,7 +102,7 @@ export class LocalExecutor implements Executor {
       }
       if (!logged) job.files.log(`waiting for scratch space (need ${need} bytes, have ${Math.max(0, have)})`);
       logged = true;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(2000, Math.max(50, deadline - Date.now()))));
+      await sleep(Math.min(2000, Math.max(50, deadline - Date.now())));
       signal.throwIfAborted();
     }
   }
@@ -115,8 +116,7 @@ export class LocalExecutor implements Executor {
     const gdal = { signal, env: this.gdalEnv, timeoutMs: this.options.stepTimeoutMs, ...(track === undefined ? {} : { track }) };
 
     signal.throwIfAborted();
-    const size = await this.io
-      .use(() => job.clock.ticking(() =>
+    const size = await this.io(() => job.clock.ticking(() =>
         job.storage.download(job.inputBucket, job.imageKey, input, {
           signal,
           beforeWrite: async (bytes) => {
@@ -135,7 +135,7 @@ export class LocalExecutor implements Executor {
     files.log(`downloaded s3://${job.inputBucket}/${job.imageKey} (${size} bytes)`);
     crashPoint('job:downloaded');
 
-    await this.cpu.use(() => job.clock.ticking(async () => {
+    await this.cpu(() => job.clock.ticking(async () => {
       signal.throwIfAborted();
       const inspection = { ...gdal, timeoutMs: this.options.inspectTimeoutMs };
       // Plain 8-bit TIFFs are planned from their header; anything else is inspected by gdalinfo —
@@ -169,8 +169,8 @@ export class LocalExecutor implements Executor {
 
     signal.throwIfAborted();
     const [cogSize, previewSize] = await Promise.all([
-      this.io.use(() => job.clock.ticking(() => job.storage.uploadFile(job.outputBucket, job.cogKey, cog, 'image/tiff', signal))),
-      this.io.use(() => job.clock.ticking(() => job.storage.uploadFile(job.outputBucket, job.previewKey, preview, 'image/jpeg', signal))),
+      this.io(() => job.clock.ticking(() => job.storage.uploadFile(job.outputBucket, job.cogKey, cog, 'image/tiff', signal))),
+      this.io(() => job.clock.ticking(() => job.storage.uploadFile(job.outputBucket, job.previewKey, preview, 'image/jpeg', signal))),
     ]);
     crashPoint('job:uploaded');
     // uploadFile verifies what S3 now holds: the returned ETag is the MD5 of the bytes sent (or a

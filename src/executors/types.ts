@@ -1,7 +1,7 @@
 /** What an executor is asked to do: convert one image, once. Retries are the scheduler's business. */
 import type { Log, StepFiles } from '../log/index.js';
 import type { Storage } from '../storage/s3.js';
-import type { JobClock } from './clock.js';
+import type { JobClock } from '../util/clock.js';
 
 export interface JobSpec {
   jobId: number;

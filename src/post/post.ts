@@ -6,7 +6,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
-import { crashPoint } from '../daemon/crash.js';
+import { crashPoint } from '../util/crash.js';
 import { describeError } from '../errors.js';
 import type { Log } from '../log/index.js';
 import { MANIFEST_FILE, previewKey, resultKey } from '../manifest/names.js';

@@ -4,7 +4,7 @@
  * listing per row, as the reference tool did).
  */
 import path from 'node:path';
-import { Semaphore } from '../executors/semaphore.js';
+import pLimit from 'p-limit';
 import type { Storage } from '../storage/s3.js';
 
 /** At most this many keys are checked with HEAD requests; more go through folder listings. */
@@ -13,10 +13,10 @@ export const HEAD_LIMIT = 100;
 export async function existingKeys(storage: Storage, bucket: string, keys: string[]): Promise<Set<string>> {
   const found = new Set<string>();
   if (keys.length <= HEAD_LIMIT) {
-    const limit = new Semaphore(16);
+    const limit = pLimit(16);
     await Promise.all(
       keys.map((key) =>
-        limit.use(async () => {
+        limit(async () => {
           if ((await storage.head(bucket, key)) !== undefined) found.add(key);
         }),
       ),

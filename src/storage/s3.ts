@@ -21,7 +21,8 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { delayFor, type Backoff } from '../dag/backoff.js';
+import type { Backoff } from '../util/backoff.js';
+import { retry } from '../util/retry.js';
 import { CogdError, describeError, PermanentError } from '../errors.js';
 import type { Log } from '../log/index.js';
 import type { S3Settings } from '../types.js';
@@ -214,20 +215,28 @@ class S3Storage implements Storage {
    * object and the S3 code.
    */
   private async attempt<T>(operation: string, bucket: string, key: string | undefined, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        return await work();
-      } catch (error) {
-        if (error instanceof CogdError) throw error; // ours (a free-space check, say), not S3's
-        if (signal?.aborted === true || attempt >= this.retry.attempts || !isTransient(error)) {
-          const failure = s3Error(operation, bucket, key, error);
-          if (attempt > 1) failure.message += ` (after ${attempt} attempts)`;
-          throw failure;
-        }
-        const delayMs = delayFor(this.retry.backoff, attempt);
-        this.log?.info('S3:Retry', { operation, bucket, key, attempt, of: this.retry.attempts, delayMs, reason: describeError(s3Error(operation, bucket, key, error)) });
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
-      }
+    let attempts = 0;
+    try {
+      return await retry(
+        async (attempt) => {
+          attempts = attempt;
+          return await work();
+        },
+        {
+          attempts: this.retry.attempts,
+          backoff: this.retry.backoff,
+          // Ours (a free-space check, say) are not S3's to retry; nor are cancellations.
+          retryable: (error) => !(error instanceof CogdError) && signal?.aborted !== true && isTransient(error),
+          onRetry: (error, attempt, delayMs) =>
+            this.log?.info('S3:Retry', { operation, bucket, key, attempt, of: this.retry.attempts, delayMs, reason: describeError(s3Error(operation, bucket, key, error)) }),
+          ...(signal === undefined ? {} : { signal }),
+        },
+      );
+    } catch (error) {
+      if (error instanceof CogdError) throw error;
+      const failure = s3Error(operation, bucket, key, error);
+      if (attempts > 1) failure.message += ` (after ${attempts} attempts)`;
+      throw failure;
     }
   }
 

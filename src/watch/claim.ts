@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { crashPoint } from '../daemon/crash.js';
+import { crashPoint } from '../util/crash.js';
 import { CogdError } from '../errors.js';
 import type { Log } from '../log/index.js';
 import { MANIFEST_FILE, manifestBase, resultKey, runBatchName, timestamp } from '../manifest/names.js';

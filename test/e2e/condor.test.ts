@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { CrashPoint } from '../../src/daemon/crash.js';
+import type { CrashPoint } from '../../src/util/crash.js';
 import { parseEvents } from '../../src/executors/condor/eventlog.js';
 import { baseArgs, cogd, freshBuckets, getText, keys, makeTiff, put, putFile, ROOT, tempDir } from '../support/helpers.js';
 

@@ -6,7 +6,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { CrashPoint } from '../../src/daemon/crash.js';
+import type { CrashPoint } from '../../src/util/crash.js';
 import { homeId } from '../../src/daemon/home.js';
 import { baseArgs, cogd, freshBuckets, getText, keys, makeTiff, put, putFile, tempDir } from '../support/helpers.js';
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { createLog, StepFiles } from '../../src/log/index.js';
 import { DEFAULT_LIMITS } from '../../src/convert/rules.js';
-import { JobClock } from '../../src/executors/clock.js';
+import { JobClock } from '../../src/util/clock.js';
 import { LocalExecutor } from '../../src/executors/local.js';
 import { createStorage } from '../../src/storage/s3.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';

@@ -133,7 +133,7 @@ describe('cogd poll --wait', () => {
     expect(await readFile(path.join(runDir, 'byte1.log'), 'utf8')).toMatch(/manifest declares 3 bands, the file has 1/);
   });
 
-  it('fails an empty manifest and a non-CSV manifest alone, keeping their content', async () => {
+  it('fails an empty manifest alone, and leaves an object with binary content untouched, unclaimed', async () => {
     const home = await tempDir();
     const buckets = await freshBuckets();
     await putFile(buckets.input, 'ok.tif', await makeTiff(path.join(home, 'ok.tif'), { bands: 3 }));
@@ -144,18 +144,18 @@ describe('cogd poll --wait', () => {
     const result = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home))]);
     expect(result.exitCode).toBe(1);
     expect(result.stdout).toMatch(/a\/empty-raw\.csv: manifest rejected: the manifest is empty/);
-    expect(result.stdout).toMatch(/b\/binary-raw\.csv: manifest rejected: the manifest is not a CSV text file/);
+    expect(result.stdout).not.toMatch(/binary-raw\.csv/); // never claimed: it is no manifest
     expect(result.stdout).toMatch(/c\/good-raw\.csv: 1 rows, 1 processed, 0 failed/);
     const all = await keys(buckets.input);
-    expect(all.filter((k) => k.includes('processing') || k.endsWith('raw.csv'))).toEqual([]);
+    expect(all.filter((k) => k.includes('processing') || k.endsWith('raw.csv'))).toEqual(['b/binary-raw.csv']);
+    expect(all.filter((k) => k.startsWith('b/'))).toEqual(['b/binary-raw.csv']);
     const failedEmpty = await resultKeyOf(buckets.input, 'a/empty-', 'failed');
     expect(await getText(buckets.input, failedEmpty!)).toBe('');
     const errorsEmpty = await resultKeyOf(buckets.input, 'a/empty-', 'errors');
     expect(await getText(buckets.input, errorsEmpty!)).toMatch(/a\/empty-raw\.csv,the manifest is empty/);
-    const failedBinary = await resultKeyOf(buckets.input, 'b/binary-', 'failed');
     const { GetObjectCommand } = await import('@aws-sdk/client-s3');
     const { s3 } = await import('../support/helpers.js');
-    const body = await (await s3().send(new GetObjectCommand({ Bucket: buckets.input, Key: failedBinary! }))).Body!.transformToByteArray();
+    const body = await (await s3().send(new GetObjectCommand({ Bucket: buckets.input, Key: 'b/binary-raw.csv' }))).Body!.transformToByteArray();
     expect(Buffer.from(body).equals(binary)).toBe(true);
   });
 

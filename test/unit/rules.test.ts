@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cogArgs, jpegArgs, previewBands, scaleWindow, type ImageInfo } from '../../src/convert/rules.js';
-import { delayFor, exponential } from '../../src/dag/backoff.js';
+import { delayFor, exponential } from '../../src/util/backoff.js';
 
 const band = (type: string, extra: Partial<ImageInfo['bands'][number]> = {}) => ({ type, hasColorTable: false, ...extra });
 

@@ -3,6 +3,7 @@
  * (`<name>.log`, `.out`, `.err`); `-f` keeps printing what is appended until the run is done or
  * Ctrl-C. JOB is a manifest line number, a job id (`12.5`), an image key or a log name.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -66,7 +67,7 @@ export async function logsCommand(runArg: string, jobArg: string | undefined, fl
       let stopped = false;
       process.once('SIGINT', () => (stopped = true));
       while (!stopped && db.run(run.id)?.state !== 'done') {
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        await sleep(500);
         await show();
       }
       await show();

@@ -3,6 +3,7 @@
  * process group, output to `logs/cogd.log` — then returns. A daemon already running is told to
  * reload its watches. `--foreground` runs the daemon in this process instead.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -132,6 +133,6 @@ export async function startCommand(flags: StartFlags): Promise<number> {
       const tail = readFileSync(paths.daemonLog, 'utf8').split('\n').slice(-5).join('\n');
       throw new CogdError('DaemonDidNotStart', `the cogd daemon did not start on ${config.home}:\n${tail}`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
 }

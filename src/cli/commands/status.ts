@@ -3,6 +3,7 @@
  * only (WAL: never blocks the daemon), so it works whether or not the daemon runs.
  * `--watch` (or `cogd watch`) redraws one progress bar per run until they finish or Ctrl-C.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
 import { resolveHome } from '../../config.js';
 import { homeHolder, homePaths } from '../../daemon/home.js';
@@ -86,7 +87,7 @@ export async function watchCommand(filter: string | undefined, flags: StatusFlag
         last = text;
       }
       if (report.runs.every((r) => r.state === 'done') || stopped) return 0;
-      await new Promise((resolve) => setTimeout(resolve, interval));
+      await sleep(interval);
       if (stopped) return 0;
     }
   } finally {

@@ -1,4 +1,5 @@
 /** `cogd stop`: asks the home's daemon to stop gracefully and waits until it has. */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { resolveHome } from '../../config.js';
 import { runningDaemon } from '../../daemon/home.js';
 import { CogdError } from '../../errors.js';
@@ -21,7 +22,7 @@ export async function stopCommand(flags: { home?: string; timeout?: string }): P
     if (Date.now() > deadline) {
       throw new CogdError('StopTimeout', `the cogd daemon (pid ${pid}) is still stopping`, { hint: 'wait, or run `cogd stop` again' });
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
   process.stdout.write(`cogd daemon (pid ${pid}) stopped; jobs in flight will run again on the next start\n`);
   return 0;

@@ -15,7 +15,7 @@
 import { execa } from 'execa';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { crashPoint } from '../../daemon/crash.js';
+import { crashPoint } from '../../util/crash.js';
 import { CogdError, describeError, PermanentError } from '../../errors.js';
 import type { Log, StepFiles } from '../../log/index.js';
 import type { StateDB } from '../../state/db.js';

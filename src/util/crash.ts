@@ -2,9 +2,8 @@
  * Named points between steps that must survive a crash. In tests, COGD_TEST_CRASH_AT=<name> makes
  * the process kill itself with SIGKILL at that point — a `kill -9` at a known moment.
  */
-import { testCrashPoint } from '../config.js';
-
-const target = testCrashPoint();
+// Test-only, read here rather than in config.ts so that this floor imports nothing of cogd.
+const target = process.env['COGD_TEST_CRASH_AT'] || undefined;
 
 export type CrashPoint =
   | 'claim:recorded'
