@@ -3,7 +3,8 @@
  * 0 ok, 1 failure (a row or manifest failed, S3 unreachable…), 2 usage.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { DEFAULT_CONTAINER_IMAGE, DEFAULT_WATCH_SETTINGS, resolveEngine } from '../config.js';
+import { readOptions, resolveHome } from '../config/index.js';
+import { defaultText, longFlag, OPTIONS, optionsOf, type OptionName, type OptionSpec, type Verb } from '../config/options.js';
 import { CogdError, describeError, UsageError } from '../errors.js';
 
 // Command modules load on use: the S3 SDK alone adds a few hundred ms to start-up, which `cogd
@@ -15,53 +16,27 @@ const commands = {
   rm: () => import('./commands/rm.js'),
   stop: () => import('./commands/stop.js'),
   logs: () => import('./commands/logs.js'),
+  config: () => import('./commands/config.js'),
   daemon: () => import('../daemon/process.js'),
 };
 
 const VERSION = '0.1.0';
 
-/** Settings of the engine that converts: shared by poll, start and the daemon. */
-function withEngineFlags(command: Command): Command {
-  return command
-    .option('--home <dir>', 'cogd home: state DB, logs/, scratch/ (default: $COGD_HOME or the current directory)')
-    .option('--cpu-concurrency <n>', 'GDAL processes at once on this machine (default: its cores)')
-    .option('--io-concurrency <n>', 'S3 transfers at once', '8')
-    .option('--job-timeout <seconds>', 'a job running longer is killed and failed', '1800')
-    .option('--step-timeout <seconds>', 'one GDAL command running longer is killed (default: the job timeout)')
-    .option('--inspect-timeout <seconds>', 'deadline of the pre-flight gdalinfo', '60')
-    .option('--retry-timeouts', 'retry jobs that timed out (default: fail them)')
-    .option('--max-pixels <n>', 'reject larger images before converting', '2000000000')
-    .option('--max-bands <n>', 'reject images with more bands before converting', '64')
-    .option('--scratch <dir>', 'where jobs download and convert (default: <home>/scratch)')
-    .option('--scratch-wait <seconds>', 'how long a job waits for scratch space before failing', '600')
-    .option('--submit-template <file>', 'condor executor: your copy of submit-templates/cog.sub')
-    .option('--container-image <ref>', 'condor executor: image the worker runs in', DEFAULT_CONTAINER_IMAGE)
-    .option('--condor-batch-size <n>', 'condor executor: rows per condor_submit', '1000')
-    .option('--request-cpus <n>', 'condor executor: request_cpus of each job', '1')
-    .option('--request-memory <size>', 'condor executor: request_memory of each job', '1GB')
-    .option('--request-disk <size>', 'condor executor: request_disk of each job', '2GB')
-    .option('--max-holds <n>', 'condor executor: holds after which HTCondor removes a job', '5')
-    .option('--release-delay <seconds>', 'condor executor: wait before releasing a held job; doubles with each hold', '60');
+/** Adds a verb's options from the option table (no commander defaults: "not given" must show). */
+function withOptions(command: Command, verb: Verb, required: readonly OptionName[] = []): Command {
+  for (const name of optionsOf(verb)) {
+    const spec = OPTIONS[name] as OptionSpec;
+    const fallback = defaultText(name);
+    const option = new Option(spec.flags, `${spec.doc}${fallback === undefined ? '' : ` (default: ${fallback})`}`);
+    if (spec.choices !== undefined) option.choices(spec.choices);
+    if (required.includes(name)) option.makeOptionMandatory();
+    command.addOption(option);
+    if (spec.negatable === true) command.addOption(new Option(`--no-${longFlag(name).slice(2)}`).hideHelp());
+  }
+  return command;
 }
 
-/** Flags of every command that talks to the buckets (the reference tool's flags, kept). */
-function withRunFlags(command: Command): Command {
-  return withEngineFlags(
-    command
-      .requiredOption('-p, --pattern <glob>', 'manifest keys to claim; without "/" it matches the base name in any folder (e.g. "*raw.csv")')
-      .requiredOption('--input-bucket <name>', 'bucket holding the manifests and the input GeoTIFFs')
-      .requiredOption('--output-bucket <name>', 'bucket receiving the COGs and JPEG previews')
-      .option('-e, --s3-endpoint <host|url>', 'S3 endpoint; a bare host means https (default: AWS)')
-      .option('-a, --access-key <file>', 'file holding the S3 access key id (default: the AWS environment/profile)')
-      .option('-s, --secret-key <file>', 'file holding the S3 secret access key')
-      .option('-m, --max-running <n>', `jobs of this watch in flight at most (default: ${DEFAULT_WATCH_SETTINGS.maxRunning})`)
-      .option('--retries <n>', `retries of a failed job after its first attempt (default: ${DEFAULT_WATCH_SETTINGS.retries})`)
-      .option('--retry-delay <seconds>', `delay before the first retry; doubles each retry (default: ${DEFAULT_WATCH_SETTINGS.retryDelayMs / 1000})`)
-      .addOption(new Option('--executor <name>', `where jobs run (default: ${DEFAULT_WATCH_SETTINGS.executor})`).choices(['local', 'condor'])),
-  )
-    .option('-v, --verbose', 'log progress events to stderr')
-    .option('--debug', 'log everything to stderr');
-}
+const IDENTITY: readonly OptionName[] = ['pattern', 'inputBucket', 'outputBucket'];
 
 export function buildProgram(): Command {
   const program = new Command('cogd')
@@ -69,95 +44,99 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) })
+    .addHelpText(
+      'after',
+      '\nA watch keeps its settings: running `cogd start` (or `poll`) again for the same pattern, buckets and\n' +
+        'endpoint changes only the settings given, and says so (watch 1: -m 10000 → 500). Home settings\n' +
+        '(concurrency, timeouts, scratch, condor) are stored in the home; `cogd config` shows them all.',
+    );
 
-  withRunFlags(
+  withOptions(
     program
       .command('poll')
       .description('poll the input bucket once now: claim every matching manifest and plan its runs')
-      .option('--wait', 'convert everything claimed (and resume unfinished runs), return when every run has finished its post step')
       .addHelpText('after', '\nExit codes: 0 every row processed, 1 a row or manifest failed (or S3 failed), 2 bad usage.'),
+    'poll',
+    IDENTITY,
   ).action(async (flags: Record<string, unknown>) => {
     exitCode = await (await commands.poll()).pollCommand(flags);
   });
 
-  withRunFlags(
-    program
-      .command('start')
-      .description('register a watch and make sure a daemon polls it (detached; returns at once)')
-      .option('--schedule <cron>', `when to poll, cron syntax (default: "${DEFAULT_WATCH_SETTINGS.schedule}")`)
-      .option('--foreground', 'run the daemon in this process until SIGINT/SIGTERM'),
+  withOptions(
+    program.command('start').description('register a watch and make sure a daemon polls it (detached; returns at once)'),
+    'start',
+    IDENTITY,
   ).action(async (flags: Record<string, unknown>) => {
     exitCode = await (await commands.start()).startCommand(flags);
   });
 
-  program.addHelpText(
-    'after',
-    '\nA watch keeps its settings: running `cogd start` (or `poll`) again for the same pattern, buckets and\nendpoint changes only the settings given, and says so (watch 1: -m 10000 → 500).',
+  withOptions(
+    program
+      .command('status')
+      .alias('q')
+      .description('show watches and runs like condor_q (works whether the daemon runs or not)')
+      .argument('[id]', 'a run (12), a job (12.5), a watch (w3) or a batch name'),
+    'status',
+  ).action(async (id: string | undefined, flags: Record<string, unknown>) => {
+    exitCode = await (await commands.status()).statusCommand(id, flags);
+  });
+
+  withOptions(
+    program
+      .command('watch')
+      .description('live progress bars of the runs in progress (same as status --watch)')
+      .argument('[id]', 'a run (12), a watch (w3) or a batch name'),
+    'watch',
+  ).action(async (id: string | undefined, flags: Record<string, unknown>) => {
+    exitCode = await (await commands.status()).watchCommand(id, flags);
+  });
+
+  withOptions(
+    program
+      .command('rm')
+      .description('remove jobs (12.5), runs (12), watches (w3) or a batch by name, like condor_rm')
+      .argument('[ids...]', 'what to remove'),
+    'rm',
+  ).action(async (ids: string[], flags: Record<string, unknown>) => {
+    exitCode = await (await commands.rm()).rmCommand(ids, flags);
+  });
+
+  withOptions(program.command('stop').description('stop the daemon gracefully; `cogd start` later resumes where it stopped'), 'stop').action(
+    async (flags: Record<string, unknown>) => {
+      exitCode = await (await commands.stop()).stopCommand(flags);
+    },
   );
 
-  program
-    .command('status')
-    .alias('q')
-    .description('show watches and runs like condor_q (works whether the daemon runs or not)')
-    .argument('[id]', 'a run (12), a job (12.5), a watch (w3) or a batch name')
-    .option('--home <dir>', 'cogd home (default: $COGD_HOME or the current directory)')
-    .option('--json', 'print the same data as JSON')
-    .option('--jobs, --nobatch', 'one line per job with its state and last error (condor_q -nobatch)')
-    .option('--watch', 'redraw a progress bar per run until they finish (Ctrl-C stops)')
-    .option('--interval <seconds>', 'refresh interval of --watch', '1')
-    .action(async (id: string | undefined, flags: Record<string, unknown>) => {
-      exitCode = await (await commands.status()).statusCommand(id, flags);
-    });
+  withOptions(
+    program
+      .command('logs')
+      .description("print a run's logs, or one job's .log/.out/.err")
+      .argument('<run>', 'run id')
+      .argument('[job]', 'manifest line, job id (12.5), image key or log name'),
+    'logs',
+  ).action(async (run: string, job: string | undefined, flags: Record<string, unknown>) => {
+    exitCode = await (await commands.logs()).logsCommand(run, job, flags);
+  });
 
-  program
-    .command('watch')
-    .description('live progress bars of the runs in progress (same as status --watch)')
-    .argument('[id]', 'a run (12), a watch (w3) or a batch name')
-    .option('--home <dir>', 'cogd home (default: $COGD_HOME or the current directory)')
-    .option('--interval <seconds>', 'refresh interval', '1')
-    .action(async (id: string | undefined, flags: Record<string, unknown>) => {
-      exitCode = await (await commands.status()).watchCommand(id, flags);
-    });
+  withOptions(
+    program
+      .command('config')
+      .description("every setting in effect: the home's, and each watch's, with where each came from")
+      .argument('[watch]', 'one watch (w3)'),
+    'config',
+  ).action(async (watch: string | undefined, flags: Record<string, unknown>) => {
+    exitCode = await (await commands.config()).configCommand(watch, flags);
+  });
 
-  program
-    .command('rm')
-    .description('remove jobs (12.5), runs (12), watches (w3) or a batch by name, like condor_rm')
-    .argument('[ids...]', 'what to remove')
-    .option('--all', 'every unfinished run and every watch')
-    .option('--home <dir>', 'cogd home (default: $COGD_HOME or the current directory)')
-    .action(async (ids: string[], flags: Record<string, unknown>) => {
-      exitCode = await (await commands.rm()).rmCommand(ids, flags);
-    });
-
-  program
-    .command('stop')
-    .description('stop the daemon gracefully; `cogd start` later resumes where it stopped')
-    .option('--home <dir>', 'cogd home (default: $COGD_HOME or the current directory)')
-    .option('--timeout <seconds>', 'how long to wait for it', '120')
-    .action(async (flags: Record<string, unknown>) => {
-      exitCode = await (await commands.stop()).stopCommand(flags);
-    });
-
-  program
-    .command('logs')
-    .description("print a run's logs, or one job's .log/.out/.err")
-    .argument('<run>', 'run id')
-    .argument('[job]', 'manifest line, job id (12.5), image key or log name')
-    .option('-f, --follow', 'keep printing what is appended until the run is done')
-    .option('--home <dir>', 'cogd home (default: $COGD_HOME or the current directory)')
-    .action(async (run: string, job: string | undefined, flags: Record<string, unknown>) => {
-      exitCode = await (await commands.logs()).logsCommand(run, job, flags);
-    });
-
-  // The detached daemon `cogd start` launches; not for people.
-  withEngineFlags(program.command('daemon', { hidden: true })).action(async (flags: Record<string, unknown>) => {
-    const engine = resolveEngine(flags);
+  // The detached daemon `cogd start` launches; not for people. It reads its settings from the home.
+  withOptions(program.command('daemon', { hidden: true }), 'daemon').action(async (flags: Record<string, unknown>) => {
     const [{ runDaemon }, { summaryLine }] = await Promise.all([commands.daemon(), commands.poll()]);
+    const home = resolveHome(readOptions('daemon', flags).command.home);
     exitCode = await runDaemon({
-      ...engine,
+      home,
       consoleLevel: 'silent',
-      summarize: (runId, db) => summaryLine(db.run(runId)!, engine.home),
+      summarize: (runId, db) => summaryLine(db.run(runId)!, home),
     });
   });
 

@@ -3,7 +3,7 @@
  * what the flags leave out; an existing one keeps its stored settings and changes only those given
  * — each change said in one line (`watch 1: -m 2000 → 500`).
  */
-import { checkWatchSettings, DEFAULT_WATCH_SETTINGS, WATCH_SETTING_FLAGS, type WatchRequest } from '../config.js';
+import { checkWatchSettings, DEFAULT_WATCH_SETTINGS, describeChange, type WatchRequest } from '../config/index.js';
 import { keyFileWarning } from '../daemon/home.js';
 import type { StateDB } from '../state/db.js';
 import type { Watch, WatchSettings } from '../types.js';
@@ -49,10 +49,9 @@ export function planWatch(db: StateDB, request: WatchRequest): WatchPlan {
   checkWatchSettings(settings);
   const changes: string[] = [];
   if (previous !== undefined) {
-    for (const key of Object.keys(WATCH_SETTING_FLAGS) as Array<keyof WatchSettings>) {
+    for (const key of Object.keys(settings) as Array<keyof WatchSettings>) {
       if (before[key] === settings[key]) continue;
-      const { flag, show } = WATCH_SETTING_FLAGS[key];
-      changes.push(`watch ${previous.id}: ${flag} ${show(before[key])} → ${show(settings[key])}`);
+      changes.push(`watch ${previous.id}: ${describeChange(key, before[key], settings[key])}`);
     }
   }
   return { previous, settings, changes };
@@ -62,7 +61,9 @@ export function planWatch(db: StateDB, request: WatchRequest): WatchPlan {
 export function registerWatch(db: StateDB, request: WatchRequest): Registered {
   const { watch, plan } = db.writeTransaction(() => {
     const planned = planWatch(db, request);
-    return { watch: db.saveWatch(request.identity, planned.settings), plan: planned };
+    const saved = db.saveWatch(request.identity, planned.settings);
+    db.markWatchGiven(saved.id, Object.keys(request.given).filter((key) => request.given[key as keyof WatchSettings] !== undefined));
+    return { watch: saved, plan: planned };
   });
   const warnings = [watch.s3.accessKeyFile, watch.s3.secretKeyFile]
     .filter((file): file is string => file !== undefined)

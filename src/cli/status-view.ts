@@ -182,7 +182,8 @@ export function submitted(iso: string): string {
 
 const dash = (n: number): string => (n === 0 ? '_' : String(n));
 
-function table(rows: string[][], rightAligned: Set<number>): string[] {
+/** Rows as aligned columns, condor_q style (the last column is not padded). */
+export function table(rows: string[][], rightAligned: Set<number>): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((row) =>
     row

@@ -19,6 +19,20 @@ export interface GdalOptions {
   captureStdout?: boolean;
   /** Told when the process starts and when it has ended (a restart kills what a crash left running). */
   track?: ProcessTracker;
+  /**
+   * What the files in the arguments are to a user (`/scratch/…/input.tif` → `s3://bucket/key`):
+   * a failure's reason names the object, never a scratch path that is gone once the job ends.
+   */
+  names?: Record<string, string>;
+}
+
+/** `text` with each local path replaced by the name a user knows it by. */
+export function nameObjects(text: string, names: Record<string, string> | undefined): string {
+  if (names === undefined) return text;
+  let named = text;
+  // Longest paths first, so a directory never replaces part of a file path inside it.
+  for (const [file, name] of Object.entries(names).sort(([a], [b]) => b.length - a.length)) named = named.split(file).join(name);
+  return named;
 }
 
 /** Who keeps count of the GDAL processes running (the state DB, so a restart finds them). */
@@ -112,7 +126,7 @@ export async function runGdal(command: string, args: string[], files: StepFiles,
   if (result.failed) {
     const why = result.signal !== undefined ? `killed by ${result.signal}` : result.exitCode === undefined ? (result.originalMessage ?? 'could not start') : `exit code ${result.exitCode}`;
     files.log(`${command} failed after ${seconds} s: ${why}`);
-    const detail = lastLines(await readTail(errFile, errFrom));
+    const detail = nameObjects(lastLines(await readTail(errFile, errFrom)), options.names);
     throw new CogdError('GdalFailed', `${command} failed (${why})${detail === '' ? '' : `: ${detail}`}`);
   }
   files.log(`${command} done in ${seconds} s`);

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { closeAll } from '../util/cleanup.js';
-import type { EngineConfig } from '../config.js';
+import type { EngineConfig } from '../config/index.js';
 import { exponential, type Backoff } from '../util/backoff.js';
 import { retry } from '../util/retry.js';
 import { planManifest } from '../dag/plan.js';
@@ -156,6 +156,13 @@ export class Daemon {
         bucket: watch.inputBucket,
         reason: `s3://${watch.inputBucket} does not enforce conditional writes (If-None-Match): only one cogd daemon may watch this bucket`,
       });
+    }
+  }
+
+  /** Applies the watches' stored settings to their runs in progress (called when they are reloaded). */
+  updateWatches(watches: Watch[]): void {
+    for (const watch of watches) {
+      this.scheduler.updateWatch(watch.id, { maxRunning: watch.maxRunning, retries: watch.retries, backoff: exponential(watch.retryDelayMs) });
     }
   }
 

@@ -14,10 +14,12 @@ import { createLog, type Level } from '../log/index.js';
 import { watchBatchName } from '../manifest/names.js';
 import { StateDB } from '../state/db.js';
 import type { Watch } from '../types.js';
-import { Daemon, type DaemonOptions } from './daemon.js';
+import { engineOf } from '../config/index.js';
+import { Daemon } from './daemon.js';
 import { describeHolder, homeHolder, homePaths, lockHome, securePaths } from './home.js';
 
-export interface DaemonProcessOptions extends DaemonOptions {
+export interface DaemonProcessOptions {
+  home: string;
   /** What reaches stderr (the foreground daemon prints progress; the detached one nothing). */
   consoleLevel: Level | 'silent';
   /** Called with each finished run's summary line (the foreground daemon prints them). */
@@ -49,7 +51,9 @@ export async function runDaemon(options: DaemonProcessOptions): Promise<number> 
   }
   securePaths(options.home);
   const log = createLog({ logDir: paths.logs, consoleLevel: options.consoleLevel });
-  const daemon = new Daemon(db, log, options);
+  // The settings the home stores (given to `start` or `poll`), over the defaults: never argv.
+  const engine = engineOf(options.home, db.homeSettings());
+  const daemon = new Daemon(db, log, engine);
   await daemon.prepare();
   log.info('Daemon:Started', { pid: process.pid, home: options.home });
 
@@ -72,7 +76,9 @@ export async function runDaemon(options: DaemonProcessOptions): Promise<number> 
   };
 
   const reload = (): void => {
-    const live = new Map(db.liveWatches().map((w) => [w.id, w]));
+    const watches = db.liveWatches();
+    daemon.updateWatches(watches);
+    const live = new Map(watches.map((w) => [w.id, w]));
     for (const [id, entry] of tasks) {
       const watch = live.get(id);
       if (watch === undefined || watch.schedule !== entry.schedule) {

@@ -240,6 +240,20 @@ export class Scheduler {
   }
 
   /**
+   * A watch's settings changed (a second `cogd start` gave `-m` or `--retries`): its runs in
+   * progress follow them from now on — the next job launched, the next failure handled.
+   */
+  updateWatch(watchId: number, settings: { maxRunning: number; retries: number; backoff: Backoff }): void {
+    for (const tracker of this.trackers) {
+      if (tracker.run.watchId !== watchId) continue;
+      tracker.maxRunning = settings.maxRunning;
+      tracker.retries = settings.retries;
+      tracker.backoff = settings.backoff;
+    }
+    this.pump();
+  }
+
+  /**
    * Removes jobs of runs this scheduler executes: a job in flight is stopped (its processes killed),
    * a waiting one never starts. Returns the ids it did not know (not executing here).
    */

@@ -113,7 +113,13 @@ export class LocalExecutor implements Executor {
     const cog = path.join(dir, 'cog.tif');
     const preview = path.join(dir, 'preview.jpg');
     const track = this.options.processes?.(job.jobId);
-    const gdal = { signal, env: this.gdalEnv, timeoutMs: this.options.stepTimeoutMs, ...(track === undefined ? {} : { track }) };
+    const names = {
+      [input]: `s3://${job.inputBucket}/${job.imageKey}`,
+      [cog]: `s3://${job.outputBucket}/${job.cogKey}`,
+      [preview]: `s3://${job.outputBucket}/${job.previewKey}`,
+      [dir]: `(scratch of job ${job.jobId})`,
+    };
+    const gdal = { signal, env: this.gdalEnv, timeoutMs: this.options.stepTimeoutMs, names, ...(track === undefined ? {} : { track }) };
 
     signal.throwIfAborted();
     const size = await this.io(() => job.clock.ticking(() =>

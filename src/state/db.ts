@@ -11,6 +11,9 @@ import type { ClaimStep, JobState, RunState, Watch, WatchIdentity, WatchSettings
 
 export type { WatchIdentity, WatchSettings } from '../types.js';
 import { MIGRATIONS } from './migrations.js';
+import { HomeSettingsTable, WatchGivenTable, type StoredSetting } from './settings.js';
+
+export type { StoredSetting } from './settings.js';
 
 export interface RunRecord {
   id: number;
@@ -290,6 +293,34 @@ export class StateDB {
 
   close(): void {
     this.db.close();
+  }
+
+  // ---- the home's settings
+
+  private homeSettingsTable: HomeSettingsTable | undefined;
+
+  /** The home settings given so far, by name. */
+  homeSettings(): Record<string, StoredSetting> {
+    this.homeSettingsTable ??= new HomeSettingsTable(this.db);
+    return this.homeSettingsTable.all();
+  }
+
+  storeHomeSettings(values: Readonly<Record<string, unknown>>): void {
+    this.homeSettingsTable ??= new HomeSettingsTable(this.db);
+    this.homeSettingsTable.store(values);
+  }
+
+  private watchGivenTable: WatchGivenTable | undefined;
+
+  /** When each setting of a watch was last given by a flag, by name. */
+  watchGiven(watchId: number): Record<string, string> {
+    this.watchGivenTable ??= new WatchGivenTable(this.db);
+    return this.watchGivenTable.of(watchId);
+  }
+
+  markWatchGiven(watchId: number, names: readonly string[]): void {
+    this.watchGivenTable ??= new WatchGivenTable(this.db);
+    this.watchGivenTable.mark(watchId, names);
   }
 
   // ---- watches

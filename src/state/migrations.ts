@@ -162,4 +162,21 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       ALTER TABLE watches ADD COLUMN warning TEXT;
     `,
   },
+  {
+    version: 5,
+    name: 'settings: the home settings, and when each watch setting was given',
+    sql: `
+      -- Home settings given by flags (concurrency, timeouts, scratch, condor defaults), as JSON
+      -- values: the daemon reads them from here. A setting never given is not stored (its default
+      -- applies, and may differ between versions or machines, like the number of cores).
+      CREATE TABLE home_settings (
+        name        TEXT PRIMARY KEY,
+        value       TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+      );
+      -- Per watch: which settings were given by a flag, and when ({"maxRunning": "2026-11-30T…"});
+      -- the others hold their defaults. cogd config shows it.
+      ALTER TABLE watches ADD COLUMN given TEXT NOT NULL DEFAULT '{}';
+    `,
+  },
 ];

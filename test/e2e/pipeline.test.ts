@@ -76,6 +76,9 @@ describe('cogd poll --wait', () => {
     expect(errors).toMatch(/"" segment.*,6/);
     expect(errors).toMatch(/does not name a GeoTIFF.*,7/);
     expect(errors).toMatch(/imgs\/text\.tif,not a readable TIFF: gdalinfo failed.*,8/);
+    // Reasons name the object, never a scratch path that is gone once the job ends.
+    expect(errors).toMatch(new RegExp(`s3://${buckets.input}/imgs/text\\.tif' not recognized as a supported file format`));
+    expect(errors).not.toMatch(/scratch|input\.tif/);
     expect(errors).toMatch(/duplicate of line 1.*,9/);
     expect(errors).toMatch(/band count ""many"".*,10/);
     expect(errors).toMatch(/expected 2 columns.*found 1.*,11/);

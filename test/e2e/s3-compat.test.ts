@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Upload } from '@aws-sdk/lib-storage';
 import { CreateBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
-import { checkBucketName } from '../../src/config.js';
+import { bucket as checkBucketName } from '../../src/config/parse.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createStorage, type Storage } from '../../src/storage/s3.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
@@ -90,7 +90,7 @@ describe('storage across S3 implementations', () => {
         .then(() => 'created', (error: Error) => error.name);
       const cogdAccepts = (() => {
         try {
-          checkBucketName('--input-bucket', name);
+          checkBucketName(name, '--input-bucket');
           return true;
         } catch {
           return false;

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { checkWatchSettings, DEFAULT_WATCH_SETTINGS, normalizeEndpoint, resolveConfig } from '../../src/config.js';
+import { checkWatchSettings, DEFAULT_WATCH_SETTINGS, homeChanges, readRunRequest, resolveHomeSettings } from '../../src/config/index.js';
+import { endpoint } from '../../src/config/parse.js';
+
+const normalizeEndpoint = (value: string): string => endpoint(value, '--s3-endpoint');
+/** What commander hands over for `cogd start` with these flags (raw strings). */
+const resolveConfig = (flags: Record<string, unknown>, env: NodeJS.ProcessEnv) => readRunRequest('start', flags, env);
 import { UsageError } from '../../src/errors.js';
 
 const base = { pattern: '*raw.csv', inputBucket: 'in-bucket', outputBucket: 'out-bucket' };
@@ -36,8 +41,20 @@ describe('config', () => {
     expect(() => resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp' }, {})).toThrow(/--scratch \/tmp contains the cogd home/);
     expect(() => resolveConfig({ ...base, home: '/tmp/h1', scratch: '/' }, {})).toThrow(UsageError);
     expect(() => resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp/h1/logs/x' }, {})).toThrow(/inside the home's logs/);
-    expect(resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp/h1/scratch2' }, {}).scratch).toBe('/tmp/h1/scratch2');
-    expect(resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp/elsewhere' }, {}).scratch).toBe('/tmp/elsewhere');
+    expect(resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp/h1/scratch2' }, {}).given.home.scratch).toBe('/tmp/h1/scratch2');
+    expect(resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp/elsewhere' }, {}).given.home.scratch).toBe('/tmp/elsewhere');
+  });
+
+  it('resolves home settings given over stored over defaults, and says what a start changes', () => {
+    const { settings, sources } = resolveHomeSettings('/tmp/h1', { ioConcurrency: 4, jobTimeoutMs: 60_000 }, { jobTimeoutMs: 120_000 });
+    expect(settings.ioConcurrency).toBe(4);
+    expect(sources.ioConcurrency).toBe('stored');
+    expect(settings.jobTimeoutMs).toBe(120_000);
+    expect(sources.jobTimeoutMs).toBe('given');
+    expect(settings.stepTimeoutMs).toBe(120_000); // its default follows the job timeout
+    expect(settings.scratch).toBe('/tmp/h1/scratch');
+    expect(sources.cpuConcurrency).toBe('default');
+    expect(homeChanges('/tmp/h1', { ioConcurrency: 8 }, { ioConcurrency: 4, maxBands: 64 })).toEqual(['--io-concurrency 8 → 4']);
   });
 
   it('checks what the stored and given settings make together: condor needs key files', () => {
@@ -59,6 +76,12 @@ describe('config', () => {
     [{ ...base, accessKey: 'a.key' }, /go together/],
     [{ ...base, schedule: 'every minute' }, /not a cron expression/],
     [{ ...base, pattern: ' ' }, /-p\/--pattern is required/],
+    [{ ...base, retryDelay: 'soon' }, /--retry-delay must be a number of seconds, got "soon"/],
+    [{ ...base, executor: 'slurm' }, /--executor "slurm" is unknown/],
+    [{ ...base, ioConcurrency: '0' }, /--io-concurrency must be at least 1, got 0/],
+    [{ ...base, jobTimeout: '-5' }, /--job-timeout must be at least 1 seconds, got -5/],
+    [{ ...base, requestMemory: 'lots' }, /--request-memory "lots" is not a size/],
+    [{ ...base, submitTemplate: '/no/such.sub' }, /--submit-template \/no\/such\.sub: no such file/],
   ])('rejects bad input with a message naming it: %j', (flags, message) => {
     expect(() => resolveConfig(flags, {})).toThrow(message);
   });

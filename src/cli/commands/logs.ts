@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { resolveHome } from '../../config.js';
+import { resolveHome } from '../../config/index.js';
 import { homePaths } from '../../daemon/home.js';
 import { CogdError, UsageError } from '../../errors.js';
 import { StateDB } from '../../state/db.js';

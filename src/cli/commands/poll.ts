@@ -1,13 +1,11 @@
 /** `cogd poll`: one poll now; with `--wait`, until every run it started has finished its post step. */
 import path from 'node:path';
-import { resolveConfig, type RunFlags } from '../../config.js';
+import { readRunRequest } from '../../config/index.js';
 import type { RunRecord } from '../../state/db.js';
 import { openContext, type Context } from '../context.js';
-import { consoleLevel, type OutputFlags } from '../output.js';
+import { consoleLevel } from '../output.js';
 
-export interface PollFlags extends RunFlags, OutputFlags {
-  wait?: boolean;
-}
+export type PollFlags = Record<string, unknown>;
 
 /** One line per run: manifest, rows, processed, failed, run directory. */
 export function summaryLine(run: RunRecord, home: string): string {
@@ -45,7 +43,8 @@ function reportProgress(ctx: Context, runIds: number[]): () => void {
 }
 
 export async function pollCommand(flags: PollFlags): Promise<number> {
-  const config = resolveConfig(flags);
+  const request = readRunRequest('poll', flags);
+  const wait = request.given.command.wait === true;
   // `cogd rm` wakes whoever works on the home with SIGUSR2 (from the moment this process holds the
   // home); SIGHUP, a daemon's reload, means nothing to a poll. Neither may end it.
   let context: Context | undefined;
@@ -55,7 +54,7 @@ export async function pollCommand(flags: PollFlags): Promise<number> {
   process.on('SIGHUP', ignore);
   let ctx: Context;
   try {
-    ctx = context = await openContext(config, consoleLevel(flags));
+    ctx = context = await openContext(request, consoleLevel(request.given.command));
   } catch (error) {
     process.off('SIGUSR2', onRemoval);
     process.off('SIGHUP', ignore);
@@ -71,15 +70,15 @@ export async function pollCommand(flags: PollFlags): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const runIds = await ctx.daemon.poll(ctx.watch, { planOnly: flags.wait !== true });
+    const runIds = await ctx.daemon.poll(ctx.watch, { planOnly: !wait });
     ctx.daemon.applyRemovals();
     if (runIds.length === 0) {
       process.stdout.write(`no new manifests matching "${ctx.watch.pattern}" in s3://${ctx.watch.inputBucket}\n`);
       return 0;
     }
-    if (flags.wait !== true) {
+    if (!wait) {
       for (const run of await ctx.daemon.settled(runIds)) {
-        process.stdout.write(`run ${run.id} s3://${run.inputBucket}/${run.manifestKey}: claimed, ${run.rowsTotal ?? 0} rows planned; logs in ${path.relative(config.home, run.runDir)}\n`);
+        process.stdout.write(`run ${run.id} s3://${run.inputBucket}/${run.manifestKey}: claimed, ${run.rowsTotal ?? 0} rows planned; logs in ${path.relative(request.home, run.runDir)}\n`);
       }
       process.stdout.write('the runs continue under `cogd start`, or run `cogd poll --wait` to see them through now\n');
       return 0;
@@ -88,7 +87,7 @@ export async function pollCommand(flags: PollFlags): Promise<number> {
     const runs = await ctx.daemon.settled(runIds);
     stop();
     if (interrupted) return 130;
-    for (const run of runs) process.stdout.write(`${summaryLine(run, config.home)}\n`);
+    for (const run of runs) process.stdout.write(`${summaryLine(run, request.home)}\n`);
     return exitCodeFor(runs);
   } finally {
     process.off('SIGINT', onSignal);

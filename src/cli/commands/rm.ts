@@ -11,7 +11,7 @@
  *   cogd rm --all       every unfinished run and every watch
  */
 import { existsSync } from 'node:fs';
-import { resolveHome } from '../../config.js';
+import { resolveHome } from '../../config/index.js';
 import { homeHolder, homePaths } from '../../daemon/home.js';
 import { queuedIds, removeFromQueue } from '../../executors/condor/executor.js';
 import { UsageError } from '../../errors.js';

@@ -9,7 +9,7 @@ import { openSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resolveConfig, type Config, type RunFlags } from '../../config.js';
+import { homeChanges, readRunRequest, storedHomeValues, type RunRequest } from '../../config/index.js';
 import type { WatchIdentity, WatchSettings } from '../../types.js';
 import { planWatch, registerWatch, type Registered } from '../register.js';
 import { createStorage } from '../../storage/s3.js';
@@ -19,38 +19,10 @@ import { runDaemon } from '../../daemon/process.js';
 import { CogdError } from '../../errors.js';
 import { watchBatchName } from '../../manifest/names.js';
 import { StateDB } from '../../state/db.js';
-import { consoleLevel, type OutputFlags } from '../output.js';
+import { consoleLevel } from '../output.js';
 import { summaryLine } from './poll.js';
 
-export interface StartFlags extends RunFlags, OutputFlags {
-  foreground?: boolean;
-}
-
 const BIN = fileURLToPath(new URL('../../../bin/cogd', import.meta.url));
-
-/** Daemon-wide settings passed from `start` to the detached daemon, as resolved (validated). */
-function daemonArgs(config: Config): string[] {
-  return [
-    '--cpu-concurrency', String(config.cpuConcurrency),
-    '--io-concurrency', String(config.ioConcurrency),
-    '--job-timeout', String(config.jobTimeoutMs / 1000),
-    '--step-timeout', String(config.stepTimeoutMs / 1000),
-    '--inspect-timeout', String(config.inspectTimeoutMs / 1000),
-    '--max-pixels', String(config.limits.maxPixels),
-    '--max-bands', String(config.limits.maxBands),
-    '--scratch', config.scratch,
-    '--scratch-wait', String(config.scratchWaitMs / 1000),
-    ...(config.retryTimeouts ? ['--retry-timeouts'] : []),
-    ...(config.condor.submitTemplate === undefined ? [] : ['--submit-template', config.condor.submitTemplate]),
-    '--container-image', config.condor.containerImage,
-    '--condor-batch-size', String(config.condor.batchSize),
-    '--request-cpus', String(config.condor.requestCpus),
-    '--request-memory', config.condor.requestMemory,
-    '--request-disk', config.condor.requestDisk,
-    '--max-holds', String(config.condor.maxHolds),
-    '--release-delay', String(config.condor.releaseDelayS),
-  ];
-}
 
 /** One request to each bucket, so wrong credentials or a dead endpoint fail `start` with one clear line. */
 async function probe(identity: WatchIdentity, settings: WatchSettings): Promise<void> {
@@ -64,55 +36,68 @@ async function probe(identity: WatchIdentity, settings: WatchSettings): Promise<
   }
 }
 
-/** The watch the flags name, registered (or updated) after its buckets answered. */
-async function register(config: Config): Promise<Registered> {
-  const paths = homePaths(config.home);
+interface Registration extends Registered {
+  /** One line per home setting this start changed. */
+  homeChanged: string[];
+}
+
+/** The watch the flags name, registered (or updated) after its buckets answered; home settings stored. */
+async function register(request: RunRequest): Promise<Registration> {
+  const paths = homePaths(request.home);
   await mkdir(paths.logs, { recursive: true });
   const db = new StateDB(paths.db);
   try {
     db.check();
-    const plan = planWatch(db, config.watch);
-    await probe(config.watch.identity, plan.settings);
-    return registerWatch(db, config.watch);
+    const plan = planWatch(db, request.watch);
+    await probe(request.watch.identity, plan.settings);
+    const registered = registerWatch(db, request.watch);
+    const homeChanged = homeChanges(request.home, storedHomeValues(db.homeSettings()), request.given.home);
+    db.storeHomeSettings(request.given.home);
+    return { ...registered, homeChanged };
   } finally {
     db.close();
-    securePaths(config.home);
+    securePaths(request.home);
   }
 }
 
-export async function startCommand(flags: StartFlags): Promise<number> {
-  const config = resolveConfig(flags);
-  const holder = homeHolder(config.home);
+export async function startCommand(flags: Record<string, unknown>): Promise<number> {
+  const request = readRunRequest('start', flags);
+  const { home } = request;
+  const holder = homeHolder(home);
   if (holder?.role === 'poll') {
-    throw new CogdError('HomeBusy', `${describeHolder(holder)} is working on ${config.home}`, {
+    throw new CogdError('HomeBusy', `${describeHolder(holder)} is working on ${home}`, {
       hint: 'wait for it to finish, then start the daemon (one process works on a home at a time)',
     });
   }
-  const { watch, created, changes, warnings } = await register(config);
+  const { watch, created, changes, warnings, homeChanged } = await register(request);
+  const existing = runningDaemon(home);
   for (const line of changes) process.stdout.write(`${line}\n`);
+  // A running daemon reloads its watches (and applies their settings) now; its engine's settings
+  // are read once, at its start.
+  const later = existing !== undefined ? ' (takes effect after `cogd stop && cogd start`)' : '';
+  for (const line of homeChanged) process.stdout.write(`home: ${line}${later}\n`);
   for (const warning of warnings) process.stderr.write(`cogd: warning: ${warning}\n`);
   const batch = watchBatchName(watch.pattern);
-  const paths = homePaths(config.home);
+  const paths = homePaths(home);
 
-  if (flags.foreground === true) {
+  if (request.given.command.foreground === true) {
     process.stdout.write(`watch ${watch.id} ${batch}: polling s3://${watch.inputBucket} on "${watch.schedule}" (foreground; Ctrl-C stops)\n`);
     return runDaemon({
-      ...config,
-      consoleLevel: consoleLevel(flags),
-      summarize: (runId, state) => summaryLine(state.run(runId)!, config.home),
+      home,
+      consoleLevel: consoleLevel(request.given.command),
+      summarize: (runId, state) => summaryLine(state.run(runId)!, home),
       onRunDone: (line) => process.stdout.write(`${line}\n`),
     });
   }
 
-  const existing = runningDaemon(config.home);
   if (existing !== undefined && existing > 0) {
     process.kill(existing, 'SIGHUP');
-    process.stdout.write(`watch ${watch.id} ${batch}: ${created ? 'added to' : 'kept by'} the cogd daemon (pid ${existing}) on ${config.home}\n`);
+    process.stdout.write(`watch ${watch.id} ${batch}: ${created ? 'added to' : 'kept by'} the cogd daemon (pid ${existing}) on ${home}\n`);
     return 0;
   }
 
   const out = openSync(paths.daemonLog, 'a');
-  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, BIN, 'daemon', '--home', config.home, ...daemonArgs(config)], {
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, BIN, 'daemon', '--home', home], {
     detached: true,
     stdio: ['ignore', out, out],
   });
@@ -123,15 +108,15 @@ export async function startCommand(flags: StartFlags): Promise<number> {
   // Wait until a daemon holds the lock: this child, or one a concurrent `start` launched.
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const pid = runningDaemon(config.home);
+    const pid = runningDaemon(home);
     if (pid !== undefined && pid > 0) {
       process.stdout.write(`watch ${watch.id} ${batch}: polling s3://${watch.inputBucket} on "${watch.schedule}"\n`);
-      process.stdout.write(`cogd daemon (pid ${pid}) runs on ${config.home}; log: ${path.relative(process.cwd(), paths.daemonLog) || paths.daemonLog}\n`);
+      process.stdout.write(`cogd daemon (pid ${pid}) runs on ${home}; log: ${path.relative(process.cwd(), paths.daemonLog) || paths.daemonLog}\n`);
       return 0;
     }
     if ((exited !== null && exited !== 0 && pid === undefined) || Date.now() > deadline) {
       const tail = readFileSync(paths.daemonLog, 'utf8').split('\n').slice(-5).join('\n');
-      throw new CogdError('DaemonDidNotStart', `the cogd daemon did not start on ${config.home}:\n${tail}`);
+      throw new CogdError('DaemonDidNotStart', `the cogd daemon did not start on ${home}:\n${tail}`);
     }
     await sleep(100);
   }

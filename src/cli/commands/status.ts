@@ -5,19 +5,12 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
-import { resolveHome } from '../../config.js';
+import { readOptions, resolveHome } from '../../config/index.js';
 import { homeHolder, homePaths } from '../../daemon/home.js';
 import { StateDB } from '../../state/db.js';
 import { buildStatus, renderBars, renderBatch, renderJobs, type StatusQuery } from '../status-view.js';
 
-export interface StatusFlags {
-  home?: string;
-  json?: boolean;
-  jobs?: boolean;
-  nobatch?: boolean;
-  watch?: boolean;
-  interval?: string;
-}
+export type StatusFlags = Record<string, unknown>;
 
 function openState(home: string): StateDB | undefined {
   const { db } = homePaths(home);
@@ -25,19 +18,20 @@ function openState(home: string): StateDB | undefined {
 }
 
 export async function statusCommand(filter: string | undefined, flags: StatusFlags): Promise<number> {
-  const home = resolveHome(flags.home);
-  if (flags.watch === true) return watchCommand(filter, flags);
+  const options = readOptions('status', flags).command;
+  const home = resolveHome(options.home);
+  if (options.watch === true) return watchCommand(filter, flags, 'status');
   const db = openState(home);
-  const query: StatusQuery = { jobs: flags.jobs === true || flags.nobatch === true };
+  const query: StatusQuery = { jobs: options.jobs === true };
   if (filter !== undefined) query.filter = filter;
   if (db === undefined) {
-    if (flags.json === true) process.stdout.write(`${JSON.stringify({ home, daemon: { running: false, pid: null }, watches: [], runs: [], totals: null })}\n`);
+    if (options.json === true) process.stdout.write(`${JSON.stringify({ home, daemon: { running: false, pid: null }, watches: [], runs: [], totals: null })}\n`);
     else process.stdout.write(`-- cogd: ${home} : nothing has run here yet (start with \`cogd start\`)\n`);
     return 0;
   }
   try {
     const report = buildStatus(db, home, homeHolder(home), query);
-    if (flags.json === true) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    if (options.json === true) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else process.stdout.write(`${query.jobs === true ? renderJobs(report) : renderBatch(report)}\n`);
     if (filter !== undefined && report.watches.length === 0 && report.runs.length === 0) {
       process.stderr.write(`cogd status: nothing matches ${filter}\n`);
@@ -49,14 +43,15 @@ export async function statusCommand(filter: string | undefined, flags: StatusFla
   }
 }
 
-export async function watchCommand(filter: string | undefined, flags: StatusFlags): Promise<number> {
-  const home = resolveHome(flags.home);
+export async function watchCommand(filter: string | undefined, flags: StatusFlags, verb: 'status' | 'watch' = 'watch'): Promise<number> {
+  const options = readOptions(verb, flags).command;
+  const home = resolveHome(options.home);
   const db = openState(home);
   if (db === undefined) {
     process.stdout.write(`nothing has run on ${home} yet\n`);
     return 0;
   }
-  const interval = Number(flags.interval ?? 1) * 1000;
+  const interval = options.intervalMs ?? 1000;
   const tty = process.stdout.isTTY === true;
   const query: StatusQuery = filter === undefined ? {} : { filter };
   // The runs to follow: those unfinished now (or the one named).

@@ -1,0 +1,226 @@
+/**
+ * Every option of every command, in one table: its flag, how its value is read and checked, its
+ * default, its scope and a one-line doc. The command line, the typed settings, what `cogd config`
+ * shows and the README's flag table are all made from it.
+ *
+ * Scopes:
+ * - identity: names a watch (pattern, buckets, endpoint);
+ * - watch: stored with the watch, honoured per watch; a later `start` changes only what it gives;
+ * - home: stored in the home, read by the daemon from there; a change takes effect at its next start;
+ * - command: this invocation only (where the home is, what to print, how long to wait).
+ */
+import os from 'node:os';
+import * as parse from './parse.js';
+import type { Parser } from './parse.js';
+
+export type Scope = 'identity' | 'watch' | 'home' | 'command';
+
+export type Verb = 'poll' | 'start' | 'status' | 'watch' | 'rm' | 'stop' | 'logs' | 'config' | 'daemon';
+
+/** What a default may depend on: the home, and the values settled before it in the table. */
+export interface DefaultContext {
+  home: string;
+  values: Readonly<Record<string, unknown>>;
+}
+
+export interface OptionSpec<T = unknown, S extends Scope = Scope> {
+  /** As commander reads it: `-m, --max-running <n>`. */
+  flags: string;
+  /** One line for `--help` and the README. */
+  doc: string;
+  scope: S;
+  verbs: readonly Verb[];
+  parse: Parser<T>;
+  /** Undefined: the option has no value unless given. */
+  default?: T | ((context: DefaultContext) => T);
+  /** The default as people read it, where it is computed. */
+  defaultText?: string;
+  /** The allowed values, listed by `--help`. */
+  choices?: readonly string[];
+  /** A `--no-…` form sets it back to false. */
+  negatable?: boolean;
+  /** How a value is shown (milliseconds as seconds…). @defaultValue String */
+  show?: (value: T) => string;
+}
+
+const define = <T, S extends Scope>(spec: OptionSpec<T, S>): OptionSpec<T, S> => spec;
+
+const RUN: readonly Verb[] = ['poll', 'start'];
+const ENGINE: readonly Verb[] = ['poll', 'start'];
+const EVERY: readonly Verb[] = ['poll', 'start', 'status', 'watch', 'rm', 'stop', 'logs', 'config', 'daemon'];
+const asSeconds = (ms: number): string => `${ms / 1000} s`;
+
+export const OPTIONS = {
+  // ---- the watch: what names it
+  pattern: define({
+    flags: '-p, --pattern <glob>', scope: 'identity', verbs: RUN, parse: parse.pattern,
+    doc: 'manifest keys to claim; without "/" it matches the base name in any folder ("*raw.csv" matches a/b/x-raw.csv), with "/" the whole key. Only its literal prefix is listed',
+  }),
+  inputBucket: define({ flags: '--input-bucket <name>', scope: 'identity', verbs: RUN, parse: parse.bucket, doc: 'bucket holding the manifests and the input GeoTIFFs' }),
+  outputBucket: define({ flags: '--output-bucket <name>', scope: 'identity', verbs: RUN, parse: parse.bucket, doc: 'bucket receiving the COGs and JPEG previews (never the input bucket)' }),
+  s3Endpoint: define({
+    flags: '-e, --s3-endpoint <host|url>', scope: 'identity', verbs: RUN, parse: parse.endpoint, defaultText: 'AWS',
+    doc: 'S3 endpoint; a bare host means https, a URL is used as given (path-style addressing)',
+  }),
+
+  // ---- the watch: its own settings
+  accessKeyFile: define({
+    flags: '-a, --access-key <file>', scope: 'watch', verbs: RUN, parse: parse.file, defaultText: 'the AWS environment',
+    doc: 'file holding the S3 access key id (trimmed); without -a/-s the AWS environment variables and profiles apply',
+  }),
+  secretKeyFile: define({ flags: '-s, --secret-key <file>', scope: 'watch', verbs: RUN, parse: parse.file, defaultText: 'the AWS environment', doc: 'file holding the S3 secret access key' }),
+  maxRunning: define({ flags: '-m, --max-running <n>', scope: 'watch', verbs: RUN, parse: parse.integer(1), default: 10000, doc: 'jobs of this watch in flight at most' }),
+  retries: define({ flags: '--retries <n>', scope: 'watch', verbs: RUN, parse: parse.integer(0), default: 3, doc: 'retries of a failed job after its first attempt' }),
+  retryDelayMs: define({
+    flags: '--retry-delay <seconds>', scope: 'watch', verbs: RUN, parse: parse.seconds(), default: 10_000, show: asSeconds,
+    doc: 'delay before the first retry; doubles each retry, ±20% jitter',
+  }),
+  executor: define({
+    flags: '--executor <name>', scope: 'watch', verbs: RUN, parse: parse.choice(['local', 'condor'] as const), choices: ['local', 'condor'], default: 'local' as 'local' | 'condor',
+    doc: 'where jobs run: this machine, or an HTCondor pool',
+  }),
+  schedule: define({ flags: '--schedule <cron>', scope: 'watch', verbs: ['start'], parse: parse.cron, default: '*/15 * * * *', doc: 'when to poll: a cron expression (5 fields, or 6 with seconds)' }),
+
+  // ---- the home: the engine on this machine
+  cpuConcurrency: define({
+    flags: '--cpu-concurrency <n>', scope: 'home', verbs: ENGINE, parse: parse.integer(1), default: () => os.availableParallelism(), defaultText: 'the cores',
+    doc: 'GDAL processes at once on this machine',
+  }),
+  ioConcurrency: define({ flags: '--io-concurrency <n>', scope: 'home', verbs: ENGINE, parse: parse.integer(1), default: 8, doc: 'S3 transfers at once' }),
+  jobTimeoutMs: define({
+    flags: '--job-timeout <seconds>', scope: 'home', verbs: ENGINE, parse: parse.seconds(1), default: 1_800_000, show: asSeconds,
+    doc: 'a job working longer (queueing excluded) is killed with its process group and failed; HTCondor: allowed_execute_duration',
+  }),
+  stepTimeoutMs: define({
+    flags: '--step-timeout <seconds>', scope: 'home', verbs: ENGINE, parse: parse.seconds(1), show: asSeconds, defaultText: 'the job timeout',
+    default: ({ values }) => values['jobTimeoutMs'] as number,
+    doc: 'deadline of one GDAL command',
+  }),
+  inspectTimeoutMs: define({ flags: '--inspect-timeout <seconds>', scope: 'home', verbs: ENGINE, parse: parse.seconds(1), default: 60_000, show: asSeconds, doc: 'deadline of the pre-flight gdalinfo' }),
+  retryTimeouts: define({ flags: '--retry-timeouts', scope: 'home', verbs: ENGINE, parse: parse.flag, default: false, negatable: true, doc: 'retry jobs that timed out (--no-retry-timeouts: fail them)' }),
+  maxPixels: define({ flags: '--max-pixels <n>', scope: 'home', verbs: ENGINE, parse: parse.integer(1), default: 2_000_000_000, doc: 'inputs with more pixels are rejected before any conversion' }),
+  maxBands: define({ flags: '--max-bands <n>', scope: 'home', verbs: ENGINE, parse: parse.integer(1), default: 64, doc: 'inputs with more bands are rejected before any conversion' }),
+  scratch: define({
+    flags: '--scratch <dir>', scope: 'home', verbs: ENGINE, parse: parse.file, defaultText: '<home>/scratch',
+    default: ({ home }) => `${home}/scratch`,
+    doc: 'where jobs download and convert; cogd works in a subdirectory of its own (cogd-ID) and deletes nothing else there',
+  }),
+  scratchWaitMs: define({
+    flags: '--scratch-wait <seconds>', scope: 'home', verbs: ENGINE, parse: parse.seconds(), default: 600_000, show: asSeconds,
+    doc: 'how long a job waits for scratch space before failing',
+  }),
+  submitTemplate: define({
+    flags: '--submit-template <file>', scope: 'home', verbs: ENGINE, parse: parse.existingFile('copy submit-templates/cog.sub and point at the copy'),
+    defaultText: 'submit-templates/cog.sub', doc: 'condor: your copy of the submit description',
+  }),
+  containerImage: define({
+    flags: '--container-image <ref>', scope: 'home', verbs: ENGINE, parse: parse.submitValue, default: 'docker://ghcr.io/osgeo/gdal:ubuntu-small-latest',
+    doc: 'condor: the image the worker runs in (bash + GDAL; pin a version tag in production)',
+  }),
+  condorBatchSize: define({ flags: '--condor-batch-size <n>', scope: 'home', verbs: ENGINE, parse: parse.integer(1), default: 1000, doc: 'condor: rows per condor_submit' }),
+  requestCpus: define({ flags: '--request-cpus <n>', scope: 'home', verbs: ENGINE, parse: parse.integer(1), default: 1, doc: 'condor: request_cpus of each job' }),
+  requestMemory: define({ flags: '--request-memory <size>', scope: 'home', verbs: ENGINE, parse: parse.quantity, default: '1GB', doc: 'condor: request_memory of each job' }),
+  requestDisk: define({ flags: '--request-disk <size>', scope: 'home', verbs: ENGINE, parse: parse.quantity, default: '2GB', doc: 'condor: request_disk of each job' }),
+  maxHolds: define({ flags: '--max-holds <n>', scope: 'home', verbs: ENGINE, parse: parse.integer(1), default: 5, doc: 'condor: holds after which HTCondor removes a job' }),
+  releaseDelayMs: define({
+    flags: '--release-delay <seconds>', scope: 'home', verbs: ENGINE, parse: parse.seconds(1), default: 60_000, show: asSeconds,
+    doc: 'condor: wait before releasing a held job; doubles with each hold',
+  }),
+
+  // ---- this command only
+  home: define({
+    flags: '--home <dir>', scope: 'command', verbs: EVERY, parse: parse.file, defaultText: '$COGD_HOME or the current directory',
+    doc: 'the cogd home: state DB (cogd.db), logs/, the daemon lock and pid file',
+  }),
+  wait: define({ flags: '--wait', scope: 'command', verbs: ['poll'], parse: parse.flag, doc: 'convert what was claimed (and resume unfinished runs) before returning' }),
+  foreground: define({ flags: '--foreground', scope: 'command', verbs: ['start'], parse: parse.flag, doc: 'run the daemon in this process until SIGINT/SIGTERM' }),
+  verbose: define({ flags: '-v, --verbose', scope: 'command', verbs: RUN, parse: parse.flag, doc: 'log progress events to stderr' }),
+  debug: define({ flags: '--debug', scope: 'command', verbs: RUN, parse: parse.flag, doc: 'log everything to stderr' }),
+  json: define({ flags: '--json', scope: 'command', verbs: ['status', 'config'], parse: parse.flag, doc: 'print the same data as JSON' }),
+  jobs: define({ flags: '--jobs, --nobatch', scope: 'command', verbs: ['status'], parse: parse.flag, doc: 'one line per job with its state and last error (condor_q -nobatch)' }),
+  watch: define({ flags: '--watch', scope: 'command', verbs: ['status'], parse: parse.flag, doc: 'redraw a progress bar per run until they finish (Ctrl-C stops)' }),
+  intervalMs: define({
+    flags: '--interval <seconds>', scope: 'command', verbs: ['status', 'watch'], parse: parse.seconds(0.1), default: 1000, show: asSeconds,
+    doc: 'refresh interval of the live view',
+  }),
+  all: define({ flags: '--all', scope: 'command', verbs: ['rm'], parse: parse.flag, doc: 'every unfinished run and every watch' }),
+  timeoutMs: define({
+    flags: '--timeout <seconds>', scope: 'command', verbs: ['stop'], parse: parse.seconds(0), default: 120_000, show: asSeconds,
+    doc: 'how long to wait for the daemon to stop',
+  }),
+  follow: define({ flags: '-f, --follow', scope: 'command', verbs: ['logs'], parse: parse.flag, doc: 'keep printing what is appended until the run is done' }),
+} as const;
+
+export type OptionName = keyof typeof OPTIONS;
+
+export type ValueOf<K extends OptionName> = (typeof OPTIONS)[K] extends OptionSpec<infer T, Scope> ? T : never;
+
+/** The options of one scope, with their value types: e.g. `Values<'home'>`. */
+export type Values<S extends Scope> = {
+  [K in OptionName as (typeof OPTIONS)[K]['scope'] extends S ? K : never]: ValueOf<K>;
+};
+
+/** Names of the options of a scope, in table order. */
+export function namesOf(scope: Scope): OptionName[] {
+  return (Object.keys(OPTIONS) as OptionName[]).filter((name) => OPTIONS[name].scope === scope);
+}
+
+/** The long flag (`--max-running`). */
+export function longFlag(name: OptionName): string {
+  return /--[\w-]+/.exec(OPTIONS[name].flags)?.[0] ?? name;
+}
+
+/** The flag as messages name it: `-m/--max-running`, `--retries`. */
+export function flagLabel(name: OptionName): string {
+  const short = /^(-\w),/.exec(OPTIONS[name].flags)?.[1];
+  return short === undefined ? longFlag(name) : `${short}/${longFlag(name)}`;
+}
+
+/** The attribute commander stores the option under (camel case of its last long flag). */
+export function attributeOf(name: OptionName): string {
+  const longs = OPTIONS[name].flags.match(/--[\w-]+/g) ?? [name];
+  return longs[longs.length - 1]!
+    .slice(2)
+    .replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** A value as people read it. */
+export function showValue(name: OptionName, value: unknown): string {
+  if (value === undefined) return OPTIONS[name].defaultText ?? 'unset';
+  const show = (OPTIONS[name] as OptionSpec).show;
+  return show === undefined ? String(value) : show(value);
+}
+
+/** The default of an option, given the home and the values settled before it. */
+export function defaultOf(name: OptionName, context: DefaultContext): unknown {
+  const value = (OPTIONS[name] as OptionSpec).default;
+  return typeof value === 'function' ? (value as (c: DefaultContext) => unknown)(context) : value;
+}
+
+/** The default as people read it (`--help`, the README). */
+export function defaultText(name: OptionName): string | undefined {
+  const spec = OPTIONS[name] as OptionSpec;
+  if (spec.defaultText !== undefined) return spec.defaultText;
+  if (spec.default === undefined || typeof spec.default === 'function') return undefined;
+  if (spec.parse === parse.flag) return spec.default === true ? 'on' : 'off';
+  return showValue(name, spec.default);
+}
+
+/** The options a verb takes, in table order. */
+export function optionsOf(verb: Verb): OptionName[] {
+  return (Object.keys(OPTIONS) as OptionName[]).filter((name) => OPTIONS[name].verbs.includes(verb));
+}
+
+/**
+ * Reads the options a command was given (commander hands over raw strings, `true` for flags and
+ * `false` for their `--no-` form): each is parsed and checked. Options not given are absent.
+ */
+export function readGiven(verb: Verb, raw: Readonly<Record<string, unknown>>): Partial<Record<OptionName, unknown>> {
+  const given: Partial<Record<OptionName, unknown>> = {};
+  for (const name of optionsOf(verb)) {
+    const value = raw[attributeOf(name)];
+    if (value === undefined) continue;
+    given[name] = typeof value === 'boolean' ? value : (OPTIONS[name] as OptionSpec).parse(String(value), flagLabel(name));
+  }
+  return given;
+}

@@ -1,0 +1,111 @@
+/**
+ * Parsers of option values: each takes the text a user typed and the flag it came with, and
+ * returns the value or throws a UsageError (exit code 2) that names the flag, what it got and what
+ * is allowed.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { validate as validateCron } from 'node-cron';
+import { UsageError } from '../errors.js';
+
+export type Parser<T> = (raw: string, flag: string) => T;
+
+/** A whole number of at least `min` (and at most `max`). */
+export const integer =
+  (min: number, max = Number.MAX_SAFE_INTEGER): Parser<number> =>
+  (raw, flag) => {
+    if (!/^\d+$/.test(raw.trim())) throw new UsageError(`${flag} must be a whole number, got "${raw}"`);
+    const n = Number(raw.trim());
+    if (n < min) throw new UsageError(`${flag} must be at least ${min}, got ${n}`);
+    if (n > max) throw new UsageError(`${flag} must be at most ${max}, got ${n}`);
+    return n;
+  };
+
+/** Seconds (a decimal number, at least `min`), returned in milliseconds. */
+export const seconds =
+  (min = 0): Parser<number> =>
+  (raw, flag) => {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag} must be a number of seconds, got "${raw}"`);
+    if (n < min) throw new UsageError(`${flag} must be at least ${min} seconds, got ${n}`);
+    return Math.round(n * 1000);
+  };
+
+/** One of a fixed set of words. */
+export const choice =
+  <T extends string>(choices: readonly T[]): Parser<T> =>
+  (raw, flag) => {
+    if (!(choices as readonly string[]).includes(raw)) throw new UsageError(`${flag} "${raw}" is unknown`, `use ${choices.join(', ')}`);
+    return raw as T;
+  };
+
+/** A flag without a value: present means true (its `--no-` form means false). */
+export const flag: Parser<boolean> = () => true;
+
+/** Any text, taken as given. */
+export const text: Parser<string> = (raw) => raw;
+
+/** A path, made absolute against the current directory. */
+export const file: Parser<string> = (raw, flagName) => {
+  if (raw.trim() === '') throw new UsageError(`${flagName} is empty`, 'give a path');
+  return path.resolve(raw);
+};
+
+/** A path to a file that exists now. */
+export const existingFile =
+  (hint: string): Parser<string> =>
+  (raw, flagName) => {
+    const resolved = file(raw, flagName);
+    if (!existsSync(resolved)) throw new UsageError(`${flagName} ${raw}: no such file`, hint);
+    return resolved;
+  };
+
+/** Text that can go into an HTCondor submit description: not empty, no quote, no newline. */
+export const submitValue: Parser<string> = (raw, flagName) => {
+  if (raw.trim() === '' || /[\n\r"]/.test(raw)) throw new UsageError(`${flagName} "${raw}" is empty or contains a quote or newline`);
+  return raw.trim();
+};
+
+/** An HTCondor quantity such as 1GB, 512MB or 2048 (MB for memory, KB for disk, as condor_submit reads bare numbers). */
+export const quantity: Parser<string> = (raw, flagName) => {
+  if (!/^\d+(\.\d+)?\s*([KMGT]i?B?)?$/i.test(raw.trim())) throw new UsageError(`${flagName} "${raw}" is not a size`, 'for example 1GB, 512MB or 2048');
+  return raw.trim();
+};
+
+/** A cron expression: 5 fields, or 6 with seconds. */
+export const cron: Parser<string> = (raw, flagName) => {
+  if (!validateCron(raw)) throw new UsageError(`${flagName} "${raw}" is not a cron expression`, 'for example "*/15 * * * *"');
+  return raw;
+};
+
+/** S3 bucket naming rules (the strict subset every implementation accepts). */
+export const bucket: Parser<string> = (raw, flagName) => {
+  if (raw === '') throw new UsageError(`${flagName} is required`, `pass ${flagName} NAME`);
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(raw) || raw.includes('..')) {
+    throw new UsageError(`${flagName} "${raw}" is not a valid bucket name`, 'bucket names are 3-63 characters of lower-case letters, digits, dots and hyphens');
+  }
+  return raw;
+};
+
+/** `-e host` means https; a URL is taken as given. */
+export const endpoint: Parser<string> = (raw, flagName) => {
+  const trimmed = raw.trim();
+  if (trimmed === '') throw new UsageError(`${flagName} is empty`, 'give a host name or a URL such as http://127.0.0.1:9000');
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `https://${trimmed}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new UsageError(`${flagName} "${raw}" is not a host name or URL`, 'for example: s3.example.org or http://127.0.0.1:9000');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UsageError(`${flagName} "${raw}" uses ${url.protocol}; only http and https are supported`);
+  }
+  return withScheme.replace(/\/+$/, '');
+};
+
+/** A glob of manifest keys. */
+export const pattern: Parser<string> = (raw, flagName) => {
+  if (raw.trim() === '') throw new UsageError(`${flagName} is required`, 'for example: -p "*raw.csv"');
+  return raw;
+};
