@@ -42,7 +42,7 @@ function concerns(db: Database.Database) {
 }
 
 export class StateDB {
-  readonly db: Database.Database;
+  private readonly db: Database.Database;
   private readonly of: ReturnType<typeof concerns>;
 
   constructor(readonly file: string) {
