@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { watchBatchName } from '../manifest/names.js';
 import type { HolderRole } from '../daemon/home.js';
-import type { JobRecord, RunRecord, StateDB } from '../state/db.js';
+import type { JobRecord, JobsInState, RunRecord, StateDB } from '../state/db.js';
 import type { JobState } from '../types.js';
 
 export interface JobCounts {
@@ -97,12 +97,6 @@ export function buildStatus(db: StateDB, home: string, holder: HomeHolder | unde
     }
   }
 
-  const countRows = db.db
-    .prepare(`SELECT state, COUNT(*) AS n, MIN(line) AS first, MAX(line) AS last FROM jobs WHERE run_id = ? GROUP BY state`);
-  const holdRows = db.db.prepare(
-    `SELECT IFNULL(error, 'no reason given') AS reason, COUNT(*) AS jobs FROM jobs WHERE run_id = ? AND state = 'held'
-     GROUP BY error ORDER BY jobs DESC, reason LIMIT 5`,
-  );
   const totals = { ...emptyCounts(), suspended: 0 };
   const report: StatusReport = {
     home,
@@ -125,16 +119,15 @@ export function buildStatus(db: StateDB, home: string, holder: HomeHolder | unde
       let first: number | null = null;
       let last: number | null = null;
       // Per state: how many jobs, and their first and last manifest line (a job filter: that one job).
-      type Row = { state: JobState; n: number; first: number; last: number };
       const job = jobLine === undefined ? undefined : db.jobByLine(run.id, jobLine);
-      const rows: Row[] =
-        jobLine === undefined ? (countRows.all(run.id) as Row[]) : job === undefined ? [] : [{ state: job.state, n: 1, first: job.line, last: job.line }];
+      const rows: JobsInState[] =
+        jobLine === undefined ? db.jobsByState(run.id) : job === undefined ? [] : [{ state: job.state, jobs: 1, firstLine: job.line, lastLine: job.line }];
       for (const row of rows) {
-        if (row.state === 'converted') counts.done += row.n;
-        else counts[row.state] += row.n;
-        counts.total += row.n;
-        first = first === null ? row.first : Math.min(first, row.first);
-        last = last === null ? row.last : Math.max(last, row.last);
+        if (row.state === 'converted') counts.done += row.jobs;
+        else counts[row.state] += row.jobs;
+        counts.total += row.jobs;
+        first = first === null ? row.firstLine : Math.min(first, row.firstLine);
+        last = last === null ? row.lastLine : Math.max(last, row.lastLine);
       }
       for (const key of ['done', 'failed', 'removed', 'running', 'idle', 'held', 'total'] as const) totals[key] += counts[key];
       return {
@@ -150,7 +143,7 @@ export function buildStatus(db: StateDB, home: string, holder: HomeHolder | unde
         counts,
         firstLine: first,
         lastLine: last,
-        holdReasons: counts.held === 0 ? [] : (holdRows.all(run.id) as Array<{ reason: string; jobs: number }>),
+        holdReasons: counts.held === 0 ? [] : db.holdReasons(run.id),
       };
     }),
     totals,

@@ -1,4 +1,5 @@
 /** The pure parts of the data-safety rules: what is text, log names that fit, key file modes, state files. */
+import Database from 'better-sqlite3';
 import { chmodSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -61,9 +62,11 @@ describe('state files', () => {
   it('a file that is not SQLite, or cut short, is refused before SQLite opens it', async () => {
     const home = await tempDir();
     const file = path.join(home, 'cogd.db');
-    const db = new StateDB(file);
-    db.db.exec('CREATE TABLE filler (x TEXT); INSERT INTO filler SELECT hex(randomblob(500)) FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) SELECT i FROM n);');
-    db.db.pragma('wal_checkpoint(TRUNCATE)');
+    new StateDB(file).close();
+    // Filler pages written straight into the state file (the state layer has no door for this).
+    const db = new Database(file);
+    db.exec('CREATE TABLE filler (x TEXT); INSERT INTO filler SELECT hex(randomblob(500)) FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) SELECT i FROM n);');
+    db.pragma('wal_checkpoint(TRUNCATE)');
     db.close();
     const whole = await readFile(file);
     await writeFile(file, whole.subarray(0, 8192));

@@ -1,0 +1,140 @@
+/** Runs: one claimed manifest each, from the claim to the post step. */
+import type Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import type { ClaimStep, RunState } from '../types.js';
+import { now, prepareAll } from './statements.js';
+
+export interface RunRecord {
+  id: number;
+  watchId: number;
+  inputBucket: string;
+  outputBucket: string;
+  manifestKey: string;
+  manifestEtag: string;
+  manifestMtime: string;
+  base: string;
+  ts: string;
+  processingKey: string;
+  runDir: string;
+  batchName: string;
+  state: RunState;
+  claimStep: ClaimStep;
+  /** Written into the claim marker; recognises our own claim after a restart. */
+  claimToken: string | null;
+  rowsTotal: number | null;
+  processed: number | null;
+  failed: number | null;
+  /** Why the whole manifest was rejected. */
+  error: string | null;
+  postError: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+/** What a claim records before anything is done in S3. */
+export type NewRun = Pick<
+  RunRecord,
+  'watchId' | 'inputBucket' | 'outputBucket' | 'manifestKey' | 'manifestEtag' | 'manifestMtime' | 'base' | 'ts' | 'processingKey' | 'runDir' | 'batchName'
+>;
+
+/** The columns of a RunRecord. */
+export const RUN_COLUMNS = `id, watch_id AS watchId, input_bucket AS inputBucket, output_bucket AS outputBucket,
+  manifest_key AS manifestKey, manifest_etag AS manifestEtag, manifest_mtime AS manifestMtime, base, ts,
+  processing_key AS processingKey, run_dir AS runDir, batch_name AS batchName, state, claim_step AS claimStep, claim_token AS claimToken,
+  rows_total AS rowsTotal, processed, failed, error, post_error AS postError, created_at AS createdAt, finished_at AS finishedAt`;
+
+const SQL = {
+  find: `SELECT ${RUN_COLUMNS} FROM runs WHERE input_bucket = ? AND manifest_key = ? AND manifest_etag = ? AND manifest_mtime = ?`,
+  dirTaken: 'SELECT 1 FROM runs WHERE run_dir = ?',
+  insert: `INSERT INTO runs (watch_id, input_bucket, output_bucket, manifest_key, manifest_etag, manifest_mtime, base, ts,
+      processing_key, run_dir, batch_name, state, claim_step, claim_token, created_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'claiming', 'claimed', ?, ?)`,
+  get: `SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`,
+  unfinished: `SELECT ${RUN_COLUMNS} FROM runs WHERE state != 'done' ORDER BY id`,
+  unfinishedOfWatch: `SELECT ${RUN_COLUMNS} FROM runs WHERE state != 'done' AND watch_id = ? ORDER BY id`,
+  byBatch: `SELECT ${RUN_COLUMNS} FROM runs WHERE batch_name = ? ORDER BY id`,
+  delete: `DELETE FROM runs WHERE id = ? AND state = 'claiming' AND claim_step IN ('claimed', 'downloaded')`,
+  setClaimStep: 'UPDATE runs SET claim_step = ? WHERE id = ?',
+  setState: 'UPDATE runs SET state = ? WHERE id = ?',
+  setError: 'UPDATE runs SET error = ? WHERE id = ?',
+  setPostError: 'UPDATE runs SET post_error = ? WHERE id = ?',
+  finish: `UPDATE runs SET state = 'done', processed = ?, failed = ?, post_error = NULL, finished_at = ? WHERE id = ?`,
+};
+
+export class Runs {
+  private readonly sql;
+
+  constructor(db: Database.Database) {
+    this.sql = prepareAll(db, SQL);
+  }
+
+  /** The run that claimed this exact object, if any. */
+  find(inputBucket: string, key: string, etag: string, mtime: string): RunRecord | undefined {
+    return this.sql.find.get(inputBucket, key, etag, mtime) as RunRecord | undefined;
+  }
+
+  dirTaken(runDir: string): boolean {
+    return this.sql.dirTaken.get(runDir) !== undefined;
+  }
+
+  /** Records a claim before anything is done in S3. */
+  insert(run: NewRun): RunRecord {
+    const { lastInsertRowid } = this.sql.insert.run(
+      run.watchId,
+      run.inputBucket,
+      run.outputBucket,
+      run.manifestKey,
+      run.manifestEtag,
+      run.manifestMtime,
+      run.base,
+      run.ts,
+      run.processingKey,
+      run.runDir,
+      run.batchName,
+      randomUUID(),
+      now(),
+    );
+    return this.get(Number(lastInsertRowid))!;
+  }
+
+  get(id: number): RunRecord | undefined {
+    return this.sql.get.get(id) as RunRecord | undefined;
+  }
+
+  /** Runs that are not finished, oldest first: what a restart must resume. */
+  unfinished(watchId?: number): RunRecord[] {
+    if (watchId === undefined) return this.sql.unfinished.all() as RunRecord[];
+    return this.sql.unfinishedOfWatch.all(watchId) as RunRecord[];
+  }
+
+  /** The runs of a batch name (`cogd rm <batch>`), oldest first. */
+  byBatch(batchName: string): RunRecord[] {
+    return this.sql.byBatch.all(batchName) as RunRecord[];
+  }
+
+  /** Forgets a claim that nothing was done for in the bucket (another daemon won it, or it is no manifest). */
+  delete(runId: number): void {
+    this.sql.delete.run(runId);
+  }
+
+  setClaimStep(runId: number, step: ClaimStep): void {
+    this.sql.setClaimStep.run(step, runId);
+  }
+
+  setState(runId: number, state: RunState): void {
+    this.sql.setState.run(state, runId);
+  }
+
+  /** Records why the whole manifest was rejected. */
+  setError(runId: number, error: string): void {
+    this.sql.setError.run(error, runId);
+  }
+
+  setPostError(runId: number, error: string | null): void {
+    this.sql.setPostError.run(error, runId);
+  }
+
+  finish(runId: number, processed: number, failed: number): void {
+    this.sql.finish.run(processed, failed, now(), runId);
+  }
+}
