@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import { watchBatchName } from '../manifest/names.js';
+import { parseTarget } from '../manifest/targets.js';
 import type { HolderRole } from '../daemon/home.js';
 import type { JobRecord, JobsInState, RunRecord, StateDB } from '../state/db.js';
 import type { JobState } from '../types.js';
@@ -80,20 +81,18 @@ export function buildStatus(db: StateDB, home: string, holder: HomeHolder | unde
   let runs = db.recentRuns(since);
   let jobLine: number | undefined;
   if (filter !== undefined) {
-    const job = /^(\d+)\.(\d+)$/.exec(filter);
-    const watch = /^w(\d+)$/i.exec(filter);
-    if (/^\d+$/.test(filter) || job !== null) {
-      const id = Number(job?.[1] ?? filter);
-      const run = db.run(id);
+    const target = parseTarget(filter);
+    if (target.kind === 'run' || target.kind === 'job') {
+      const run = db.run(target.run);
       runs = run === undefined ? [] : [run];
       watches = [];
-      if (job !== null) jobLine = Number(job[2]);
-    } else if (watch !== null) {
-      watches = watches.filter((w) => w.id === Number(watch[1]));
-      runs = runs.filter((r) => r.watchId === Number(watch[1]));
+      if (target.kind === 'job') jobLine = target.line;
+    } else if (target.kind === 'watch') {
+      watches = watches.filter((w) => w.id === target.watch);
+      runs = runs.filter((r) => r.watchId === target.watch);
     } else {
-      watches = watches.filter((w) => watchBatchName(w.pattern) === filter);
-      runs = runs.filter((r) => r.batchName === filter);
+      watches = watches.filter((w) => watchBatchName(w.pattern) === target.name);
+      runs = runs.filter((r) => r.batchName === target.name);
     }
   }
 

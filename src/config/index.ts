@@ -7,7 +7,7 @@ import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { WatchIdentity, WatchSettings } from '../types.js';
-import { defaultOf, flagLabel, namesOf, OPTIONS, readGiven, showValue, type OptionName, type Values, type ValueOf, type Verb } from './options.js';
+import { defaultOf, flagLabel, namesOf, shortFlag, OPTIONS, readGiven, showValue, type OptionName, type Values, type ValueOf, type Verb } from './options.js';
 
 export { OPTIONS, flagLabel, namesOf, showValue, type OptionName, type Verb } from './options.js';
 
@@ -101,7 +101,7 @@ function fixedDefault<K extends OptionName>(name: K): ValueOf<K> {
 /** How a change of a watch setting is said: `-m 2000 → 500`. */
 export function describeChange(key: keyof WatchSettings, before: unknown, after: unknown): string {
   if (key === 'region') return `AWS_REGION ${String(before)} → ${String(after)}`;
-  return `${flagLabel(key)} ${showValue(key, before)} → ${showValue(key, after)}`;
+  return `${shortFlag(key)} ${showValue(key, before)} → ${showValue(key, after)}`;
 }
 
 /**
@@ -198,7 +198,7 @@ export function homeChanges(home: string, stored: Partial<HomeSettings>, given: 
   const lines: string[] = [];
   for (const [name, value] of Object.entries(given) as Array<[keyof HomeSettings, unknown]>) {
     if (value === undefined || JSON.stringify(value) === JSON.stringify(before[name])) continue;
-    lines.push(`${flagLabel(name)} ${showValue(name, before[name])} → ${showValue(name, value)}`);
+    lines.push(`${shortFlag(name)} ${showValue(name, before[name])} → ${showValue(name, value)}`);
   }
   return lines;
 }

@@ -176,6 +176,11 @@ export function flagLabel(name: OptionName): string {
   return short === undefined ? longFlag(name) : `${short}/${longFlag(name)}`;
 }
 
+/** The flag as typed most often: `-m`, `--retries`. */
+export function shortFlag(name: OptionName): string {
+  return /^(-\w),/.exec(OPTIONS[name].flags)?.[1] ?? longFlag(name);
+}
+
 /** The attribute commander stores the option under (camel case of its last long flag). */
 export function attributeOf(name: OptionName): string {
   const longs = OPTIONS[name].flags.match(/--[\w-]+/g) ?? [name];

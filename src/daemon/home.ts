@@ -8,11 +8,11 @@
  * instant, and the holder waits out such an instant when it starts: a probe can never keep a
  * daemon from starting.
  */
-import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { isHeld, takeExclusive } from '../state/lock.js';
 import { retry } from '../util/retry.js';
 
 export const homePaths = (home: string) => ({
@@ -33,9 +33,6 @@ export interface HomeLock {
 
 /** How long the holder waits for probes that hold the lock file for an instant. */
 const PROBE_PATIENCE_MS = 3000;
-
-const isBusy = (error: unknown): boolean =>
-  error instanceof Error && 'code' in error && String((error as { code: unknown }).code).startsWith('SQLITE_BUSY');
 
 /**
  * When a process started, in clock ticks since boot (`/proc/<pid>/stat`, field 22), with the boot
@@ -69,15 +66,8 @@ function bootId(): string {
 export async function acquireHomeLock(home: string, role: HolderRole): Promise<HomeLock | undefined> {
   const paths = homePaths(home);
   await mkdir(home, { recursive: true });
-  const db = new Database(paths.lock, { timeout: PROBE_PATIENCE_MS });
-  try {
-    db.pragma('locking_mode = EXCLUSIVE');
-    db.exec('BEGIN EXCLUSIVE');
-  } catch (error) {
-    db.close();
-    if (isBusy(error)) return undefined;
-    throw error;
-  }
+  const lock = takeExclusive(paths.lock, PROBE_PATIENCE_MS);
+  if (lock === undefined) return undefined;
   // Written whole or not at all: a reader never sees half a pid file.
   const tmp = `${paths.pid}.${process.pid}.tmp`;
   await writeFile(tmp, `${process.pid}\n${role}\n${processStart(process.pid) ?? ''}\n`, { mode: 0o600 });
@@ -85,7 +75,7 @@ export async function acquireHomeLock(home: string, role: HolderRole): Promise<H
   return {
     async release() {
       await rm(paths.pid, { force: true });
-      db.close();
+      lock.release();
     },
   };
 }
@@ -115,20 +105,7 @@ export async function lockHome(home: string, role: HolderRole): Promise<HomeLock
 export function homeHolder(home: string): { pid: number | undefined; role: HolderRole } | undefined {
   const paths = homePaths(home);
   if (!existsSync(paths.lock)) return undefined;
-  let held: boolean;
-  try {
-    const probe = new Database(paths.lock, { readonly: true, fileMustExist: true, timeout: 0 });
-    try {
-      probe.prepare('SELECT count(*) FROM sqlite_master').get(); // a shared lock, for an instant
-      held = false;
-    } finally {
-      probe.close();
-    }
-  } catch (error) {
-    if (!isBusy(error)) throw error;
-    held = true;
-  }
-  if (!held) return undefined;
+  if (!isHeld(paths.lock)) return undefined;
   const [pidText = '', roleText = '', start = ''] = (existsSync(paths.pid) ? readFileSync(paths.pid, 'utf8') : '').split('\n');
   const pid = Number.parseInt(pidText, 10);
   const role: HolderRole = roleText === 'poll' ? 'poll' : 'daemon';

@@ -7,7 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { resolveHome } from '../../config/index.js';
+import { readOptions, resolveHome } from '../../config/index.js';
+import { parseRun, parseTarget } from '../../manifest/targets.js';
 import { homePaths } from '../../daemon/home.js';
 import { CogdError, UsageError } from '../../errors.js';
 import { StateDB } from '../../state/db.js';
@@ -25,21 +26,32 @@ async function readFrom(file: string, offset: number): Promise<{ text: string; s
   }
 }
 
-export async function logsCommand(runArg: string, jobArg: string | undefined, flags: { home?: string; follow?: boolean }): Promise<number> {
-  const home = resolveHome(flags.home);
-  if (!/^\d+$/.test(runArg)) throw new UsageError(`"${runArg}" is not a run id`, 'run ids are the numbers `cogd status` shows, e.g. `cogd logs 12`');
+/** The manifest line a job id names (`12.5` → 5), when it is a job of this run. */
+function jobLineOf(text: string, runId: number): number | undefined {
+  if (!/^\d+\.\d+$/.test(text)) return undefined;
+  const target = parseTarget(text);
+  if (target.kind !== 'job') return undefined;
+  if (target.run !== runId) throw new UsageError(`job ${text} is not in run ${runId}`, `use \`cogd logs ${target.run} ${text}\``);
+  return target.line;
+}
+
+export async function logsCommand(runArg: string, jobArg: string | undefined, flags: Record<string, unknown>): Promise<number> {
+  const options = readOptions('logs', flags).command;
+  const home = resolveHome(options.home);
+  const runId = parseRun(runArg);
   const { db: dbFile } = homePaths(home);
   if (!existsSync(dbFile)) throw new CogdError('NoState', `nothing has run on ${home}`);
   const db = new StateDB(dbFile);
   try {
-    const run = db.run(Number(runArg));
+    const run = db.run(runId);
     if (run === undefined) throw new CogdError('UnknownRun', `there is no run ${runArg} on ${home}`, { hint: 'see `cogd status`' });
     let names: string[];
     if (jobArg === undefined) {
       names = ['run.log', 'post.out', 'post.err'];
     } else {
-      const line = /^(?:\d+\.)?(\d+)$/.exec(jobArg)?.[1];
-      const job = db.jobs(run.id).find((j) => (line !== undefined && j.line === Number(line)) || j.imageKey === jobArg || j.logName === jobArg);
+      // A manifest line (5), a job id of this run (12.5), an image key or a log name.
+      const line = /^\d+$/.test(jobArg) ? Number(jobArg) : jobLineOf(jobArg, run.id);
+      const job = line !== undefined ? db.jobByLine(run.id, line) : db.jobs(run.id).find((j) => j.imageKey === jobArg || j.logName === jobArg);
       if (job === undefined) throw new CogdError('UnknownJob', `run ${run.id} has no job ${jobArg}`, { hint: `see \`cogd status --jobs ${run.id}\`` });
       if (job.logName === null) {
         process.stdout.write(`line ${job.line} was rejected before it ran: ${job.error ?? ''}\n`);
@@ -62,8 +74,8 @@ export async function logsCommand(runArg: string, jobArg: string | undefined, fl
       }
     };
     await show();
-    if (lastShown === '' && flags.follow !== true) process.stdout.write(`no logs yet in ${run.runDir}\n`);
-    if (flags.follow === true) {
+    if (lastShown === '' && options.follow !== true) process.stdout.write(`no logs yet in ${run.runDir}\n`);
+    if (options.follow === true) {
       let stopped = false;
       process.once('SIGINT', () => (stopped = true));
       while (!stopped && db.run(run.id)?.state !== 'done') {

@@ -16,6 +16,7 @@ import { homeHolder, homePaths } from '../../daemon/home.js';
 import { queuedIds, removeFromQueue } from '../../executors/condor/executor.js';
 import { UsageError } from '../../errors.js';
 import { watchBatchName } from '../../manifest/names.js';
+import { parseTarget } from '../../manifest/targets.js';
 import { StateDB } from '../../state/db.js';
 
 export interface RmFlags {
@@ -60,25 +61,25 @@ export async function rmCommand(targets: string[], flags: RmFlags): Promise<numb
       for (const watch of db.liveWatches()) removeWatch(watch.id);
       if (lines.length === 0) lines.push('Nothing to remove');
     }
-    for (const target of targets) {
+    for (const text of targets) {
+      const target = parseTarget(text);
       let done = false;
-      let match: RegExpMatchArray | null;
-      if ((match = /^(\d+)$/.exec(target)) !== null) {
-        done = removeRun(Number(match[1]));
-      } else if ((match = /^(\d+)\.(\d+)$/.exec(target)) !== null) {
-        const job = db.jobByLine(Number(match[1]), Number(match[2]));
+      if (target.kind === 'run') {
+        done = removeRun(target.run);
+      } else if (target.kind === 'job') {
+        const job = db.jobByLine(target.run, target.line);
         if (job !== undefined && db.requestJobRemoval(job.id)) {
-          lines.push(`Job ${target} has been marked for removal`);
+          lines.push(`Job ${target.text} has been marked for removal`);
           jobsChanged = true;
           done = true;
         }
-      } else if ((match = /^w(\d+)$/i.exec(target)) !== null) {
-        done = removeWatch(Number(match[1]));
+      } else if (target.kind === 'watch') {
+        done = removeWatch(target.watch);
       } else {
-        for (const watch of db.liveWatches()) if (watchBatchName(watch.pattern) === target) done = removeWatch(watch.id) || done;
-        for (const run of db.runsByBatch(target)) done = removeRun(run.id) || done;
+        for (const watch of db.liveWatches()) if (watchBatchName(watch.pattern) === target.name) done = removeWatch(watch.id) || done;
+        for (const run of db.runsByBatch(target.name)) done = removeRun(run.id) || done;
       }
-      if (!done) unknown.push(target);
+      if (!done) unknown.push(text);
     }
 
     // Whoever works on the home applies the requests: a daemon (woken by signals, or within a
