@@ -40,20 +40,78 @@ export class Removal extends Error {
   }
 }
 
+/**
+ * The executor seam: all the scheduler (`src/dag/scheduler.ts`) and the daemon know of an engine
+ * that converts images. An engine lives in one place — `src/executors/<engine>.ts`, or a folder
+ * `src/executors/<engine>/` for an engine that hands work to an outside queue (HTCondor now,
+ * Slurm later) — and the daemon picks one per run (`Daemon.executorFor`). Adding an engine changes
+ * no scheduler code; its bookkeeping goes in state DB columns of its own (see the last paragraph).
+ *
+ * One call of `run` is one attempt of one job. Every engine implements the same lifecycle:
+ *
+ *   submit     `run(job, signal)` hands the job over: the local engine starts at once (within its
+ *              limits); a batch engine queues the row for its next submission (`SubmitQueue`).
+ *   follow     the same `run` learns the attempt's progress — `job.started()` when it really
+ *              runs — and its outcome, and settles with it.
+ *   verify     `run` resolves only once both outputs are in S3 and checked (`verifyOutputs` where
+ *              someone else uploaded them). A resolved `run` is what records the job `converted`.
+ *   cancel     aborting `run`'s signal stops a followed job; `cancel(jobIds)` stops the detached
+ *              work of removed jobs that no `run` follows.
+ *   re-attach  `detached(jobId)` says the attempt lives on outside this process. After a restart
+ *              the scheduler calls `run` for it again (first, and not counted as a new attempt),
+ *              and `run` follows the existing attempt from the saved state instead of submitting.
+ *
+ * State goes into the state DB (`StateDB`) before anything depends on it:
+ *   - before the outside tool is called, what it will be asked (a batch and which job is which
+ *     row), so a crash in between is recognised from the tool's own records, never submitted twice;
+ *   - the tool's answer (a cluster, a job id) as soon as it comes;
+ *   - progress read from the engine (events, a log offset, the attempt's outcome) in one
+ *     transaction with the position it was read up to, so a restart resumes exactly there.
+ * The scheduler owns the job row (state, attempts, error, retry times); an engine writes only its
+ * own columns and, while it holds a job, the progress states idle/running/held (never over a final
+ * state). Ending an attempt (`setJobState(..., { endAttempt: true })`) must forget the engine's
+ * submission in the same write, so `detached` turns false with it, and `requeueRunning` must leave
+ * detached jobs `running`: both name the engine's columns (today HTCondor's `condor_*`).
+ */
 export interface Executor {
+  /** `local`, `condor`, …: the watch setting that picks the engine. */
   readonly name: string;
   /**
-   * Converts one image; resolves when both outputs are uploaded and verified, rejects with the
-   * reason otherwise. On abort: a `Shutdown` leaves work that lives outside this process (an
-   * HTCondor job) where it is; anything else stops the work.
+   * Runs one attempt of a job: resolves when both outputs are uploaded and verified, rejects with
+   * the reason otherwise — a `PermanentError` for what no retry can fix (the job fails at once),
+   * anything else to be retried as a new attempt. Retries are never the engine's: one call, one
+   * attempt (what a queue does within an attempt, like HTCondor releasing a held job, is fine).
+   *
+   * Calls `job.started()` when the work really starts (possibly again, after an eviction); until
+   * then the job shows idle. Works inside `job.clock.ticking()` where it spends the job's time.
+   *
+   * If `detached(job.jobId)` is true when called, it must not submit again: it follows the existing
+   * attempt, and settles at once if that attempt's outcome was recorded while nobody followed.
+   *
+   * On abort (the signal's reason):
+   *   - `Shutdown`: stop following, but leave detached work where it is, with its state in the DB:
+   *     `detached` stays true and the next start re-attaches. Work that lives in this process stops.
+   *   - `Removal`, a job timeout, anything else: stop the work, detached work included (the
+   *     engine's remove command), then reject.
    */
   run(job: JobSpec, signal: AbortSignal): Promise<void>;
   /**
-   * Whether the job's current attempt lives on outside this process (queued in HTCondor): the next
-   * `run` re-attaches to it instead of starting a new attempt.
+   * Whether the job's current attempt lives on outside this process (queued in HTCondor): decided
+   * from the state DB alone — synchronous and cheap, as the scheduler asks often, and the same
+   * after a restart. True from the moment the outside tool confirmed the submission until the
+   * scheduler ends the attempt. Engines without outside work leave it out.
    */
   detached?(jobId: number): boolean;
-  /** Stops the detached work of jobs that will not `run` here again (removed by the user). */
+  /**
+   * Stops the detached work of jobs that will not `run` here again (removed by the user while no
+   * `run` follows them). Idempotent: ids without detached work, or whose work already ended, are
+   * passed over. Leaves the job rows to the caller (which records `removed`) and never rejects —
+   * callers do not wait for it; a failing remove command is logged.
+   */
   cancel?(jobIds: number[]): Promise<void>;
+  /**
+   * Stops timers and waits for submissions in progress, so what they did is recorded; leaves
+   * detached work in place for the next start. Idempotent.
+   */
   close(): Promise<void>;
 }

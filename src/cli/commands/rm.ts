@@ -13,7 +13,7 @@
 import { existsSync } from 'node:fs';
 import { resolveHome } from '../../config/index.js';
 import { homeHolder, homePaths } from '../../daemon/home.js';
-import { queuedIds, removeFromQueue } from '../../executors/condor/executor.js';
+import { queuedIds, removeFromQueue } from '../../executors/condor/queue.js';
 import { UsageError } from '../../errors.js';
 import { watchBatchName } from '../../manifest/names.js';
 import { parseTarget } from '../../manifest/targets.js';

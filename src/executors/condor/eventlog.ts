@@ -11,8 +11,24 @@
  * file waits for its `...`.
  */
 
+/**
+ * The event numbers cogd acts on, as HTCondor names them (`ULogEventNumber`: ULOG_SUBMIT = 0 …
+ * ULOG_JOB_RELEASED = 13). Others (006 image size, 021 remote error, 028 job ad, 040 file
+ * transfer…) are parsed and passed over.
+ */
+export enum JobEventCode {
+  Submit = 0,
+  Execute = 1,
+  Evicted = 4,
+  Terminated = 5,
+  ShadowException = 7,
+  Aborted = 9,
+  Held = 12,
+  Released = 13,
+}
+
 export interface JobEvent {
-  /** Event number: 0 submit, 1 execute, 4 evicted, 5 terminated, 7 shadow exception, 9 aborted, 12 held, 13 released… */
+  /** Event number (a `JobEventCode` where cogd acts on it; any other number is kept as written). */
   code: number;
   cluster: number;
   proc: number;
@@ -44,7 +60,7 @@ const HEADER = /^(\d{3}) \((-?\d+)\.(-?\d+)\.(-?\d+)\) (\d{4}-\d{2}-\d{2} \d{2}:
 function decode(event: JobEvent): void {
   const first = event.body[0];
   switch (event.code) {
-    case 5: {
+    case JobEventCode.Terminated: {
       for (const line of event.body) {
         const normal = /^\(1\) Normal termination \(return value (-?\d+)\)/.exec(line);
         if (normal !== null) {
@@ -59,7 +75,7 @@ function decode(event: JobEvent): void {
       }
       break;
     }
-    case 12: {
+    case JobEventCode.Held: {
       const code = event.body.map((line) => /^Code (-?\d+) Subcode (-?\d+)/.exec(line)).find((m) => m !== null);
       if (code != null) {
         event.holdCode = Number(code[1]);
@@ -69,9 +85,9 @@ function decode(event: JobEvent): void {
       if (reason !== undefined) event.reason = reason;
       break;
     }
-    case 7:
-    case 9:
-    case 13:
+    case JobEventCode.ShadowException:
+    case JobEventCode.Aborted:
+    case JobEventCode.Released:
       // The first body line says why; some writers leave the body empty and only the header speaks.
       event.reason = first ?? event.description;
       break;
