@@ -7,7 +7,7 @@ import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { WatchIdentity, WatchSettings } from '../types.js';
-import { defaultOf, flagLabel, namesOf, shortFlag, OPTIONS, readGiven, showValue, type OptionName, type Values, type ValueOf, type Verb } from './options.js';
+import { defaultOf, namesOf, shortFlag, OPTIONS, readGiven, showValue, type OptionName, type Values, type ValueOf, type Verb } from './options.js';
 
 export { OPTIONS, flagLabel, namesOf, showValue, type OptionName, type Verb } from './options.js';
 

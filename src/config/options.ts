@@ -79,7 +79,10 @@ export const OPTIONS = {
     flags: '--executor <name>', scope: 'watch', verbs: RUN, parse: parse.choice(['local', 'condor'] as const), choices: ['local', 'condor'], default: 'local' as 'local' | 'condor',
     doc: 'where jobs run: this machine, or an HTCondor pool',
   }),
-  schedule: define({ flags: '--schedule <cron>', scope: 'watch', verbs: ['start'], parse: parse.cron, default: '*/15 * * * *', doc: 'when to poll: a cron expression (5 fields, or 6 with seconds)' }),
+  schedule: define({
+    flags: '--schedule <cron>', scope: 'watch', verbs: ['start'], parse: parse.cron, default: '*/15 * * * *', show: (cron) => `"${cron}"`,
+    doc: 'when to poll: a cron expression (5 fields, or 6 with seconds)',
+  }),
 
   // ---- the home: the engine on this machine
   cpuConcurrency: define({

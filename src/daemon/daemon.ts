@@ -25,6 +25,7 @@ import { findNewManifests } from '../watch/poll.js';
 import { crashPoint } from '../util/crash.js';
 import { homeId, homePaths } from './home.js';
 import { ProcessRegistry } from './processes.js';
+import { settleRemovals } from './removal.js';
 import { collectWhileIdle } from './node-flags.js';
 
 export type DaemonOptions = EngineConfig;
@@ -195,11 +196,12 @@ export class Daemon {
     const requested = this.db.jobsToRemove();
     if (requested.length === 0) return;
     const notHere = this.scheduler.remove(requested).filter((id) => !this.isActiveJob(id));
-    // Jobs no process follows may still be queued in HTCondor: take them out of the queue too.
-    if (notHere.length > 0 && this.db.anyCondorSubmissions(notHere)) {
-      void this.condorExecutor().cancel(notHere);
-    }
-    this.db.markRemoved(notHere);
+    // Jobs no process follows may still be queued in HTCondor: they leave the queue too (a failing
+    // condor_rm is logged by the executor).
+    void settleRemovals(this.db, notHere, async (queued) => {
+      await this.condorExecutor().cancel(queued);
+      return true;
+    });
   }
 
   private isActiveJob(jobId: number): boolean {

@@ -7,6 +7,7 @@ import { namesOf, readOptions, resolveHome, resolveHomeSettings, showValue, stor
 import { homePaths } from '../../daemon/home.js';
 import { UsageError } from '../../errors.js';
 import { watchBatchName } from '../../manifest/names.js';
+import { parseTarget } from '../../manifest/targets.js';
 import { StateDB } from '../../state/db.js';
 import type { Watch, WatchSettings } from '../../types.js';
 import { settingsOf } from '../register.js';
@@ -37,6 +38,14 @@ function watchSettings(db: StateDB, watch: Watch): Setting[] {
   return rows;
 }
 
+/** The watch a filter names (`w3` → 3); undefined for none. */
+function watchId(filter: string | undefined): number | undefined {
+  if (filter === undefined) return undefined;
+  const target = /^w\d+$/i.test(filter) ? parseTarget(filter) : undefined;
+  if (target?.kind !== 'watch') throw new UsageError(`"${filter}" is not a watch id`, 'watch ids are w1, w2… as `cogd status` shows them');
+  return target.watch;
+}
+
 export function buildConfig(db: StateDB, home: string, filter?: string): ConfigReport {
   const stored = db.homeSettings();
   const { settings, sources } = resolveHomeSettings(home, storedHomeValues(stored), {});
@@ -46,9 +55,8 @@ export function buildConfig(db: StateDB, home: string, filter?: string): ConfigR
     value: showValue(name, settings[name]),
     source: sources[name] === 'stored' ? given(stored[name]?.updatedAt) : 'default',
   }));
-  const id = filter === undefined ? undefined : /^w(\d+)$/i.exec(filter)?.[1];
-  if (filter !== undefined && id === undefined) throw new UsageError(`"${filter}" is not a watch id`, 'watch ids are w1, w2… as `cogd status` shows them');
-  const watches = db.liveWatches().filter((w) => id === undefined || w.id === Number(id));
+  const id = watchId(filter);
+  const watches = db.liveWatches().filter((w) => id === undefined || w.id === id);
   return {
     home,
     settings: homeRows,
@@ -76,6 +84,7 @@ export function renderConfig(report: ConfigReport): string {
 export async function configCommand(filter: string | undefined, flags: Record<string, unknown>): Promise<number> {
   const options = readOptions('config', flags);
   const home = resolveHome(options.command.home);
+  watchId(filter); // a bad filter is a usage error, whether or not anything ran here
   const { db: file } = homePaths(home);
   if (!existsSync(file)) {
     process.stdout.write(`-- cogd: ${home} : nothing has run here yet (start with \`cogd start\`)\n`);
