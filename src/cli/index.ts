@@ -126,7 +126,7 @@ export function buildProgram(): Command {
       .argument('[watch]', 'one watch (w3)'),
     'config',
   ).action(async (watch: string | undefined, flags: Record<string, unknown>) => {
-    exitCode = await (await commands.config()).configCommand(watch, flags);
+    exitCode = (await commands.config()).configCommand(watch, flags);
   });
 
   // The detached daemon `cogd start` launches; not for people. It reads its settings from the home.

@@ -121,15 +121,17 @@ export function resolveHomeSettings(
     else if (stored[key] !== undefined) [values[name], sources[name]] = [stored[key], 'stored'];
     else [values[name], sources[name]] = [defaultOf(name, { home, values }), 'default'];
   }
-  const settings = values as HomeSettings;
+  const settings = values as unknown as HomeSettings;
   if (sources['scratch'] !== 'default') checkScratch(settings.scratch, home);
-  return { settings, sources: sources as Record<keyof HomeSettings, Source> };
+  return { settings, sources };
 }
 
 /** The stored home settings that are still settings (a name a later version dropped is ignored). */
 export function storedHomeValues(stored: Readonly<Record<string, { value: unknown }>>): Partial<HomeSettings> {
   const names = new Set<string>(namesOf('home'));
-  return Object.fromEntries(Object.entries(stored).filter(([name]) => names.has(name)).map(([name, s]) => [name, s.value])) as Partial<HomeSettings>;
+  const values: Record<string, unknown> = {};
+  for (const [name, setting] of Object.entries(stored)) if (names.has(name)) values[name] = setting.value;
+  return values;
 }
 
 /** The engine of a home: given settings over stored ones over defaults. */

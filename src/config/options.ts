@@ -76,7 +76,7 @@ export const OPTIONS = {
     doc: 'delay before the first retry; doubles each retry, ±20% jitter',
   }),
   executor: define({
-    flags: '--executor <name>', scope: 'watch', verbs: RUN, parse: parse.choice(['local', 'condor'] as const), choices: ['local', 'condor'], default: 'local' as 'local' | 'condor',
+    flags: '--executor <name>', scope: 'watch', verbs: RUN, parse: parse.choice(['local', 'condor'] as const), choices: ['local', 'condor'], default: 'local' as const,
     doc: 'where jobs run: this machine, or an HTCondor pool',
   }),
   schedule: define({
@@ -156,7 +156,7 @@ export const OPTIONS = {
 
 export type OptionName = keyof typeof OPTIONS;
 
-export type ValueOf<K extends OptionName> = (typeof OPTIONS)[K] extends OptionSpec<infer T, Scope> ? T : never;
+export type ValueOf<K extends OptionName> = (typeof OPTIONS)[K] extends OptionSpec<infer T> ? T : never;
 
 /** The options of one scope, with their value types: e.g. `Values<'home'>`. */
 export type Values<S extends Scope> = {
@@ -196,7 +196,8 @@ export function attributeOf(name: OptionName): string {
 export function showValue(name: OptionName, value: unknown): string {
   if (value === undefined) return OPTIONS[name].defaultText ?? 'unset';
   const show = (OPTIONS[name] as OptionSpec).show;
-  return show === undefined ? String(value) : show(value);
+  if (show !== undefined) return show(value);
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
 /** The default of an option, given the home and the values settled before it. */
@@ -228,7 +229,8 @@ export function readGiven(verb: Verb, raw: Readonly<Record<string, unknown>>): P
   for (const name of optionsOf(verb)) {
     const value = raw[attributeOf(name)];
     if (value === undefined) continue;
-    given[name] = typeof value === 'boolean' ? value : (OPTIONS[name] as OptionSpec).parse(String(value), flagLabel(name));
+    const text = typeof value === 'string' ? value : JSON.stringify(value);
+    given[name] = typeof value === 'boolean' ? value : (OPTIONS[name] as OptionSpec).parse(text, flagLabel(name));
   }
   return given;
 }

@@ -95,7 +95,7 @@ export async function runGdal(command: string, args: string[], files: StepFiles,
   });
   const pid = subprocess.pid;
   if (pid !== undefined) options.track?.started(pid, command);
-  let timedOut = false;
+  const deadline = { passed: false }; // set by the timer, read once the process has ended
   const kill = (): void => {
     if (subprocess.pid === undefined) return;
     try {
@@ -105,7 +105,7 @@ export async function runGdal(command: string, args: string[], files: StepFiles,
     }
   };
   const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
-    timedOut = true;
+    deadline.passed = true;
     kill();
   }, options.timeoutMs);
   signal?.addEventListener('abort', kill, { once: true });
@@ -118,7 +118,7 @@ export async function runGdal(command: string, args: string[], files: StepFiles,
     files.log(`${command} stopped after ${seconds} s`);
     throw new CogdError('Cancelled', `${command} was stopped`);
   }
-  if (timedOut) {
+  if (deadline.passed) {
     const limit = Math.round((options.timeoutMs ?? 0) / 1000);
     files.log(`${command} timed out after ${limit} s; killed with its process group`);
     throw new CogdError('StepTimeout', `${command} timed out after ${limit} s`);
@@ -130,7 +130,7 @@ export async function runGdal(command: string, args: string[], files: StepFiles,
     throw new CogdError('GdalFailed', `${command} failed (${why})${detail === '' ? '' : `: ${detail}`}`);
   }
   files.log(`${command} done in ${seconds} s`);
-  return options.captureStdout === true ? String(result.stdout) : '';
+  return options.captureStdout === true ? result.stdout : '';
 }
 
 interface GdalinfoBand {

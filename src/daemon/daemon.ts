@@ -198,10 +198,10 @@ export class Daemon {
     const notHere = this.scheduler.remove(requested).filter((id) => !this.isActiveJob(id));
     // Jobs no process follows may still be queued in HTCondor: they leave the queue too (a failing
     // condor_rm is logged by the executor).
-    void settleRemovals(this.db, notHere, async (queued) => {
+    settleRemovals(this.db, notHere, async (queued) => {
       await this.condorExecutor().cancel(queued);
       return true;
-    });
+    }).catch((error: unknown) => this.log.error('Job:RemovalFailed', { jobs: notHere.join(' '), reason: describeError(error) }));
   }
 
   private isActiveJob(jobId: number): boolean {

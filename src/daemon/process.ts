@@ -27,6 +27,11 @@ export interface DaemonProcessOptions {
   summarize: (runId: number, db: StateDB) => string;
 }
 
+/** Stops a cron task (node-cron's stop may return a promise; a failure to stop changes nothing). */
+function stopTask(task: ScheduledTask): void {
+  Promise.resolve(task.stop()).catch(() => undefined);
+}
+
 export async function runDaemon(options: DaemonProcessOptions): Promise<number> {
   const lock = await lockHome(options.home, 'daemon');
   if (lock === undefined) {
@@ -65,9 +70,12 @@ export async function runDaemon(options: DaemonProcessOptions): Promise<number> 
     polling.add(watch.id);
     try {
       const runIds = await daemon.poll(watch);
-      void daemon.settled(runIds).then((runs) => {
-        for (const run of runs) if (run.state === 'done') options.onRunDone?.(options.summarize(run.id, db));
-      });
+      daemon
+        .settled(runIds)
+        .then((runs) => {
+          for (const run of runs) if (run.state === 'done') options.onRunDone?.(options.summarize(run.id, db));
+        })
+        .catch((error: unknown) => log.error('Daemon:RunReportFailed', { reason: describeError(error) }));
     } catch (error) {
       log.error('Watch:PollFailed', { watch: watch.id, batch: watchBatchName(watch.pattern), reason: describeError(error) });
     } finally {
@@ -82,18 +90,19 @@ export async function runDaemon(options: DaemonProcessOptions): Promise<number> 
     for (const [id, entry] of tasks) {
       const watch = live.get(id);
       if (watch === undefined || watch.schedule !== entry.schedule) {
-        void entry.task.stop();
+        stopTask(entry.task);
         tasks.delete(id);
         if (watch === undefined) log.info('Watch:Removed', { watch: id });
       }
     }
     for (const watch of live.values()) {
       if (tasks.has(watch.id)) continue;
-      const task = cron.schedule(watch.schedule, () => void pollWatch(db.watch(watch.id) ?? watch));
+      // pollWatch logs its own failures and never rejects.
+      const task = cron.schedule(watch.schedule, () => pollWatch(db.watch(watch.id) ?? watch));
       tasks.set(watch.id, { task, schedule: watch.schedule });
       log.info('Watch:Scheduled', { watch: watch.id, batch: watchBatchName(watch.pattern), schedule: watch.schedule });
       if (watch.warning !== null) log.warn('Watch:Warning', { watch: watch.id, reason: watch.warning });
-      void pollWatch(watch); // one poll at start
+      pollWatch(watch).catch(() => undefined); // one poll at start; it logs its own failures
     }
   };
 
@@ -118,20 +127,22 @@ export async function runDaemon(options: DaemonProcessOptions): Promise<number> 
       stopping = true;
       log.info('Daemon:Stopping', { signal });
       clearInterval(tick);
-      for (const { task } of tasks.values()) void task.stop();
-      void (async () => {
-        const errors = await runEvery([
-          () => daemon.close(),
-          async () => log.info('Daemon:Stopped', { pid: process.pid, s3Requests: await daemon.requests() }),
-          () => db.close(),
-          () => log.close(),
-          () => lock.release(),
-        ]);
-        for (const error of errors) process.stderr.write(`cogd: while stopping: ${describeError(error)}\n`);
-        process.off('SIGHUP', onHup);
-        process.off('SIGUSR2', onUsr2);
-        resolve(errors.length === 0 ? 0 : 1);
-      })();
+      for (const { task } of tasks.values()) stopTask(task);
+      // runEvery runs every step and collects what failed: it never rejects.
+      runEvery([
+        () => daemon.close(),
+        async () => log.info('Daemon:Stopped', { pid: process.pid, s3Requests: await daemon.requests() }),
+        () => db.close(),
+        () => log.close(),
+        () => lock.release(),
+      ])
+        .then((errors) => {
+          for (const error of errors) process.stderr.write(`cogd: while stopping: ${describeError(error)}\n`);
+          process.off('SIGHUP', onHup);
+          process.off('SIGUSR2', onUsr2);
+          resolve(errors.length === 0 ? 0 : 1);
+        })
+        .catch(() => resolve(1));
     };
     const onHup = (): void => {
       log.info('Daemon:Reload', {});

@@ -15,7 +15,7 @@ import { processStart } from './home.js';
 /** The program a process runs now, with its arguments (`/proc/<pid>/cmdline`). */
 function commandLine(pid: number): string {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\u0000/g, ' ');
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
   } catch {
     return '';
   }

@@ -82,10 +82,13 @@ export class SubmitQueue<T extends { job: JobSpec }> {
       const batch = this.pending.splice(0, this.options.size);
       const submitted = this.options.submit(batch);
       for (const { job } of batch) this.inProgress.set(job.jobId, submitted);
-      void submitted.finally(() => {
-        for (const { job } of batch) this.inProgress.delete(job.jobId);
-        this.options.submitted?.();
-      });
+      // A failed submission is handled where it is awaited (its waiters are rejected by it).
+      submitted
+        .finally(() => {
+          for (const { job } of batch) this.inProgress.delete(job.jobId);
+          this.options.submitted?.();
+        })
+        .catch(() => undefined);
     }
   }
 }

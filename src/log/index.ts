@@ -9,6 +9,10 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import winston from 'winston';
 
+/* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment --
+   winston's transports are typed against its own copy of winston-transport's class; they are those
+   instances, made by winston's own constructors. */
+
 export type Level = 'error' | 'warn' | 'info' | 'debug';
 export type Context = Record<string, unknown>;
 

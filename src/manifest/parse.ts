@@ -40,7 +40,7 @@ export function validateRecord(fields: string[]): { key: string; bands: number }
   const [key = '', bandField = ''] = fields;
   const bandText = bandField.trim();
   if (key.trim() === '') return { reason: key === '' ? 'the image key (column 1) is empty' : 'the image key (column 1) is blank' };
-  if (/[\u0000-\u001f\u007f]/.test(key)) return { reason: `the key ${JSON.stringify(key)} contains a control character` };
+  if (/\p{Cc}/u.test(key)) return { reason: `the key ${JSON.stringify(key)} contains a control character` };
   if (key.startsWith('/')) return { reason: `the key "${key}" starts with "/"; keys are relative to the input bucket (drop the leading "/")` };
   if (key.split('/').some((segment) => segment === '..' || segment === '.')) {
     return { reason: `the key "${key}" contains a "." or ".." segment` };
@@ -100,7 +100,7 @@ function invalidUtf8(bytes: Buffer): string {
 /** The fields of one line of CSV, or why it is not CSV. */
 function fieldsOf(text: string): string[] | { reason: string } {
   try {
-    const records = parse(text, { relax_column_count: true }) as string[][];
+    const records: string[][] = parse(text, { relax_column_count: true });
     return records[0] ?? [];
   } catch (cause) {
     return { reason: `not valid CSV: ${cause instanceof Error ? cause.message : String(cause)}` };

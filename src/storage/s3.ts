@@ -326,7 +326,14 @@ class S3Storage implements Storage {
           queueSize: 4,
           partSize: this.partSize,
         });
-        signal?.addEventListener('abort', () => void upload.abort(), { once: true });
+        // The upload then fails on its own, with the abort as its reason.
+        signal?.addEventListener(
+          'abort',
+          () => {
+            upload.abort().catch(() => undefined);
+          },
+          { once: true },
+        );
         // Ceph RGW answers CompleteMultipartUpload with an empty ETag: trust a HEAD, not the answer.
         await upload.done();
         await this.verifySize(bucket, key, size, 'multipart upload');

@@ -48,7 +48,7 @@ describe('claims', () => {
     const { watch, input } = await setup();
     const [object] = await findNewManifests(storage, db, watch);
     expect(object?.key).toBe('q/m-raw.csv');
-    const run = await claim(deps(), watch, object!);
+    const run = (await claim(deps(), watch, object!))!;
     expect(run.claimStep).toBe('raw-deleted');
     expect(await keys(input, 'q/')).toEqual([run.processingKey]);
     expect(await getText(input, run.processingKey)).toBe('a.tif,3\n');

@@ -33,7 +33,7 @@ describe('runs across processes', () => {
       cwd: ROOT, reject: false, env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     });
     const lines: string[] = [];
-    const reader = readline.createInterface({ input: child.stdout! });
+    const reader = readline.createInterface({ input: child.stdout });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no run summary; stdout so far: ${lines.join('\n')}`)), 60_000);
       reader.on('line', (line) => {

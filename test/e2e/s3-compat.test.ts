@@ -87,7 +87,7 @@ describe('storage across S3 implementations', () => {
     for (const name of names) {
       const rgw = await s3()
         .send(new CreateBucketCommand({ Bucket: name }))
-        .then(() => 'created', (error: Error) => error.name);
+        .then(() => 'created', (error: unknown) => (error instanceof Error ? error.name : String(error)));
       const cogdAccepts = (() => {
         try {
           checkBucketName(name, '--input-bucket');

@@ -259,10 +259,10 @@ describe('the home lock', () => {
   it('probing the lock in a tight loop never keeps a daemon from starting, and start names the live pid after a kill -9', async () => {
     const { home, args } = await oneImage();
     homes.push(home);
-    let probing = true;
+    const probing = { on: true }; // switched off by the test body, read by the loop
     let probes = 0;
     const prober = (async () => {
-      while (probing) {
+      while (probing.on) {
         homeHolder(home);
         probes += 1;
         await new Promise((resolve) => setImmediate(resolve));
@@ -282,7 +282,7 @@ describe('the home lock', () => {
         }
       }
     } finally {
-      probing = false;
+      probing.on = false;
       await prober;
     }
     expect(probes).toBeGreaterThan(100);

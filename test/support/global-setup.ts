@@ -43,7 +43,7 @@ export async function setup(project: TestProject): Promise<void> {
   const lines = readline.createInterface({ input: server.stdout! });
   const first = await new Promise<string>((resolve, reject) => {
     lines.once('line', resolve);
-    void server!.then((result) => reject(new Error(`the S3 test server exited early: ${result.exitCode ?? result.signal ?? ''}`)));
+    server!.then((result) => reject(new Error(`the S3 test server exited early: ${result.exitCode ?? result.signal ?? ''}`)), reject);
   });
   const { endpoint } = JSON.parse(first) as { endpoint: string };
   console.log(`S3 for this test run: s3rver on ${endpoint}`);

@@ -81,7 +81,7 @@ export function renderConfig(report: ConfigReport): string {
   return lines.join('\n');
 }
 
-export async function configCommand(filter: string | undefined, flags: Record<string, unknown>): Promise<number> {
+export function configCommand(filter: string | undefined, flags: Record<string, unknown>): number {
   const options = readOptions('config', flags);
   const home = resolveHome(options.command.home);
   watchId(filter); // a bad filter is a usage error, whether or not anything ran here

@@ -76,10 +76,10 @@ export async function logsCommand(runArg: string, jobArg: string | undefined, fl
     await show();
     if (lastShown === '' && options.follow !== true) process.stdout.write(`no logs yet in ${run.runDir}\n`);
     if (options.follow === true) {
-      let stopped = false;
-      process.once('SIGINT', () => (stopped = true));
-      while (!stopped && db.run(run.id)?.state !== 'done') {
-        await sleep(500);
+      const interrupt = new AbortController();
+      process.once('SIGINT', () => interrupt.abort());
+      while (!interrupt.signal.aborted && db.run(run.id)?.state !== 'done') {
+        await sleep(500, undefined, { signal: interrupt.signal }).catch(() => undefined);
         await show();
       }
       await show();

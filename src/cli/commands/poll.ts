@@ -1,6 +1,7 @@
 /** `cogd poll`: one poll now; with `--wait`, until every run it started has finished its post step. */
 import path from 'node:path';
 import { readRunRequest } from '../../config/index.js';
+import { describeError } from '../../errors.js';
 import type { RunRecord } from '../../state/db.js';
 import { openContext, type Context } from '../context.js';
 import { consoleLevel } from '../output.js';
@@ -61,11 +62,15 @@ export async function pollCommand(flags: PollFlags): Promise<number> {
     throw error;
   }
   for (const line of ctx.changes) process.stdout.write(`${line}\n`);
-  let interrupted = false;
+  // Set from a signal handler, read after awaits: an object, so no reader takes it for a constant.
+  const signalled = { interrupted: false };
   const onSignal = (): void => {
-    interrupted = true;
+    signalled.interrupted = true;
     process.stderr.write('cogd: interrupted; stopping jobs in flight (they run again on the next poll or start)\n');
-    void ctx.close().finally(() => process.exit(130));
+    ctx
+      .close()
+      .catch((error: unknown) => process.stderr.write(`cogd: while stopping: ${describeError(error)}\n`))
+      .finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -86,7 +91,7 @@ export async function pollCommand(flags: PollFlags): Promise<number> {
     const stop = reportProgress(ctx, runIds);
     const runs = await ctx.daemon.settled(runIds);
     stop();
-    if (interrupted) return 130;
+    if (signalled.interrupted) return 130;
     for (const run of runs) process.stdout.write(`${summaryLine(run, request.home)}\n`);
     return exitCodeFor(runs);
   } finally {
@@ -94,6 +99,6 @@ export async function pollCommand(flags: PollFlags): Promise<number> {
     process.off('SIGTERM', onSignal);
     process.off('SIGUSR2', onRemoval);
     process.off('SIGHUP', ignore);
-    if (!interrupted) await ctx.close();
+    if (!signalled.interrupted) await ctx.close();
   }
 }

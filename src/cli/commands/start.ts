@@ -101,8 +101,8 @@ export async function startCommand(flags: Record<string, unknown>): Promise<numb
     detached: true,
     stdio: ['ignore', out, out],
   });
-  let exited: number | null = null;
-  child.on('exit', (code) => (exited = code ?? 1));
+  const child_ = { exited: null as number | null }; // set by the exit event, read in the loop below
+  child.on('exit', (code) => (child_.exited = code ?? 1));
   child.unref();
 
   // Wait until a daemon holds the lock: this child, or one a concurrent `start` launched.
@@ -114,7 +114,7 @@ export async function startCommand(flags: Record<string, unknown>): Promise<numb
       process.stdout.write(`cogd daemon (pid ${pid}) runs on ${home}; log: ${path.relative(process.cwd(), paths.daemonLog) || paths.daemonLog}\n`);
       return 0;
     }
-    if ((exited !== null && exited !== 0 && pid === undefined) || Date.now() > deadline) {
+    if ((child_.exited !== null && child_.exited !== 0 && pid === undefined) || Date.now() > deadline) {
       const tail = readFileSync(paths.daemonLog, 'utf8').split('\n').slice(-5).join('\n');
       throw new CogdError('DaemonDidNotStart', `the cogd daemon did not start on ${home}:\n${tail}`);
     }

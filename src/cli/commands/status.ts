@@ -52,7 +52,7 @@ export async function watchCommand(filter: string | undefined, flags: StatusFlag
     return 0;
   }
   const interval = options.intervalMs ?? 1000;
-  const tty = process.stdout.isTTY === true;
+  const tty = process.stdout.isTTY; // undefined when piped, whatever the types say
   const query: StatusQuery = filter === undefined ? {} : { filter };
   // The runs to follow: those unfinished now (or the one named).
   const initial = buildStatus(db, home, homeHolder(home), query);
@@ -62,18 +62,18 @@ export async function watchCommand(filter: string | undefined, flags: StatusFlag
     db.close();
     return 0;
   }
-  let stopped = false;
-  process.once('SIGINT', () => (stopped = true));
+  const interrupt = new AbortController();
+  process.once('SIGINT', () => interrupt.abort());
   let drawn = 0;
   let last = '';
   try {
     for (;;) {
       const report = buildStatus(db, home, homeHolder(home), query);
       report.runs = report.runs.filter((r) => ids.has(r.id));
-      const lines = renderBars(report, tty ? Math.max(10, Math.min(40, (process.stdout.columns ?? 100) - 90)) : 30);
+      const lines = renderBars(report, tty ? Math.max(10, Math.min(40, process.stdout.columns - 90)) : 30);
       if (tty) {
         // Redraw in place: move up over the previous frame and clear each line.
-        const frame = lines.map((l) => `\x1b[2K${l.slice(0, (process.stdout.columns ?? 200) - 1)}`).join('\n');
+        const frame = lines.map((l) => `\x1b[2K${l.slice(0, process.stdout.columns - 1)}`).join('\n');
         process.stdout.write(`${drawn > 0 ? `\x1b[${drawn}A\r` : ''}${frame}\n`);
         drawn = lines.length;
       } else {
@@ -81,9 +81,8 @@ export async function watchCommand(filter: string | undefined, flags: StatusFlag
         if (text !== last) process.stdout.write(`${text}\n`);
         last = text;
       }
-      if (report.runs.every((r) => r.state === 'done') || stopped) return 0;
-      await sleep(interval);
-      if (stopped) return 0;
+      if (report.runs.every((r) => r.state === 'done') || interrupt.signal.aborted) return 0;
+      await sleep(interval, undefined, { signal: interrupt.signal }).catch(() => undefined); // Ctrl-C ends the wait
     }
   } finally {
     db.close();

@@ -16,16 +16,19 @@
  * ULOG_JOB_RELEASED = 13). Others (006 image size, 021 remote error, 028 job ad, 040 file
  * transfer…) are parsed and passed over.
  */
-export enum JobEventCode {
-  Submit = 0,
-  Execute = 1,
-  Evicted = 4,
-  Terminated = 5,
-  ShadowException = 7,
-  Aborted = 9,
-  Held = 12,
-  Released = 13,
-}
+export const JobEventCode = {
+  Submit: 0,
+  Execute: 1,
+  Evicted: 4,
+  Terminated: 5,
+  ShadowException: 7,
+  Aborted: 9,
+  Held: 12,
+  Released: 13,
+} as const;
+// A const object rather than a TypeScript enum: event numbers read from a log are plain numbers,
+// and an unknown one must stay comparable with these without a cast.
+export type JobEventCode = (typeof JobEventCode)[keyof typeof JobEventCode];
 
 export interface JobEvent {
   /** Event number (a `JobEventCode` where cogd acts on it; any other number is kept as written). */

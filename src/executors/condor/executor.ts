@@ -65,7 +65,10 @@ export class CondorExecutor implements Executor {
   constructor(private readonly options: CondorOptions) {
     this.submitter = new Submitter(options.db, options.log, options.submitTemplate);
     this.remover = new Remover(options.db, options.log);
-    this.timer = setInterval(() => void this.readAll(), options.followIntervalMs ?? 1000);
+    // readAll logs each run's failure itself; nothing is left to reject.
+    this.timer = setInterval(() => {
+      this.readAll().catch((error: unknown) => options.log.error('Condor:FollowFailed', { reason: describeError(error) }));
+    }, options.followIntervalMs ?? 1000);
   }
 
   private get db(): StateDB {
@@ -101,7 +104,11 @@ export class CondorExecutor implements Executor {
       }
       follow.queue.add(waiter);
     });
-    const onAbort = (): void => void this.abandon(follow, job.jobId, signal.reason);
+    const onAbort = (): void => {
+      this.abandon(follow, job.jobId, signal.reason).catch((error: unknown) =>
+        this.options.log.error('Condor:AbandonFailed', { job: job.jobId, reason: describeError(error) }),
+      );
+    };
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       await outcome;
@@ -219,9 +226,9 @@ export class CondorExecutor implements Executor {
       waiter.reject(new ErrorType('CondorJobFailed', outcome.reason));
       return;
     }
-    void workerError(waiter.job.files).then((said) => {
+    const fail = (said: string | undefined): void =>
       waiter.reject(new ErrorType('CondorJobFailed', `the worker exited with code ${outcome.exitCode}${said === undefined ? '' : `: ${said}`}`));
-    });
+    workerError(waiter.job.files).then(fail, () => fail(undefined));
   }
 
   /** Nobody waits on the run: stop reading its log until a job of it runs again. */
