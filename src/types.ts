@@ -74,6 +74,8 @@ export interface Watch {
   retries: number;
   /** First retry delay; doubles each retry. */
   retryDelayMs: number;
+  /** How its images are converted. */
+  conversion: ConversionSettings;
 }
 
 /** What names a watch: a second `cogd start` with the same identity changes that watch's settings. */
@@ -85,8 +87,26 @@ export interface WatchIdentity {
   endpoint: string | undefined;
 }
 
+/** How a watch's images are converted: the COG profile and the preview. */
+export type ProfileName = 'lzw' | 'deflate' | 'zstd' | 'webp' | 'jpeg' | 'lerc' | 'auto';
+
+export interface ConversionSettings {
+  /** The COG profile (`--profile`). */
+  profile: ProfileName;
+  /** Further COG creation options, `KEY=VALUE` as given (`--co`). */
+  creationOptions: string[];
+  /** Overview resampling; undefined: by content (nearest for palettes, average otherwise). */
+  overviewResampling: string | undefined;
+  /** LERC's maximum error per pixel; 0 is lossless. */
+  maxZError: number;
+  /** What masked pixels (nodata, alpha 0, mask) look like in previews: white, black, #rrggbb or r,g,b. */
+  previewBackground: string;
+  /** The longest side of a preview, at most; undefined: full size (within JPEG's 65,500). */
+  previewMaxSize: number | undefined;
+}
+
 /** A watch's own settings, stored with it. */
-export interface WatchSettings {
+export interface WatchSettings extends ConversionSettings {
   accessKeyFile: string | undefined;
   secretKeyFile: string | undefined;
   region: string;

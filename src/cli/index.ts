@@ -29,6 +29,7 @@ function withOptions(command: Command, verb: Verb, required: readonly OptionName
     const fallback = defaultText(name);
     const option = new Option(spec.flags, `${spec.doc}${fallback === undefined ? '' : ` (default: ${fallback})`}`);
     if (spec.choices !== undefined) option.choices(spec.choices);
+    if (spec.repeatable === true) option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
     if (required.includes(name)) option.makeOptionMandatory();
     command.addOption(option);
     if (spec.negatable === true) command.addOption(new Option(`--no-${longFlag(name).slice(2)}`).hideHelp());

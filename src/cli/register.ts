@@ -35,6 +35,7 @@ export function settingsOf(watch: Watch): WatchSettings {
     retries: watch.retries,
     retryDelayMs: watch.retryDelayMs,
     executor: watch.executor,
+    ...watch.conversion,
   };
 }
 
@@ -50,7 +51,7 @@ export function planWatch(db: StateDB, request: WatchRequest): WatchPlan {
   const changes: string[] = [];
   if (previous !== undefined) {
     for (const key of Object.keys(settings) as Array<keyof WatchSettings>) {
-      if (before[key] === settings[key]) continue;
+      if (JSON.stringify(before[key]) === JSON.stringify(settings[key])) continue;
       changes.push(`watch ${previous.id}: ${describeChange(key, before[key], settings[key])}`);
     }
   }

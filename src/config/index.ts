@@ -91,6 +91,12 @@ export const DEFAULT_WATCH_SETTINGS: WatchSettings = {
   retryDelayMs: fixedDefault('retryDelayMs'),
   executor: fixedDefault('executor'),
   schedule: fixedDefault('schedule'),
+  profile: fixedDefault('profile'),
+  creationOptions: fixedDefault('creationOptions'),
+  overviewResampling: undefined,
+  maxZError: fixedDefault('maxZError'),
+  previewBackground: fixedDefault('previewBackground'),
+  previewMaxSize: undefined,
 };
 
 /** The default of an option that depends on nothing. */

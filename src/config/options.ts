@@ -10,6 +10,8 @@
  * - command: this invocation only (where the home is, what to print, how long to wait).
  */
 import os from 'node:os';
+import { checkCreationOption } from '../convert/cog-options.js';
+import type { ProfileName } from '../types.js';
 import * as parse from './parse.js';
 import type { Parser } from './parse.js';
 
@@ -39,9 +41,14 @@ export interface OptionSpec<T = unknown, S extends Scope = Scope> {
   choices?: readonly string[];
   /** A `--no-…` form sets it back to false. */
   negatable?: boolean;
+  /** The flag may be given several times; its values are collected (parse reads a JSON list). */
+  repeatable?: boolean;
   /** How a value is shown (milliseconds as seconds…). @defaultValue String */
   show?: (value: T) => string;
 }
+
+const PROFILE_NAMES: readonly ProfileName[] = ['lzw', 'deflate', 'zstd', 'webp', 'jpeg', 'lerc', 'auto'];
+const RESAMPLING = ['nearest', 'mode', 'average', 'bilinear', 'cubic', 'cubicspline', 'lanczos', 'rms', 'gauss'] as const;
 
 const define = <T, S extends Scope>(spec: OptionSpec<T, S>): OptionSpec<T, S> => spec;
 
@@ -82,6 +89,29 @@ export const OPTIONS = {
   schedule: define({
     flags: '--schedule <cron>', scope: 'watch', verbs: ['start'], parse: parse.cron, default: '*/15 * * * *', show: (cron) => `"${cron}"`,
     doc: 'when to poll: a cron expression (5 fields, or 6 with seconds)',
+  }),
+
+  profile: define({
+    flags: '--profile <name>', scope: 'watch', verbs: RUN, parse: parse.choice(PROFILE_NAMES), choices: PROFILE_NAMES, default: 'lzw' as ProfileName,
+    doc: 'COG compression: lzw (the reference tool\'s), deflate, zstd, webp (lossless), jpeg (RGB Byte, lossy), lerc (float/DEM, --max-z-error), or auto (picked by type)',
+  }),
+  creationOptions: define({
+    flags: '--co <KEY=VALUE>', scope: 'watch', verbs: RUN, repeatable: true, default: [] as string[], show: (list) => (list.length === 0 ? 'none' : list.join(' ')),
+    parse: parse.repeated((raw, flagName) => checkCreationOption(raw, flagName)),
+    doc: 'a further COG creation option, checked against the options GDAL lists for its COG driver (repeat for more)',
+  }),
+  overviewResampling: define({
+    flags: '--overview-resampling <method>', scope: 'watch', verbs: RUN, parse: parse.choice(RESAMPLING), choices: RESAMPLING, defaultText: 'by content',
+    doc: 'how overviews are made; by default nearest for paletted and 1-bit bands, average for continuous data',
+  }),
+  maxZError: define({ flags: '--max-z-error <value>', scope: 'watch', verbs: RUN, parse: parse.number(0), default: 0, doc: 'lerc profile: largest error allowed per pixel; 0 is lossless' }),
+  previewBackground: define({
+    flags: '--preview-background <colour>', scope: 'watch', verbs: RUN, parse: parse.colour, default: 'white',
+    doc: 'how nodata, alpha 0 and masked pixels look in previews (white, black, gray, #rrggbb, r,g,b), so a gap is never mistaken for dark data',
+  }),
+  previewMaxSize: define({
+    flags: '--preview-max-size <pixels>', scope: 'watch', verbs: RUN, parse: parse.integer(16, 65500), defaultText: 'full size',
+    doc: 'the longest side of a preview, at most (images over JPEG\'s 65,500 pixels a side are always scaled to fit)',
   }),
 
   // ---- the home: the engine on this machine

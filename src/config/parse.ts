@@ -109,3 +109,28 @@ export const pattern: Parser<string> = (raw, flagName) => {
   if (raw.trim() === '') throw new UsageError(`${flagName} is required`, 'for example: -p "*raw.csv"');
   return raw;
 };
+
+/** A decimal number of at least `min`. */
+export const number =
+  (min: number): Parser<number> =>
+  (raw, flagName) => {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flagName} must be a number, got "${raw}"`);
+    if (n < min) throw new UsageError(`${flagName} must be at least ${min}, got ${n}`);
+    return n;
+  };
+
+/** A colour: a name (white, black, gray), #rrggbb, or r,g,b with each 0-255. */
+export const colour: Parser<string> = (raw, flagName) => {
+  const value = raw.trim().toLowerCase();
+  if (['white', 'black', 'gray', 'grey'].includes(value) || /^#[0-9a-f]{6}$/.test(value)) return value;
+  const parts = value.split(',').map((p) => p.trim());
+  if (parts.length === 3 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return parts.join(',');
+  throw new UsageError(`${flagName} "${raw}" is not a colour`, 'use white, black, gray, #rrggbb or r,g,b (0-255 each)');
+};
+
+/** One or more values given by repeating the flag: each is read by `each`. */
+export const repeated =
+  <T>(each: Parser<T>): Parser<T[]> =>
+  (raw, flagName) =>
+    (JSON.parse(raw) as string[]).map((value) => each(value, flagName));

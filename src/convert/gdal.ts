@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { open, stat } from 'node:fs/promises';
 import { CogdError, PermanentError } from '../errors.js';
 import type { StepFiles } from '../log/index.js';
-import type { BandInfo, ImageInfo } from './rules.js';
+import { parseGdalinfo, type ImageInfo } from './image.js';
 
 export interface GdalOptions {
   signal?: AbortSignal;
@@ -133,37 +133,12 @@ export async function runGdal(command: string, args: string[], files: StepFiles,
   return options.captureStdout === true ? result.stdout : '';
 }
 
-interface GdalinfoBand {
-  type?: string;
-  colorInterpretation?: string;
-  colorTable?: unknown;
-  minimum?: number;
-  maximum?: number;
-  mean?: number;
-  stdDev?: number;
-}
-
-/** Reads `gdalinfo -json` output into the facts the rules need. */
-export function parseGdalinfo(json: string): ImageInfo {
-  const doc = JSON.parse(json) as { driverShortName?: string; size?: number[]; bands?: GdalinfoBand[] };
-  const bands: BandInfo[] = (doc.bands ?? []).map((b) => {
-    const band: BandInfo = { type: b.type ?? 'Unknown', hasColorTable: b.colorTable !== undefined };
-    if (b.colorInterpretation !== undefined) band.colorInterpretation = b.colorInterpretation;
-    if (typeof b.minimum === 'number') band.min = b.minimum;
-    if (typeof b.maximum === 'number') band.max = b.maximum;
-    if (typeof b.mean === 'number') band.mean = b.mean;
-    if (typeof b.stdDev === 'number') band.stdDev = b.stdDev;
-    return band;
-  });
-  return { driver: doc.driverShortName ?? 'unknown', width: doc.size?.[0] ?? 0, height: doc.size?.[1] ?? 0, bands };
-}
-
 /**
  * Inspects an input. A file GDAL cannot open, or opens as something other than a TIFF, is a
  * permanent failure: no retry will make it readable.
  */
-export async function inspect(file: string, files: StepFiles, options: GdalOptions & { statistics: boolean }): Promise<ImageInfo> {
-  const args = ['-json', ...(options.statistics ? ['-approx_stats'] : []), file];
+export async function inspect(file: string, files: StepFiles, options: GdalOptions & { statistics: boolean; checksum?: boolean }): Promise<ImageInfo> {
+  const args = ['-json', ...(options.statistics ? ['-approx_stats'] : []), ...(options.checksum === true ? ['-checksum'] : []), file];
   let json: string;
   try {
     json = await runGdal('gdalinfo', args, files, { ...options, captureStdout: true });

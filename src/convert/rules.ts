@@ -1,49 +1,18 @@
 /**
- * The conversion rules, defined once. The local executor runs these argument lists; the HTCondor
- * worker is generated from them.
+ * The conversion's constants and limits, defined once (profiles.ts makes the COG, preview.ts the
+ * JPEG). The local executor runs them; the HTCondor worker is generated from them.
  *
- * - COG: `-of COG -co COMPRESS=LZW` (the reference tool's default).
- * - JPEG preview, quality 80. Bands: 1 → 1; 2 (gray + alpha) → 1; 3 → 1,2,3; 4 or more → 1,2,3.
- *   A paletted band is expanded to RGB. Anything but Byte is scaled to 8 bits from the image's
- *   statistics (mean ± 2.5 standard deviations, clamped to min/max), so 16-bit and float imagery
- *   gives a visible preview instead of a black or 12-bit JPEG.
+ * - JPEG previews at quality 80; 16-bit and float data scaled to 8 bits from the image's statistics
+ *   (mean ± 2.5 standard deviations, clamped to min/max), so they give a visible preview instead of
+ *   a black or 12-bit JPEG.
+ * - What an input may be before it is rejected unconverted.
  */
 import { PermanentError } from '../errors.js';
 
-export interface BandInfo {
-  type: string;
-  colorInterpretation?: string;
-  hasColorTable: boolean;
-  min?: number;
-  max?: number;
-  mean?: number;
-  stdDev?: number;
-}
+export type { BandInfo, ImageInfo } from './image.js';
+import type { BandInfo, ImageInfo } from './image.js';
 
-export interface ImageInfo {
-  driver: string;
-  width: number;
-  height: number;
-  bands: BandInfo[];
-}
-
-export const COG_OPTIONS = { compress: 'LZW' } as const;
 export const JPEG_QUALITY = 80;
-
-export function cogArgs(input: string, output: string): string[] {
-  return ['-q', '-of', 'COG', '-co', `COMPRESS=${COG_OPTIONS.compress}`, input, output];
-}
-
-/** Which source bands make the preview. */
-export function previewBands(bandCount: number): number[] {
-  if (bandCount < 1) throw new PermanentError('NoBands', 'the image has no bands');
-  return bandCount <= GRAY_MAX_BANDS ? [1] : [1, 2, 3];
-}
-
-/** True when the preview needs per-band statistics (anything but 8-bit). */
-export function needsStatistics(info: ImageInfo): boolean {
-  return previewBands(info.bands.length).some((b) => info.bands[b - 1]?.type !== 'Byte');
-}
 
 /** Data types a preview can be scaled from (complex types cannot). */
 export const PREVIEWABLE = new Set(['Byte', 'Int8', 'UInt16', 'Int16', 'UInt32', 'Int32', 'UInt64', 'Int64', 'Float32', 'Float64']);
@@ -68,28 +37,6 @@ export function scaleWindow(band: BandInfo): [number, number] {
   }
   if (!(hi > lo)) hi = lo + 1;
   return [lo, hi];
-}
-
-export function jpegArgs(info: ImageInfo, input: string, output: string): string[] {
-  const bands = previewBands(info.bands.length);
-  const args = ['-q', '-of', 'JPEG', '-co', `QUALITY=${JPEG_QUALITY}`];
-  for (const b of bands) args.push('-b', String(b));
-  const first = info.bands[0];
-  if (bands.length === 1 && first !== undefined && first.hasColorTable && first.type === 'Byte') {
-    args.push('-expand', 'rgb');
-  } else if (needsStatistics(info)) {
-    args.push('-ot', 'Byte');
-    bands.forEach((b, i) => {
-      const band = info.bands[b - 1]!;
-      if (!PREVIEWABLE.has(band.type)) {
-        throw new PermanentError('UnsupportedType', `band ${b} is ${band.type}; a JPEG preview cannot represent that data type`);
-      }
-      const [lo, hi] = scaleWindow(band);
-      args.push(`-scale_${i + 1}`, String(lo), String(hi), '0', '255');
-    });
-  }
-  args.push(input, output);
-  return args;
 }
 
 /** What an input may be before it is rejected without conversion. */

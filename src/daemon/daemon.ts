@@ -259,6 +259,7 @@ export class Daemon {
           maxRunning: watch.maxRunning,
           retries: watch.retries,
           backoff: exponential(watch.retryDelayMs),
+          conversion: watch.conversion,
           post: () => this.postWithRetries(planned, storage, log),
         });
         this.applyRemovals(); // requests recorded while no process was executing this run

@@ -13,7 +13,7 @@ import { StepFiles, type Log } from '../log/index.js';
 import { previewKey } from '../manifest/names.js';
 import type { JobRecord, RunRecord, StateDB } from '../state/db.js';
 import type { Storage } from '../storage/s3.js';
-import { FINAL_JOB_STATES } from '../types.js';
+import { FINAL_JOB_STATES, type ConversionSettings } from '../types.js';
 import { delayFor, type Backoff } from '../util/backoff.js';
 import { buildGraph, jobNode, POST_NODE } from './plan.js';
 
@@ -44,6 +44,8 @@ export interface RunHandle {
   retries: number;
   /** Delays between attempts (from the watch's `--retry-delay`). */
   backoff: Backoff;
+  /** How the watch converts images. */
+  conversion: ConversionSettings;
   /** Called once every job is final. */
   post: () => Promise<void>;
 }
@@ -178,6 +180,7 @@ export class Scheduler {
           outputBucket: tracker.run.outputBucket,
           cogKey: job.imageKey!,
           previewKey: previewKey(job.imageKey!),
+          conversion: tracker.conversion,
           storage: tracker.storage,
           clock,
           started,

@@ -4,11 +4,15 @@
  * none downloads without room for its input and outputs.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { mkdir, mkdtemp, rm, statfs } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { inspect, runGdal, type ProcessTracker } from '../convert/gdal.js';
-import { checkLimits, cogArgs, jpegArgs, needsStatistics, type Limits } from '../convert/rules.js';
+import { checkCog } from '../convert/cog-check.js';
+import { differences } from '../convert/fidelity.js';
+import { inspect, runGdal, type GdalOptions, type ProcessTracker } from '../convert/gdal.js';
+import { planPreview, previewCommand, previewVrt } from '../convert/preview.js';
+import { cogCommand, planCog, wantsChecksum } from '../convert/profiles.js';
+import { checkLimits, type Limits } from '../convert/rules.js';
 import { readTiffHeader } from '../convert/tiff-header.js';
 import { crashPoint } from '../util/crash.js';
 import pLimit, { type LimitFunction } from 'p-limit';
@@ -141,36 +145,7 @@ export class LocalExecutor implements Executor {
     files.log(`downloaded s3://${job.inputBucket}/${job.imageKey} (${size} bytes)`);
     crashPoint('job:downloaded');
 
-    await this.cpu(() => job.clock.ticking(async () => {
-      signal.throwIfAborted();
-      const inspection = { ...gdal, timeoutMs: this.options.inspectTimeoutMs };
-      // Plain 8-bit TIFFs are planned from their header; anything else is inspected by gdalinfo —
-      // with statistics at once where the header already shows they will be needed.
-      const header = await readTiffHeader(input).catch(() => undefined);
-      const fromHeader = header?.bands.every((b) => b.type === 'Byte') === true ? header : undefined;
-      if (fromHeader !== undefined) files.log(`inspected from the TIFF header: ${fromHeader.width} x ${fromHeader.height}, ${fromHeader.bands.length} Byte band(s)`);
-      const statsFirst = header !== undefined && fromHeader === undefined && needsStatistics(header);
-      if (statsFirst) checkLimits(header, this.options.limits); // before the costly statistics
-      let info = fromHeader ?? (await inspect(input, files, { ...inspection, statistics: statsFirst }));
-      checkLimits(info, this.options.limits);
-      if (info.bands.length !== job.declaredBands) {
-        files.log(`warning: the manifest declares ${job.declaredBands} bands, the file has ${info.bands.length}; using the file's ${info.bands.length}`);
-        job.log.warn('Job:BandMismatch', { key: job.imageKey, declared: job.declaredBands, actual: info.bands.length });
-      }
-      if (!statsFirst && needsStatistics(info)) info = await inspect(input, files, { ...inspection, statistics: true });
-      // Decide the preview before any conversion: an image it cannot represent fails here.
-      const previewCommand = jpegArgs(info, input, preview);
-      try {
-        await runGdal('gdal_translate', cogArgs(input, cog), files, gdal);
-      } catch (error) {
-        // A header that looked fine over a body GDAL cannot read: let gdalinfo say so, permanently.
-        if (fromHeader !== undefined && error instanceof CogdError && error.code === 'GdalFailed') {
-          await inspect(input, files, { ...inspection, statistics: false });
-        }
-        throw error;
-      }
-      await runGdal('gdal_translate', previewCommand, files, gdal);
-    }));
+    await this.cpu(() => job.clock.ticking(() => this.transform(job, { input, cog, preview, vrt: path.join(dir, 'preview.vrt') }, gdal)));
     crashPoint('job:converted');
 
     signal.throwIfAborted();
@@ -182,6 +157,43 @@ export class LocalExecutor implements Executor {
     // uploadFile verifies what S3 now holds: the returned ETag is the MD5 of the bytes sent (or a
     // HEAD shows the size, where the ETag is no MD5, and after multipart uploads).
     files.log(`uploaded and verified s3://${job.outputBucket}/${job.cogKey} (${cogSize} bytes) and s3://${job.outputBucket}/${job.previewKey} (${previewSize} bytes)`);
+  }
+
+  /**
+   * Inspect, plan, convert, check: one gdalinfo of the input (with checksums where the profile is
+   * lossless, statistics where the preview stretches), the COG and the preview, then the COG gate
+   * and the fidelity check against a gdalinfo of the output. Nothing counts until both pass.
+   */
+  private async transform(job: JobSpec, paths: { input: string; cog: string; preview: string; vrt: string }, gdal: GdalOptions): Promise<void> {
+    const { files, conversion } = job;
+    const { input, cog, preview, vrt } = paths;
+    gdal.signal?.throwIfAborted();
+    const inspection = { ...gdal, timeoutMs: this.options.inspectTimeoutMs };
+    // GeoTIFF bands share one type: the header says at once whether the preview will stretch
+    // (statistics) and lets absurd sizes fail before GDAL reads a pixel.
+    const header = await readTiffHeader(input).catch(() => undefined);
+    if (header !== undefined) checkLimits(header, this.options.limits);
+    const statistics = header === undefined || header.bands.some((b) => b.type !== 'Byte');
+    const info = await inspect(input, files, { ...inspection, statistics, checksum: wantsChecksum(conversion) });
+    checkLimits(info, this.options.limits);
+    if (info.bands.length !== job.declaredBands) {
+      files.log(`warning: the manifest declares ${job.declaredBands} bands, the file has ${info.bands.length}; using the file's ${info.bands.length}`);
+      job.log.warn('Job:BandMismatch', { key: job.imageKey, declared: job.declaredBands, actual: info.bands.length });
+    }
+    // Everything is decided before any conversion: an image the profile or a preview cannot hold fails here.
+    const plan = planCog(info, conversion);
+    const look = planPreview(info, conversion);
+    files.log(`profile ${plan.profile}${conversion.profile === 'auto' ? ' (auto)' : ''}: ${plan.lossless ? 'lossless' : 'lossy'}; preview from band(s) ${look.bands.join(',')}${look.masked ? ', masked pixels drawn as the background' : ''}`);
+    await runGdal('gdal_translate', cogCommand(plan, input, cog), files, gdal);
+    if (look.masked) await writeFile(vrt, previewVrt(look, info, input));
+    await runGdal('gdal_translate', previewCommand(look, look.masked ? vrt : input, preview), files, gdal);
+
+    const gate = await checkCog(cog);
+    if (!gate.ok) throw new PermanentError('NotCog', `the output is not a cloud optimized GeoTIFF: ${gate.errors.join('; ')}`);
+    const output = await inspect(cog, files, { ...inspection, statistics: false, checksum: plan.lossless });
+    const changed = differences(info, output, { lossless: plan.lossless, alphaToMask: plan.profile === 'jpeg' });
+    if (changed.length > 0) throw new PermanentError('NotFaithful', `the COG does not keep the input's ${changed.join('; ')}`);
+    files.log(`checked: a valid COG, faithful to the input${plan.lossless ? ', pixels identical' : ''}`);
   }
 
   async close(): Promise<void> {

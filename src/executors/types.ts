@@ -2,6 +2,7 @@
 import type { Log, StepFiles } from '../log/index.js';
 import type { Storage } from '../storage/s3.js';
 import type { JobClock } from '../util/clock.js';
+import type { ConversionSettings } from '../types.js';
 
 export interface JobSpec {
   jobId: number;
@@ -16,6 +17,8 @@ export interface JobSpec {
   cogKey: string;
   /** Key of the JPEG preview in the output bucket. */
   previewKey: string;
+  /** How the run's watch converts images: profile, creation options, preview. */
+  conversion: ConversionSettings;
   /** The S3 client of the run's endpoint. */
   storage: Storage;
   /** Called once the executor really starts the job (until then it waits for a slot: idle). */

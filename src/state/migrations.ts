@@ -179,4 +179,14 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       ALTER TABLE watches ADD COLUMN given TEXT NOT NULL DEFAULT '{}';
     `,
   },
+  {
+    version: 6,
+    name: 'conversion settings per watch',
+    sql: `
+      -- How a watch's images are converted: the COG profile, further creation options, overview
+      -- resampling, LERC's error, the preview's background and size, as JSON. Watches made before
+      -- profiles convert as they always did: lzw, white background, full-size previews.
+      ALTER TABLE watches ADD COLUMN conversion TEXT NOT NULL DEFAULT '{}';
+    `,
+  },
 ];

@@ -1,6 +1,6 @@
 /** Watches: a pattern on an input bucket, polled on a schedule, with its settings. */
 import type Database from 'better-sqlite3';
-import type { Watch, WatchIdentity, WatchSettings } from '../types.js';
+import type { ConversionSettings, Watch, WatchIdentity, WatchSettings } from '../types.js';
 import { now, prepareAll } from './statements.js';
 
 interface WatchRow {
@@ -21,6 +21,28 @@ interface WatchRow {
   max_running: number;
   retries: number;
   retry_delay_ms: number;
+  conversion: string;
+}
+
+/** How images are converted where a watch stored nothing (watches made before profiles). */
+const CONVERSION_DEFAULTS: ConversionSettings = {
+  profile: 'lzw',
+  creationOptions: [],
+  overviewResampling: undefined,
+  maxZError: 0,
+  previewBackground: 'white',
+  previewMaxSize: undefined,
+};
+
+function conversionOf(json: string): ConversionSettings {
+  const stored = JSON.parse(json) as Partial<ConversionSettings>;
+  return { ...CONVERSION_DEFAULTS, ...stored };
+}
+
+/** The conversion settings as stored: JSON, undefined values left out. */
+function conversionJson(settings: ConversionSettings): string {
+  const { profile, creationOptions, overviewResampling, maxZError, previewBackground, previewMaxSize } = settings;
+  return JSON.stringify({ profile, creationOptions, overviewResampling, maxZError, previewBackground, previewMaxSize });
 }
 
 function toWatch(row: WatchRow): Watch {
@@ -44,16 +66,17 @@ function toWatch(row: WatchRow): Watch {
     maxRunning: row.max_running,
     retries: row.retries,
     retryDelayMs: row.retry_delay_ms,
+    conversion: conversionOf(row.conversion),
   };
 }
 
 const SQL = {
   find: `SELECT id FROM watches WHERE removed_at IS NULL AND pattern = ? AND input_bucket = ? AND output_bucket = ? AND IFNULL(endpoint, '') = ?`,
   update: `UPDATE watches SET access_key_file = ?, secret_key_file = ?, region = ?, schedule = ?, max_running = ?,
-      retries = ?, retry_delay_ms = ?, executor = ? WHERE id = ?`,
+      retries = ?, retry_delay_ms = ?, executor = ?, conversion = ? WHERE id = ?`,
   insert: `INSERT INTO watches (pattern, input_bucket, output_bucket, endpoint, access_key_file, secret_key_file, region,
-      schedule, max_running, retries, retry_delay_ms, executor, created_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      schedule, max_running, retries, retry_delay_ms, executor, conversion, created_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   get: 'SELECT * FROM watches WHERE id = ?',
   live: 'SELECT * FROM watches WHERE removed_at IS NULL ORDER BY id',
   remove: 'UPDATE watches SET removed_at = ? WHERE id = ? AND removed_at IS NULL',
@@ -85,6 +108,7 @@ export class Watches {
       settings.retries,
       settings.retryDelayMs,
       settings.executor,
+      conversionJson(settings),
     ];
     const existing = this.find(identity);
     if (existing !== undefined) {

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { cogArgs, GRAY_MAX_BANDS, JPEG_QUALITY, PREVIEWABLE, STRETCH_SIGMAS } from '../../convert/rules.js';
+import { GRAY_MAX_BANDS, JPEG_QUALITY, PREVIEWABLE, STRETCH_SIGMAS } from '../../convert/rules.js';
 import { CogdError } from '../../errors.js';
 
 export const TEMPLATES_DIR = fileURLToPath(new URL('../../../submit-templates/', import.meta.url));
@@ -18,7 +18,8 @@ function shellWord(word: string): string {
 /** The worker script, with the conversion rules filled in. */
 export async function renderWorker(template?: string): Promise<string> {
   const text = template ?? (await readFile(`${TEMPLATES_DIR}cog-worker.sh.in`, 'utf8'));
-  const cogOptions = cogArgs('\u0000in', '\u0000out').filter((a) => !a.startsWith('\u0000'));
+  // Interim, until the worker plans profiles per image: the default profile's fixed options.
+  const cogOptions = ['-q', '-of', 'COG', '-co', 'COMPRESS=LZW', '-co', 'BIGTIFF=IF_SAFER'];
   const values: Record<string, string> = {
     JPEG_QUALITY: String(JPEG_QUALITY),
     GRAY_MAX_BANDS: String(GRAY_MAX_BANDS),
