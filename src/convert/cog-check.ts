@@ -7,8 +7,15 @@
  * tag values it points to come before any tile data; a file without GDAL's ghost header
  * (GDAL_STRUCTURAL_METADATA) gets a warning. `policy: 'gdal'` gives GDAL's own verdict.
  */
-import { access, open } from 'node:fs/promises';
-import { readLayout, TiffReader, type ReadStats, type TiffImage as Image } from './tiff-ifd.js';
+import { open, stat } from 'node:fs/promises';
+import {
+  blockOffset,
+  firstBlockOffset,
+  readLayout,
+  TiffReader,
+  type ReadStats,
+  type TiffImage as Image,
+} from './tiff-ifd.js';
 
 export type { ReadStats } from './tiff-ifd.js';
 
@@ -54,12 +61,7 @@ export interface CogCheckOptions {
 
 type Level = 'error' | 'warning' | undefined;
 type Add = (text: string, gdal: Level, cogd?: Level) => void;
-interface Flags {
-  rowMajor: boolean;
-  leader: boolean;
-  trailer: boolean;
-  interleaved: boolean;
-}
+type Flags = Record<'rowMajor' | 'leader' | 'trailer' | 'interleaved', boolean>;
 
 const PREFIX = 'not a cloud optimized GeoTIFF: ';
 const GHOST = 'GDAL_STRUCTURAL_METADATA_SIZE=';
@@ -67,17 +69,6 @@ const GHOST_LINE = `${GHOST}000000 bytes\n`.length;
 const BLOCK_ERRORS_SHOWN = 5;
 
 const size = (m: Image): string => `${m.width} x ${m.height}`;
-/** A block's offset as GDAL gives it: 0 when the block has no data (byte count 0). */
-const blockOffset = (m: Image, i: number): number => (m.counts[i] === 0 ? 0 : m.offsets[i]!);
-const firstBlockOffset = (m: Image): number => {
-  const i = m.counts.findIndex((c) => c !== 0);
-  return i < 0 ? 0 : m.offsets[i]!;
-};
-const exists = (file: string): Promise<boolean> =>
-  access(file).then(
-    () => true,
-    () => false,
-  );
 
 /**
  * Checks `file` (it must exist: an I/O error opening it throws). Anything wrong inside it, including
@@ -162,7 +153,7 @@ async function checkTilingAndOverviews(
       largerThanTile ? 'error' : 'warning',
     );
   }
-  if (overviews.length === 0 && (await exists(`${file}.ovr`))) {
+  if (overviews.length === 0 && (await stat(`${file}.ovr`).catch(() => null)) !== null) {
     add('its overviews are in an external .ovr file; they must be internal', 'error');
   }
   overviews.forEach((o, i) => {
@@ -181,7 +172,9 @@ async function checkHeader(tiff: TiffReader, main: Image, add: Add): Promise<Rec
     let expected = tiff.bigTiff ? 16 : 8;
     const line = (await tiff.read(expected, GHOST_LINE, false)).toString('latin1');
     if (line.length === GHOST_LINE && line.startsWith(GHOST)) {
-      const length = Number.parseInt(line.slice(GHOST.length, GHOST.length + 6), 10);
+      const digits = line.slice(GHOST.length, GHOST.length + 6);
+      if (!/^\d{6}$/.test(digits)) throw new Error(`its GDAL_STRUCTURAL_METADATA size is "${digits}"`);
+      const length = Number(digits);
       const text = (await tiff.read(expected + GHOST_LINE, length, false)).toString('latin1');
       ghost = {};
       for (const [, key, value] of text.matchAll(/^([A-Z0-9_]+)=(.*)$/gm)) ghost[key!] = value!.trim();
@@ -281,20 +274,15 @@ async function checkBlocks(
     found.push(`${image.name}: its mask's block size is different from its own`);
     mask = undefined;
   }
-  // Leaders and trailers read 64 at a time (GDAL reads 8 trailer bytes and finds nothing wrong when
-  // the file ends before them).
+  // Leaders and trailers (GDAL reads 8 trailer bytes and finds nothing wrong when the file ends first).
   const wanted: Array<[key: string, at: number, length: number]> = [];
   image.offsets.forEach((_, i) => {
     const [offset, count] = [blockOffset(image, i), image.counts[i]!];
     if (offset > 0 && flags.leader) wanted.push([`l${i}`, offset - 4, 4]);
     if (offset > 0 && flags.trailer && count >= 4) wanted.push([`t${i}`, offset + count - 4, 8]);
   });
-  const bytes = new Map<string, Buffer>();
-  for (let start = 0; start < wanted.length; start += 64) {
-    const batch = wanted.slice(start, start + 64);
-    const buffers = await Promise.all(batch.map(([, at, length]) => tiff.read(at, length, length === 4)));
-    batch.forEach(([key], j) => bytes.set(key, buffers[j]!));
-  }
+  const read = await tiff.readMany(wanted.map(([, at, length]) => [at, length, length === 4]));
+  const bytes = new Map(wanted.map(([key], j) => [key, read[j]!]));
   const across = Math.ceil(image.width / image.blockWidth);
   let last = 0;
   for (let i = 0; i < image.offsets.length; i += 1) {

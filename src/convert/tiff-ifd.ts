@@ -103,6 +103,17 @@ export class TiffReader {
     return buffer.subarray(0, bytesRead);
   }
 
+  /** Many small reads, 64 at a time: [offset, length, exact] each. */
+  async readMany(ranges: Array<[offset: number, length: number, exact: boolean]>): Promise<Buffer[]> {
+    const buffers: Buffer[] = [];
+    for (let start = 0; start < ranges.length; start += 64) {
+      buffers.push(
+        ...(await Promise.all(ranges.slice(start, start + 64).map(([at, n, exact]) => this.read(at, n, exact)))),
+      );
+    }
+    return buffers;
+  }
+
   u16(b: Buffer, at: number): number {
     return this.little ? b.readUInt16LE(at) : b.readUInt16BE(at);
   }
@@ -231,7 +242,7 @@ export async function readImage(tiff: TiffReader, ifd: Ifd): Promise<TiffImage> 
   }
   return {
     ifd,
-    name: `the IFD at byte ${ifd.offset}`,
+    name: `an extra image (IFD at byte ${ifd.offset})`,
     subfileType: await one(TAG.NewSubfileType, 0),
     width,
     height,
@@ -245,6 +256,15 @@ export async function readImage(tiff: TiffReader, ifd: Ifd): Promise<TiffImage> 
     allOffsets,
     allCounts,
   };
+}
+
+/** A block's offset as GDAL gives it (BLOCK_OFFSET_x_y): 0 when the block has no data (byte count 0). */
+export const blockOffset = (m: TiffImage, i: number): number => (m.counts[i] === 0 ? 0 : m.offsets[i]!);
+
+/** The offset of band 1's first block that has data, in row-major order; 0 when none has. */
+export function firstBlockOffset(m: TiffImage): number {
+  const i = m.counts.findIndex((c) => c !== 0);
+  return i < 0 ? 0 : m.offsets[i]!;
 }
 
 /** A GeoTIFF's IFDs as GDAL's GTiff driver sorts them. */
