@@ -15,6 +15,20 @@ export interface CogOption {
 /** Options cogd sets itself from the profile: given with `--co`, they would contradict it. */
 const OWNED = new Map([['COMPRESS', 'choose the codec with --profile (lzw, deflate, zstd, webp, jpeg, lerc, auto)']]);
 
+/** Edit distance (insertions, deletions, substitutions, swaps of neighbours): how far a typo is. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i += 1) {
+    for (let j = 1; j <= b.length; j += 1) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
 /** Reads the `<CreationOptionList>` XML GDAL prints for a driver. */
 export function parseCreationOptions(text: string): CogOption[] {
   const options: CogOption[] = [];
@@ -64,7 +78,7 @@ export function checkCreationOption(text: string, flag: string, options = gdalCo
   if (options === null) return `${key}=${value}`;
   const option = options.find((o) => o.name === key);
   if (option === undefined) {
-    const near = options.filter((o) => o.name.includes(key.slice(0, 4)) || key.includes(o.name.slice(0, 4))).map((o) => o.name);
+    const near = options.filter((o) => distance(o.name, key) <= 2).map((o) => o.name);
     throw new UsageError(`${flag} ${key} is not a creation option of GDAL's COG driver`, near.length > 0 ? `did you mean ${near.slice(0, 3).join(' or ')}?` : `see \`gdalinfo --format COG\``);
   }
   if (option.values !== undefined && !option.values.includes(value.toUpperCase())) {

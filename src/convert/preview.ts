@@ -49,10 +49,12 @@ export function previewBands(info: ImageInfo): { bands: number[]; expand: boolea
   if (red > 0 && green > 0 && blue > 0) return { bands: [red, green, blue], expand: false };
   const palette = info.bands.findIndex((b) => b.hasColorTable && b.type === 'Byte') + 1;
   if (palette > 0) return { bands: [palette], expand: true };
-  const gray = find('Gray');
-  if (gray > 0) return { bands: [gray], expand: false };
+  // GDAL calls band 1 of any multi-band MINISBLACK TIFF Gray: a gray role counts only where there
+  // are too few bands for colour anyway.
   const data = info.bands.map((_, i) => i + 1).filter((b) => roleOf(info.bands[b - 1]!) !== 'Alpha');
-  return { bands: data.length <= GRAY_MAX_BANDS ? [data[0] ?? 1] : data.slice(0, 3), expand: false };
+  if (data.length > GRAY_MAX_BANDS) return { bands: data.slice(0, 3), expand: false };
+  const gray = find('Gray');
+  return { bands: [gray > 0 ? gray : (data[0] ?? 1)], expand: false };
 }
 
 /** True when the preview needs per-band statistics (a chosen band that is not 8-bit). */

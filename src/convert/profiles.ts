@@ -17,12 +17,28 @@ import { isFloat, isInteger, type ImageInfo } from './image.js';
 
 export type ConcreteProfile = Exclude<ProfileName, 'auto'>;
 
+/** How images are converted where nothing says otherwise: the reference tool's COG, full-size previews on white. */
+export const DEFAULT_CONVERSION: ConversionSettings = {
+  profile: 'lzw',
+  creationOptions: [],
+  overviewResampling: undefined,
+  maxZError: 0,
+  previewBackground: 'white',
+  previewMaxSize: undefined,
+};
+
 export interface CogPlan {
   profile: ConcreteProfile;
   /** Creation options in the order they are passed. */
   options: Array<[string, string]>;
   /** Whether the pixels come out identical (the fidelity check then compares checksums). */
   lossless: boolean;
+  /**
+   * Bands whose pixels must come out identical (checksums compared): every band of a lossless
+   * profile — but for lossless WebP with alpha, only the alpha band: WebP drops the colour of fully
+   * transparent pixels, which no one sees.
+   */
+  exactBands: number[];
 }
 
 const CODEC: Record<ConcreteProfile, string> = { lzw: 'LZW', deflate: 'DEFLATE', zstd: 'ZSTD', webp: 'WEBP', jpeg: 'JPEG', lerc: 'LERC' };
@@ -43,9 +59,9 @@ function byteRgb(info: ImageInfo, alphaAllowed: boolean): boolean {
   return alphaAllowed && n === 4 && info.bands[3]?.colorInterpretation === 'Alpha';
 }
 
-/** The profile `auto` picks: webp for RGB(A) Byte, zstd for the rest. */
+/** The profile `auto` picks: webp for RGB Byte, zstd for the rest (RGBA too: its pixels stay exact). */
 export function autoProfile(info: ImageInfo): ConcreteProfile {
-  return byteRgb(info, true) ? 'webp' : 'zstd';
+  return byteRgb(info, false) ? 'webp' : 'zstd';
 }
 
 /** Why a profile cannot hold the image (naming one that can), or undefined when it can. */
@@ -97,12 +113,23 @@ export function planCog(info: ImageInfo, settings: ConversionSettings): CogPlan 
   for (const [key, value] of creationOptionPairs(settings.creationOptions)) options.set(key, value);
   const lossless =
     profile === 'jpeg' ? false : profile === 'webp' ? options.get('QUALITY') === '100' : profile === 'lerc' ? Number(options.get('MAX_Z_ERROR')) === 0 : true;
-  return { profile, options: [...options], lossless };
+  const all = info.bands.map((_, i) => i + 1);
+  const exactBands = !lossless ? [] : profile === 'webp' && info.bands.length === 4 ? [4] : all;
+  return { profile, options: [...options], lossless, exactBands };
 }
 
-/** The gdal_translate arguments that write the COG. */
+/**
+ * The gdal_translate arguments that write the COG. The overview resampling is also recorded in the
+ * file's metadata (`OVR_RESAMPLING_ALG`, as rio-cogeo writes it): GDAL keeps no trace of it.
+ */
 export function cogCommand(plan: CogPlan, input: string, output: string): string[] {
-  return ['-q', '-of', 'COG', ...plan.options.flatMap(([key, value]) => ['-co', `${key}=${value}`]), input, output];
+  const resampling = plan.options.find(([key]) => key === 'OVERVIEW_RESAMPLING')?.[1];
+  return [
+    '-q', '-of', 'COG',
+    ...plan.options.flatMap(([key, value]) => ['-co', `${key}=${value}`]),
+    ...(resampling === undefined ? [] : ['-mo', `OVR_RESAMPLING_ALG=${resampling}`]),
+    input, output,
+  ];
 }
 
 /**

@@ -191,9 +191,10 @@ export class LocalExecutor implements Executor {
     const gate = await checkCog(cog);
     if (!gate.ok) throw new PermanentError('NotCog', `the output is not a cloud optimized GeoTIFF: ${gate.errors.join('; ')}`);
     const output = await inspect(cog, files, { ...inspection, statistics: false, checksum: plan.lossless });
-    const changed = differences(info, output, { lossless: plan.lossless, alphaToMask: plan.profile === 'jpeg' });
+    const changed = differences(info, output, { exactBands: plan.exactBands, alphaToMask: plan.profile === 'jpeg' });
     if (changed.length > 0) throw new PermanentError('NotFaithful', `the COG does not keep the input's ${changed.join('; ')}`);
-    files.log(`checked: a valid COG, faithful to the input${plan.lossless ? ', pixels identical' : ''}`);
+    const exact = plan.exactBands.length === info.bands.length ? ', pixels identical' : plan.exactBands.length > 0 ? ', visible pixels identical' : '';
+    files.log(`checked: a valid COG, faithful to the input${exact}`);
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 /** Watches: a pattern on an input bucket, polled on a schedule, with its settings. */
 import type Database from 'better-sqlite3';
+import { DEFAULT_CONVERSION } from '../convert/profiles.js';
 import type { ConversionSettings, Watch, WatchIdentity, WatchSettings } from '../types.js';
 import { now, prepareAll } from './statements.js';
 
@@ -24,19 +25,10 @@ interface WatchRow {
   conversion: string;
 }
 
-/** How images are converted where a watch stored nothing (watches made before profiles). */
-const CONVERSION_DEFAULTS: ConversionSettings = {
-  profile: 'lzw',
-  creationOptions: [],
-  overviewResampling: undefined,
-  maxZError: 0,
-  previewBackground: 'white',
-  previewMaxSize: undefined,
-};
-
+/** A watch's conversion settings; defaults where it stored nothing (watches made before profiles). */
 function conversionOf(json: string): ConversionSettings {
   const stored = JSON.parse(json) as Partial<ConversionSettings>;
-  return { ...CONVERSION_DEFAULTS, ...stored };
+  return { ...DEFAULT_CONVERSION, ...stored };
 }
 
 /** The conversion settings as stored: JSON, undefined values left out. */

@@ -13,6 +13,7 @@ import type { ClaimStep, Watch } from '../../src/types.js';
 import { claim, continueClaim } from '../../src/watch/claim.js';
 import { findNewManifests } from '../../src/watch/poll.js';
 import { endpoint, freshBuckets, getText, keys, put, tempDir } from '../support/helpers.js';
+import { DEFAULT_CONVERSION } from '../../src/convert/profiles.js';
 
 let storage: Storage;
 let db: StateDB;
@@ -35,7 +36,7 @@ async function setup(): Promise<{ watch: Watch; input: string }> {
   const buckets = await freshBuckets();
   const watch = db.saveWatch(
     { pattern: '*raw.csv', inputBucket: buckets.input, outputBucket: buckets.output, endpoint: endpoint() },
-    { accessKeyFile: undefined, secretKeyFile: undefined, region: 'us-east-1', schedule: '* * * * *', maxRunning: 10, retries: 0, retryDelayMs: 0, executor: 'local' },
+    { accessKeyFile: undefined, secretKeyFile: undefined, region: 'us-east-1', schedule: '* * * * *', maxRunning: 10, retries: 0, retryDelayMs: 0, executor: 'local', ...DEFAULT_CONVERSION },
   );
   await put(buckets.input, 'q/m-raw.csv', 'a.tif,3\n');
   return { watch, input: buckets.input };

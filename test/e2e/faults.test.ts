@@ -14,6 +14,7 @@ import { LocalExecutor } from '../../src/executors/local.js';
 import { createStorage } from '../../src/storage/s3.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { baseArgs, cogd, endpoint, freshBuckets, getText, keyFiles, keys, makeTiff, put, putFile, resultKeyOf, ROOT, tempDir } from '../support/helpers.js';
+import { DEFAULT_CONVERSION } from '../../src/convert/profiles.js';
 
 const FAULT_GDAL = path.join(ROOT, 'test/fixtures/fault-gdal');
 let proxy: FaultProxy | undefined;
@@ -162,7 +163,7 @@ describe('scratch space', () => {
     const run = executor.run(
       {
         jobId: 1, runId: 1, imageKey: 'img.tif', declaredBands: 1, inputBucket: buckets.input, outputBucket: buckets.output,
-        cogKey: 'img.tif', previewKey: 'img.jpg', storage, files, log: createLog({ consoleLevel: 'silent' }),
+        cogKey: 'img.tif', previewKey: 'img.jpg', conversion: DEFAULT_CONVERSION, storage, files, log: createLog({ consoleLevel: 'silent' }),
         clock: new JobClock(60_000, () => undefined),
         started: () => undefined,
       },

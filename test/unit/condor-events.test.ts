@@ -14,6 +14,7 @@ import { parseManifest } from '../../src/manifest/parse.js';
 import { StateDB } from '../../src/state/db.js';
 import { formatEvent as fmt } from '../fixtures/condor-sim/lib.mjs';
 import { tempDir } from '../support/helpers.js';
+import { DEFAULT_CONVERSION } from '../../src/convert/profiles.js';
 
 const fixtures = process.env['COGD_HTCONDOR_FIXTURES'];
 const haveFixtures = fixtures !== undefined && fixtures !== '';
@@ -165,7 +166,7 @@ describe('recordEvents', () => {
     const db = new StateDB(path.join(await tempDir(), 'cogd.db'));
     const watch = db.saveWatch(
       { pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', endpoint: undefined },
-      { accessKeyFile: undefined, secretKeyFile: undefined, region: 'us-east-1', schedule: '*/15 * * * *', maxRunning: 10, retries: 3, retryDelayMs: 1000, executor: 'condor' },
+      { accessKeyFile: undefined, secretKeyFile: undefined, region: 'us-east-1', schedule: '*/15 * * * *', maxRunning: 10, retries: 3, retryDelayMs: 1000, executor: 'condor', ...DEFAULT_CONVERSION },
     );
     const run = db.insertRun({
       watchId: watch.id, inputBucket: 'raw', outputBucket: 'cogs', manifestKey: 'x-raw.csv', manifestEtag: '"e"', manifestMtime: '2026-11-21T00:00:00.000Z',

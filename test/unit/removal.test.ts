@@ -7,12 +7,13 @@ import { parseManifest } from '../../src/manifest/parse.js';
 import { parseTarget } from '../../src/manifest/targets.js';
 import { StateDB } from '../../src/state/db.js';
 import { tempDir } from '../support/helpers.js';
+import { DEFAULT_CONVERSION } from '../../src/convert/profiles.js';
 
 async function home(): Promise<{ db: StateDB; runs: number[] }> {
   const db = new StateDB(path.join(await tempDir(), 'cogd.db'));
   const watch = db.saveWatch(
     { pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', endpoint: undefined },
-    { accessKeyFile: undefined, secretKeyFile: undefined, region: 'us-east-1', schedule: '* * * * *', maxRunning: 5, retries: 0, retryDelayMs: 0, executor: 'local' },
+    { accessKeyFile: undefined, secretKeyFile: undefined, region: 'us-east-1', schedule: '* * * * *', maxRunning: 5, retries: 0, retryDelayMs: 0, executor: 'local', ...DEFAULT_CONVERSION },
   );
   const runs = [1, 2].map((n) => {
     const run = db.insertRun({

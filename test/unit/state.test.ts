@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { StateDB, type NewJob, type NewRun, type WatchIdentity, type WatchSettings } from '../../src/state/db.js';
 import { tempDir } from '../support/helpers.js';
+import { DEFAULT_CONVERSION } from '../../src/convert/profiles.js';
 
 const identity: WatchIdentity = { pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', endpoint: 'http://127.0.0.1:9000' };
 const settings: WatchSettings = {
@@ -15,6 +16,7 @@ const settings: WatchSettings = {
   retries: 3,
   retryDelayMs: 1000,
   executor: 'local',
+  ...DEFAULT_CONVERSION,
 };
 
 const newRun = (watchId: number, n: number): NewRun => ({

@@ -5,6 +5,7 @@ import { planRows } from '../../src/dag/plan.js';
 import { parseManifest } from '../../src/manifest/parse.js';
 import { StateDB } from '../../src/state/db.js';
 import { tempDir } from '../support/helpers.js';
+import { DEFAULT_CONVERSION } from '../../src/convert/profiles.js';
 
 const counts = (c: Partial<StatusReport['totals']>) => ({ done: 0, failed: 0, removed: 0, running: 0, idle: 0, held: 0, total: 0, ...c });
 
@@ -82,7 +83,7 @@ describe('status --json', () => {
     const db = new StateDB(path.join(await tempDir(), 'cogd.db'));
     const watch = db.saveWatch(
       { pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', endpoint: undefined },
-      { accessKeyFile: undefined, secretKeyFile: undefined, region: 'us-east-1', schedule: '*/15 * * * *', maxRunning: 10, retries: 3, retryDelayMs: 1000, executor: 'condor' },
+      { accessKeyFile: undefined, secretKeyFile: undefined, region: 'us-east-1', schedule: '*/15 * * * *', maxRunning: 10, retries: 3, retryDelayMs: 1000, executor: 'condor', ...DEFAULT_CONVERSION },
     );
     const run = db.insertRun({
       watchId: watch.id, inputBucket: 'raw', outputBucket: 'cogs', manifestKey: 'x-raw.csv', manifestEtag: '"e"', manifestMtime: '2026-11-21T00:00:00.000Z',

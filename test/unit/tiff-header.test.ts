@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseGdalinfo } from '../../src/convert/gdal.js';
+import { parseGdalinfo } from '../../src/convert/image.js';
 import { readPlainByteTiff, readTiffHeader } from '../../src/convert/tiff-header.js';
 import { makeTiff, tempDir } from '../support/helpers.js';
 
