@@ -160,6 +160,51 @@ describe('retries and back-off', () => {
     expect(execution.posts).toHaveLength(1);
   });
 
+  it('starts a retry only once the failed attempt is over (the retry stays removable)', async () => {
+    newScheduler();
+    const watch = newWatch(3);
+    const run = await newRun(watch, ['a.tif']);
+    const other = await newRun(watch, ['x.tif']);
+    const fake = new FakeExecutor({}, held());
+    const execution = execute(run, fake, { maxRunning: 3, retries: 1 });
+    await until('a running', () => jobs(run)['a.tif']!.state === 'running');
+    fake.calls[0]!.fail(new Error('transient failure'));
+    // Promise jobs only: the failure is handled, the attempt's log flush (file I/O) is not done.
+    for (let i = 0; i < 50; i += 1) await Promise.resolve();
+    expect(jobs(run)['a.tif']).toMatchObject({ state: 'idle', error: 'transient failure' });
+    // Anything that launches jobs now (here: another run starting, with slots free) must not
+    // start a's retry while its failed attempt is still being wound up.
+    const second = execute(other, fake, { maxRunning: 3 });
+    expect(fake.calls.map((c) => c.key)).toEqual(['a.tif', 'x.tif']);
+    await until('retry in flight', () => fake.calls.length === 3);
+    await settle();
+    expect(scheduler!.running).toBe(2);
+    const retry = fake.callsOf('a.tif')[1]!;
+    expect(scheduler!.remove([jobs(run)['a.tif']!.id])).toEqual([]);
+    await execution.done;
+    expect(retry.abortReason).toBeInstanceOf(Removal);
+    expect(jobs(run)['a.tif']).toMatchObject({ state: 'removed', attempts: 2 });
+    expect(execution.posts).toHaveLength(1);
+    fake.callsOf('x.tif')[0]!.finish();
+    await second.done;
+  });
+
+  it('never retries a job removed while its failed attempt is wound up', async () => {
+    newScheduler();
+    const run = await newRun(newWatch(), ['a.tif']);
+    const fake = new FakeExecutor({}, held());
+    const execution = execute(run, fake, { retries: 3 });
+    await until('a running', () => jobs(run)['a.tif']!.state === 'running');
+    fake.calls[0]!.fail(new Error('transient failure'));
+    for (let i = 0; i < 50; i += 1) await Promise.resolve(); // failure handled, log not flushed yet
+    expect(jobs(run)['a.tif']).toMatchObject({ state: 'idle', error: 'transient failure' });
+    expect(scheduler!.remove([jobs(run)['a.tif']!.id])).toEqual([]);
+    await execution.done;
+    expect(fake.calls).toHaveLength(1);
+    expect(jobs(run)['a.tif']).toMatchObject({ state: 'removed', error: 'removed by user', attempts: 1 });
+    expect(execution.posts).toHaveLength(1);
+  });
+
   it('fails a job with its last reason once its retries are used up', async () => {
     newScheduler();
     const run = await newRun(newWatch(), ['a.tif', 'b.tif']);
