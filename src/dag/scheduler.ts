@@ -169,6 +169,8 @@ export class Scheduler {
     );
     const startedAt = Date.now();
     const clock = new JobClock(this.options.jobTimeoutMs, () => controller.abort(new JobTimeout(Math.round(this.options.jobTimeoutMs / 1000))));
+    /** When the job may be retried: it is queued again once this attempt is over (see `finally`). */
+    let retryAt: number | undefined;
     try {
       await executor.run(
         {
@@ -231,13 +233,27 @@ export class Scheduler {
         job.error = reason;
         files.log(`attempt ${attempt} of ${total} failed: ${reason}; retrying in ${(delay / 1000).toFixed(1)} s`);
         log.info('Job:Retry', { attempt, of: total, reason, delayMs: delay });
-        this.enqueue(tracker, node, notBefore);
+        retryAt = notBefore;
       }
     } finally {
       clock.stop();
       await files.flush();
       this.inFlight.delete(job.id);
       this.inFlightByWatch.set(watchId, (this.inFlightByWatch.get(watchId) ?? 1) - 1);
+      // Fix: the retry is queued only now. Queued in `catch`, it could start while this attempt
+      // still flushed its log (a zero or short back-off, any pump meanwhile): this cleanup then
+      // deleted the retry's in-flight entry, so remove() and drain() no longer saw it (a removed
+      // job kept running, drain returned under it), and both attempts' log lines interleaved.
+      const removed = this.removing.delete(job.id);
+      if (retryAt !== undefined && removed) {
+        // Removed while this attempt was being wound up: the retry never starts.
+        this.db.setJobState(job.id, 'removed', { error: 'removed by user', endAttempt: true });
+        job.state = 'removed';
+        log.info('Job:Removed', { attempt });
+        this.settle(tracker, node);
+      } else if (retryAt !== undefined && !this.draining) {
+        this.enqueue(tracker, node, retryAt);
+      }
       this.pump();
     }
   }
