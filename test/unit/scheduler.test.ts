@@ -17,6 +17,7 @@ import type { Storage } from '../../src/storage/s3.js';
 import type { Watch } from '../../src/types.js';
 import { FakeExecutor, failing, hang, hangTicking, held, permanent, succeed, wait, type Call, type Script } from '../support/fake-executor.js';
 import { tempDir } from '../support/helpers.js';
+import { DEFAULT_CONVERSION } from '../../src/convert/profiles.js';
 
 // Every test takes well under a second; a scheduler bug that leaves a run hanging fails fast.
 vi.setConfig({ testTimeout: 5000 });
@@ -53,7 +54,7 @@ function newWatch(maxRunning = 10): Watch {
   counter += 1;
   return db.saveWatch(
     { pattern: `*w${counter}.csv`, inputBucket: 'raw', outputBucket: 'cogs', endpoint: undefined },
-    { accessKeyFile: undefined, secretKeyFile: undefined, region: 'us-east-1', schedule: '*/15 * * * *', maxRunning, retries: 3, retryDelayMs: 0, executor: 'local' },
+    { accessKeyFile: undefined, secretKeyFile: undefined, region: 'us-east-1', schedule: '*/15 * * * *', maxRunning, retries: 3, retryDelayMs: 0, executor: 'local', ...DEFAULT_CONVERSION },
   );
 }
 
@@ -88,7 +89,7 @@ function execute(run: RunRecord, executor: FakeExecutor, handle: Partial<RunHand
   let settled = false;
   const done = scheduler!
     .execute({
-      run, log, storage, executor, maxRunning: 10, retries: 0, backoff: NO_DELAY,
+      run, log, storage, executor, maxRunning: 10, retries: 0, backoff: NO_DELAY, conversion: DEFAULT_CONVERSION,
       post: async () => {
         posts.push(db.jobs(run.id));
       },
