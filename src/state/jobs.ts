@@ -43,7 +43,7 @@ const SQL = {
   error: 'SELECT error FROM jobs WHERE id = ?',
   counts: 'SELECT state, COUNT(*) AS n FROM jobs WHERE run_id = ? GROUP BY state',
   requeueRunning: `UPDATE jobs SET state = 'idle', updated_at = ? WHERE run_id = ? AND state = 'running' AND condor_cluster IS NULL`,
-  setState: `UPDATE jobs SET state = ?, error = COALESCE(?, error), attempts = COALESCE(?, attempts),
+  setState: `UPDATE jobs SET state = ?, error = CASE WHEN ? THEN ? ELSE error END, attempts = COALESCE(?, attempts),
       not_before = COALESCE(?, not_before), updated_at = ?,
       condor_batch = CASE WHEN ? THEN NULL ELSE condor_batch END,
       condor_cluster = CASE WHEN ? THEN NULL ELSE condor_cluster END,
@@ -112,6 +112,8 @@ export class Jobs {
    */
   setState(jobId: number, state: JobState, fields: JobStateFields = {}): void {
     const end = fields.endAttempt === true ? 1 : 0;
-    this.sql.setState.run(state, fields.error ?? null, fields.attempts ?? null, fields.notBefore ?? null, now(), end, end, end, end, jobId);
+    // An error given (even null, which clears it) replaces the last one; absent, it is kept.
+    const setsError = fields.error !== undefined ? 1 : 0;
+    this.sql.setState.run(state, setsError, fields.error ?? null, fields.attempts ?? null, fields.notBefore ?? null, now(), end, end, end, end, jobId);
   }
 }

@@ -115,6 +115,11 @@ describe('runs and jobs', () => {
     db.setJobState(c!.id, 'idle', { error: 'timed out', notBefore: 1234, attempts: 1, endAttempt: true });
     expect(db.jobByLine(run.id, 3)).toMatchObject({ state: 'idle', error: 'timed out', notBefore: 1234, attempts: 1 });
     expect(db.jobError(c!.id)).toBe('timed out');
+    db.setJobState(c!.id, 'idle', { attempts: 2 }); // no error given: the last one stays
+    expect(db.jobError(c!.id)).toBe('timed out');
+    db.setJobState(c!.id, 'converted', { error: null, endAttempt: true }); // converted after a retry: cleared
+    expect(db.jobError(c!.id)).toBeNull();
+    db.setJobState(c!.id, 'idle', { error: 'timed out', notBefore: 1234, attempts: 1, endAttempt: true });
     expect(db.jobError(999)).toBeNull();
     expect(db.runOfJob(c!.id)).toBe(run.id);
     expect(db.jobCounts(run.id)).toEqual({ idle: 1, running: 1, held: 0, converted: 1, failed: 1, removed: 0 });
