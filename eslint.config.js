@@ -5,7 +5,19 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'bench/work/', 'bench/results/', 'test/fixtures/', 'scripts/', 'bench/', '.demo/', 'eslint.config.js'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      'bench/work/',
+      'bench/results/',
+      'test/fixtures/',
+      'scripts/',
+      'bench/',
+      '.demo/',
+      'eslint.config.js',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -30,6 +42,8 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-assignment': 'off',
       // Fakes implement async interfaces without awaiting anything.
       '@typescript-eslint/require-await': 'off',
+      // An abort signal's reason is whatever the scheduler aborted with (Shutdown, Removal, a timeout).
+      '@typescript-eslint/prefer-promise-reject-errors': 'off',
     },
   },
 );

@@ -55,7 +55,10 @@ const log = (line) => console.error(line);
 function cpuSeconds(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   const tick = 100; // USER_HZ on Linux
-  return { own: (Number(fields[11]) + Number(fields[12])) / tick, children: (Number(fields[13]) + Number(fields[14])) / tick };
+  return {
+    own: (Number(fields[11]) + Number(fields[12])) / tick,
+    children: (Number(fields[13]) + Number(fields[14])) / tick,
+  };
 }
 
 /** Runs a command; tracks its peak RSS (VmHWM) and CPU time (last sample before exit) from /proc. */
@@ -71,7 +74,9 @@ function run(command, args, options = {}) {
         const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
         peakKb = Math.max(peakKb, hwm);
         cpu = cpuSeconds(child.pid);
-      } catch { /* exited */ }
+      } catch {
+        /* exited */
+      }
     }, 20);
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
@@ -86,9 +91,11 @@ function run(command, args, options = {}) {
 /** Runs async work over items with bounded concurrency. */
 async function pool(items, concurrency, work) {
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) await work(items[next++]);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await work(items[next++]);
+    }),
+  );
 }
 
 // ---- the S3 server on loopback: Ceph RGW where its binaries are installed (production-like), else
@@ -107,12 +114,25 @@ if (s3Kind === 'ceph') {
   credentials = { accessKey: rgw.accessKey, secretKey: rgw.secretKey };
   stopServer = () => rgw.stop();
 } else {
-  const server = spawn(process.execPath, ['--openssl-legacy-provider', path.join(root, 'scripts/s3-server.mjs'), '--dir', path.join(work, 's3')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  endpoint = JSON.parse(await new Promise((resolve) => readline.createInterface({ input: server.stdout }).once('line', resolve))).endpoint;
+  const server = spawn(
+    process.execPath,
+    ['--openssl-legacy-provider', path.join(root, 'scripts/s3-server.mjs'), '--dir', path.join(work, 's3')],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  endpoint = JSON.parse(
+    await new Promise((resolve) => readline.createInterface({ input: server.stdout }).once('line', resolve)),
+  ).endpoint;
   stopServer = async () => server.kill('SIGTERM');
   serverCpu = () => cpuSeconds(server.pid).own;
 }
-const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: credentials.accessKey, secretAccessKey: credentials.secretKey }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+const client = new S3Client({
+  endpoint,
+  region: 'us-east-1',
+  forcePathStyle: true,
+  credentials: { accessKeyId: credentials.accessKey, secretAccessKey: credentials.secretKey },
+  requestChecksumCalculation: 'WHEN_REQUIRED',
+  responseChecksumValidation: 'WHEN_REQUIRED',
+});
 const ak = path.join(work, 'ak');
 const sk = path.join(work, 'sk');
 writeFileSync(ak, credentials.accessKey);
@@ -120,7 +140,24 @@ writeFileSync(sk, credentials.secretKey);
 const settings = { endpoint, accessKeyFile: ak, secretKeyFile: sk, region: 'us-east-1' };
 const bucket = async (name) => client.send(new CreateBucketCommand({ Bucket: name }));
 const putObject = (b, key, body) => client.send(new PutObjectCommand({ Bucket: b, Key: key, Body: body }));
-const cogdArgs = (verb, home, pattern, input, output) => [path.join(root, 'bin/cogd'), verb, '-p', pattern, '--input-bucket', input, '--output-bucket', output, '-e', endpoint, '-a', ak, '-s', sk, '--home', home];
+const cogdArgs = (verb, home, pattern, input, output) => [
+  path.join(root, 'bin/cogd'),
+  verb,
+  '-p',
+  pattern,
+  '--input-bucket',
+  input,
+  '--output-bucket',
+  output,
+  '-e',
+  endpoint,
+  '-a',
+  ak,
+  '-s',
+  sk,
+  '--home',
+  home,
+];
 
 const results = { date: new Date().toISOString() };
 
@@ -132,17 +169,32 @@ async function throughput() {
   const AWS = '/usr/bin/aws'; // Debian's awscli, not whatever else is first on PATH
   if (!existsSync(AWS) && process.getuid?.() === 0) {
     log("installing Debian's awscli for the shell baseline…");
-    execFileSync('apt-get', ['install', '-y', '-qq', 'awscli'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    execFileSync('apt-get', ['install', '-y', '-qq', 'awscli'], {
+      stdio: 'ignore',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
   }
   log(`making ${count} GeoTIFFs of ${size}x${size} …`);
   const imgDir = path.join(work, 'images');
   mkdirSync(imgDir);
-  const kinds = [{ bands: 1, type: 'Byte' }, { bands: 3, type: 'Byte' }, { bands: 4, type: 'Byte' }, { bands: 3, type: 'Byte' }, { bands: 1, type: 'UInt16' }];
+  const kinds = [
+    { bands: 1, type: 'Byte' },
+    { bands: 3, type: 'Byte' },
+    { bands: 4, type: 'Byte' },
+    { bands: 3, type: 'Byte' },
+    { bands: 1, type: 'UInt16' },
+  ];
   const images = [];
   for (let i = 0; i < count; i += 1) {
     const kind = kinds[i % kinds.length];
     const name = `img-${String(i).padStart(5, '0')}.tif`;
-    await makeTiff(path.join(imgDir, name), { width: size, height: size, bands: kind.bands, type: kind.type, burn: [i % 200, (i * 7) % 200, (i * 13) % 200, 255] });
+    await makeTiff(path.join(imgDir, name), {
+      width: size,
+      height: size,
+      bands: kind.bands,
+      type: kind.type,
+      burn: [i % 200, (i * 7) % 200, (i * 13) % 200, 255],
+    });
     images.push({ name, bands: kind.bands });
   }
   // The exact gdal_translate command lines cogd runs for each image (from the same rules module).
@@ -154,7 +206,8 @@ async function throughput() {
     image.cog = cogArgs('IN', 'OUT');
     image.jpeg = jpegArgs(info, 'IN', 'OUT');
   }
-  const translate = (args, input, output) => ['gdal_translate', ...args.map((a) => (a === 'IN' ? input : a === 'OUT' ? output : a))].map(quote).join(' ');
+  const translate = (args, input, output) =>
+    ['gdal_translate', ...args.map((a) => (a === 'IN' ? input : a === 'OUT' ? output : a))].map(quote).join(' ');
   await bucket('bench-in');
   await pool(images, 8, (im) => putObject('bench-in', `images/${im.name}`, readFileSync(path.join(imgDir, im.name))));
   const gdalEnv = { ...process.env, GDAL_PAM_ENABLED: 'NO' };
@@ -170,11 +223,15 @@ async function throughput() {
     async limit(round) {
       const out = path.join(work, `limit-${round}`);
       mkdirSync(out);
-      const seconds = await xargs(`limit-${round}`, images.map((im) => {
-        const input = path.join(imgDir, im.name);
-        const base = path.join(out, im.name.replace(/\.tif$/, ''));
-        return `${translate(im.cog, input, `${base}.tif`)} && ${translate(im.jpeg, input, `${base}.jpg`)}`;
-      }), gdalEnv);
+      const seconds = await xargs(
+        `limit-${round}`,
+        images.map((im) => {
+          const input = path.join(imgDir, im.name);
+          const base = path.join(out, im.name.replace(/\.tif$/, ''));
+          return `${translate(im.cog, input, `${base}.tif`)} && ${translate(im.jpeg, input, `${base}.jpg`)}`;
+        }),
+        gdalEnv,
+      );
       rmSync(out, { recursive: true, force: true });
       return { seconds };
     },
@@ -185,43 +242,68 @@ async function throughput() {
       const out = path.join(work, `shell-${round}`);
       mkdirSync(out);
       const aws = `${AWS} --endpoint-url ${endpoint} s3 cp --only-show-errors`;
-      const seconds = await xargs(`shell-${round}`, images.map((im) => {
-        const local = path.join(out, im.name);
-        const base = local.replace(/\.tif$/, '');
-        return [
-          `${aws} s3://bench-in/images/${im.name} ${quote(local)}`,
-          translate(im.cog, local, `${base}.cog.tif`),
-          translate(im.jpeg, local, `${base}.jpg`),
-          `${aws} ${quote(`${base}.cog.tif`)} s3://${target}/images/${im.name}`,
-          `${aws} ${quote(`${base}.jpg`)} s3://${target}/images/${im.name.replace(/\.tif$/, '.jpg')}`,
-          `rm -f ${quote(local)} ${quote(`${base}.cog.tif`)} ${quote(`${base}.jpg`)}`,
-        ].join(' && ');
-      }), { ...gdalEnv, AWS_ACCESS_KEY_ID: credentials.accessKey, AWS_SECRET_ACCESS_KEY: credentials.secretKey, AWS_DEFAULT_REGION: 'us-east-1' });
+      const seconds = await xargs(
+        `shell-${round}`,
+        images.map((im) => {
+          const local = path.join(out, im.name);
+          const base = local.replace(/\.tif$/, '');
+          return [
+            `${aws} s3://bench-in/images/${im.name} ${quote(local)}`,
+            translate(im.cog, local, `${base}.cog.tif`),
+            translate(im.jpeg, local, `${base}.jpg`),
+            `${aws} ${quote(`${base}.cog.tif`)} s3://${target}/images/${im.name}`,
+            `${aws} ${quote(`${base}.jpg`)} s3://${target}/images/${im.name.replace(/\.tif$/, '.jpg')}`,
+            `rm -f ${quote(local)} ${quote(`${base}.cog.tif`)} ${quote(`${base}.jpg`)}`,
+          ].join(' && ');
+        }),
+        {
+          ...gdalEnv,
+          AWS_ACCESS_KEY_ID: credentials.accessKey,
+          AWS_SECRET_ACCESS_KEY: credentials.secretKey,
+          AWS_DEFAULT_REGION: 'us-east-1',
+        },
+      );
       rmSync(out, { recursive: true, force: true });
       return { seconds };
     },
     async cogd(round) {
       const target = `bench-cogd-${round}`;
       await bucket(target);
-      await putObject('bench-in', `manifests/round${round}-raw.csv`, `${images.map((im) => `images/${im.name},${im.bands}`).join('\n')}\n`);
+      await putObject(
+        'bench-in',
+        `manifests/round${round}-raw.csv`,
+        `${images.map((im) => `images/${im.name},${im.bands}`).join('\n')}\n`,
+      );
       const home = path.join(work, `home-${round}`);
       mkdirSync(home);
       const start = now();
       const serverBefore = serverCpu();
       // COGD_BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles cogd's own process.
       const nodeFlags = (process.env.COGD_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-      const result = await run(process.execPath, [...nodeFlags, ...cogdArgs('poll', home, `manifests/round${round}-raw.csv`, 'bench-in', target), '--wait']);
+      const result = await run(process.execPath, [
+        ...nodeFlags,
+        ...cogdArgs('poll', home, `manifests/round${round}-raw.csv`, 'bench-in', target),
+        '--wait',
+      ]);
       const seconds = now() - start;
       const serverAfter = serverCpu();
-      log(`  cogd CPU: ${result.cpu.own.toFixed(1)} s own, ${result.cpu.children.toFixed(1)} s GDAL; S3 server ${serverAfter === undefined ? '?' : (serverAfter - serverBefore).toFixed(1)} s; ${seconds.toFixed(1)} s wall`);
+      log(
+        `  cogd CPU: ${result.cpu.own.toFixed(1)} s own, ${result.cpu.children.toFixed(1)} s GDAL; S3 server ${serverAfter === undefined ? '?' : (serverAfter - serverBefore).toFixed(1)} s; ${seconds.toFixed(1)} s wall`,
+      );
       if (!/ 0 failed/.test(result.out)) throw new Error(`cogd did not convert everything: ${result.out}`);
-      const requests = Number(/"requests":(\d+)/.exec(readFileSync(path.join(home, 'logs', 'cogd.log'), 'utf8'))?.[1] ?? NaN);
+      const requests = Number(
+        /"requests":(\d+)/.exec(readFileSync(path.join(home, 'logs', 'cogd.log'), 'utf8'))?.[1] ?? NaN,
+      );
       rmSync(home, { recursive: true, force: true });
       return {
         seconds,
         peakRssMb: result.peakKb / 1024,
         requestsPerImage: requests / count,
-        cpuSeconds: { cogd: result.cpu.own, gdal: result.cpu.children, s3Server: serverAfter === undefined ? null : serverAfter - serverBefore },
+        cpuSeconds: {
+          cogd: result.cpu.own,
+          gdal: result.cpu.children,
+          s3Server: serverAfter === undefined ? null : serverAfter - serverBefore,
+        },
       };
     },
   };
@@ -236,7 +318,8 @@ async function throughput() {
       log(`round ${round + 1}/${rounds} ${name}: ${(count / r.seconds).toFixed(2)} images/s`);
     }
   }
-  const rate = (name) => (measured[name].length === 0 ? undefined : count / median(measured[name].map((r) => r.seconds)));
+  const rate = (name) =>
+    measured[name].length === 0 ? undefined : count / median(measured[name].map((r) => r.seconds));
   results.throughput = {
     workload: { count, size, rounds },
     imagesPerSecond: { limit: rate('limit'), shell: rate('shell'), cogd: rate('cogd') },
@@ -262,7 +345,10 @@ async function scale() {
   const home = path.join(work, 'home-scale');
   mkdirSync(home);
   const start = now();
-  const planned = await run(process.execPath, cogdArgs('poll', home, 'scale/*-raw.csv', 'bench-scale-in', 'bench-scale-out'));
+  const planned = await run(
+    process.execPath,
+    cogdArgs('poll', home, 'scale/*-raw.csv', 'bench-scale-in', 'bench-scale-out'),
+  );
   const seconds = now() - start;
   if (!new RegExp(`${rows} rows planned`).test(planned.out)) throw new Error(`scale: unexpected output ${planned.out}`);
   const latencies = [];
@@ -271,8 +357,15 @@ async function scale() {
     await run(process.execPath, [path.join(root, 'bin/cogd'), 'status', '--home', home]);
     latencies.push((now() - t) * 1000);
   }
-  results.scale = { rows, claimToPlannedSeconds: seconds, peakRssMb: planned.peakKb / 1024, statusMs: median(latencies) };
-  log(`scale: ${rows} rows planned in ${seconds.toFixed(2)} s, peak RSS ${(planned.peakKb / 1024).toFixed(0)} MB, status ${median(latencies).toFixed(0)} ms`);
+  results.scale = {
+    rows,
+    claimToPlannedSeconds: seconds,
+    peakRssMb: planned.peakKb / 1024,
+    statusMs: median(latencies),
+  };
+  log(
+    `scale: ${rows} rows planned in ${seconds.toFixed(2)} s, peak RSS ${(planned.peakKb / 1024).toFixed(0)} MB, status ${median(latencies).toFixed(0)} ms`,
+  );
 }
 
 // ---- 5: post
@@ -298,7 +391,9 @@ async function post() {
   const cogdWay = await measure((storage) => existingKeys(storage, 'bench-post-out', outputs));
   const headWay = await measure(async (storage) => {
     const found = new Set();
-    await pool(outputs, 16, async (key) => { if ((await storage.head('bench-post-out', key)) !== undefined) found.add(key); });
+    await pool(outputs, 16, async (key) => {
+      if ((await storage.head('bench-post-out', key)) !== undefined) found.add(key);
+    });
     return found;
   });
   // The reference tool: for every row, list the whole output bucket and glob-match — once for the
@@ -307,22 +402,34 @@ async function post() {
     const found = new Set();
     for (const key of keys.slice(0, sample)) {
       for (const wanted of [key, key.replace(/\.tif$/, '.jpg')]) {
-        for await (const object of storage.list('bench-post-out', '')) if (minimatch(object.key, wanted)) found.add(object.key);
+        for await (const object of storage.list('bench-post-out', ''))
+          if (minimatch(object.key, wanted)) found.add(object.key);
       }
     }
     return found;
   });
-  if (cogdWay.found.size !== outputs.length || headWay.found.size !== outputs.length) throw new Error('post: outputs not all found');
+  if (cogdWay.found.size !== outputs.length || headWay.found.size !== outputs.length)
+    throw new Error('post: outputs not all found');
   const referencePerRow = { seconds: referenceWay.seconds / sample, requests: referenceWay.requests / sample };
   results.post = {
     rows,
     outputs: outputs.length,
-    cogd: { method: outputs.length <= 100 ? 'HEAD' : 'one listing per folder', seconds: cogdWay.seconds, requests: cogdWay.requests },
+    cogd: {
+      method: outputs.length <= 100 ? 'HEAD' : 'one listing per folder',
+      seconds: cogdWay.seconds,
+      requests: cogdWay.requests,
+    },
     headPerOutput: { seconds: headWay.seconds, requests: headWay.requests },
-    reference: { sampleRows: sample, extrapolatedSeconds: referencePerRow.seconds * rows, extrapolatedRequests: referencePerRow.requests * rows },
+    reference: {
+      sampleRows: sample,
+      extrapolatedSeconds: referencePerRow.seconds * rows,
+      extrapolatedRequests: referencePerRow.requests * rows,
+    },
   };
   results.post.speedupVsReference = results.post.reference.extrapolatedSeconds / cogdWay.seconds;
-  log(`post: cogd ${cogdWay.requests} requests ${cogdWay.seconds.toFixed(2)} s; HEAD each ${headWay.requests} requests ${headWay.seconds.toFixed(2)} s; reference ~${Math.round(results.post.reference.extrapolatedRequests)} requests ~${Math.round(results.post.reference.extrapolatedSeconds)} s`);
+  log(
+    `post: cogd ${cogdWay.requests} requests ${cogdWay.seconds.toFixed(2)} s; HEAD each ${headWay.requests} requests ${headWay.seconds.toFixed(2)} s; reference ~${Math.round(results.post.reference.extrapolatedRequests)} requests ~${Math.round(results.post.reference.extrapolatedSeconds)} s`,
+  );
 }
 
 // ---- 6: idle poll
@@ -331,14 +438,20 @@ async function idle() {
   const polls = Number(values['idle-polls']);
   await bucket('bench-idle');
   log(`idle: uploading ${keysCount} unrelated keys …`);
-  await pool(Array.from({ length: keysCount }, (_, i) => `archive/${i % 50}/object-${i}.dat`), 32, (key) => putObject('bench-idle', key, 'x'));
+  await pool(
+    Array.from({ length: keysCount }, (_, i) => `archive/${i % 50}/object-${i}.dat`),
+    32,
+    (key) => putObject('bench-idle', key, 'x'),
+  );
   await putObject('bench-idle', 'incoming/readme.txt', 'not a manifest');
   // The polls go through the daemon's engine (Daemon.poll: resume, list, log) in a child started
   // with the detached daemon's V8 flags; RSS is read after a collection each time.
   const { DAEMON_NODE_FLAGS } = await dist('daemon/node-flags.js');
   const script = path.join(work, 'idle.mjs');
   const idleHome = path.join(work, 'idle-home');
-  writeFileSync(script, `
+  writeFileSync(
+    script,
+    `
     const dist = (m) => import(${JSON.stringify(path.join(root, 'dist'))} + '/' + m);
     const { StateDB } = await dist('state/db.js');
     const { Daemon } = await dist('daemon/daemon.js');
@@ -364,8 +477,11 @@ async function idle() {
     await daemon.close();
     db.close();
     await log.close();
-  `);
-  const out = JSON.parse((await run(process.execPath, [...DAEMON_NODE_FLAGS, script], { env: { ...process.env } })).out);
+  `,
+  );
+  const out = JSON.parse(
+    (await run(process.execPath, [...DAEMON_NODE_FLAGS, script], { env: { ...process.env } })).out,
+  );
   results.idle = {
     keys: keysCount,
     nodeFlags: DAEMON_NODE_FLAGS.join(' '),
@@ -378,7 +494,9 @@ async function idle() {
     heapAfter10Mb: out.heap[10] / 2 ** 20,
     heapAfterAllMb: out.heap[polls] / 2 ** 20,
   };
-  log(`idle: ${results.idle.requestsPerPoll} requests per poll; RSS ${results.idle.rssAfter10Mb.toFixed(1)} MB after 10 polls, ${results.idle.rssAfterAllMb.toFixed(1)} MB after ${polls}`);
+  log(
+    `idle: ${results.idle.requestsPerPoll} requests per poll; RSS ${results.idle.rssAfter10Mb.toFixed(1)} MB after 10 polls, ${results.idle.rssAfterAllMb.toFixed(1)} MB after ${polls}`,
+  );
 }
 
 try {
@@ -391,35 +509,71 @@ try {
 }
 
 // ---- report
-results.machine = { cores, memoryGiB: Math.round(os.totalmem() / 2 ** 30), cpu: os.cpus()[0]?.model, node: process.version, gdal: execFileSync('gdal_translate', ['--version']).toString().trim(), s3: s3Kind === 'ceph' ? 'Ceph RGW on loopback' : 's3rver on loopback' };
+results.machine = {
+  cores,
+  memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+  cpu: os.cpus()[0]?.model,
+  node: process.version,
+  gdal: execFileSync('gdal_translate', ['--version']).toString().trim(),
+  s3: s3Kind === 'ceph' ? 'Ceph RGW on loopback' : 's3rver on loopback',
+};
 const fmt = (x, digits = 2) => (x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(digits));
 const verdict = (ok) => (ok ? 'yes' : 'NO');
-const lines = [`cogd benchmark — ${results.machine.cores} cores, ${results.machine.memoryGiB} GiB, ${results.machine.cpu}, ${results.machine.gdal}, ${results.machine.s3}`, '', '| part | measured | target | met |', '| --- | --- | --- | --- |'];
+const lines = [
+  `cogd benchmark — ${results.machine.cores} cores, ${results.machine.memoryGiB} GiB, ${results.machine.cpu}, ${results.machine.gdal}, ${results.machine.s3}`,
+  '',
+  '| part | measured | target | met |',
+  '| --- | --- | --- | --- |',
+];
 const t = results.throughput;
 if (t !== undefined) {
-  lines.push(`| 1 limit: gdal_translate on local files, xargs -P ${cores} | ${fmt(t.imagesPerSecond.limit)} images/s | baseline | |`);
-  lines.push(`| 2 shell: aws s3 cp + gdal_translate, xargs -P ${cores} | ${fmt(t.imagesPerSecond.shell)} images/s | baseline | |`);
-  lines.push(`| 3 cogd poll --wait (${t.workload.count} × ${t.workload.size}², median of ${t.workload.rounds}) | ${fmt(t.imagesPerSecond.cogd)} images/s = ${fmt(t.cogdToLimit)} × limit, ${fmt(t.cogdToShell)} × shell | ≥ 0.90 × limit, ≥ 1.5 × shell | ${verdict(t.cogdToLimit >= 0.9)}, ${verdict(t.cogdToShell >= 1.5)} |`);
-  lines.push(`|   cogd peak RSS; S3 requests per image | ${fmt(t.cogdPeakRssMb, 0)} MB; ${fmt(t.s3RequestsPerImage, 2)} | | |`);
+  lines.push(
+    `| 1 limit: gdal_translate on local files, xargs -P ${cores} | ${fmt(t.imagesPerSecond.limit)} images/s | baseline | |`,
+  );
+  lines.push(
+    `| 2 shell: aws s3 cp + gdal_translate, xargs -P ${cores} | ${fmt(t.imagesPerSecond.shell)} images/s | baseline | |`,
+  );
+  lines.push(
+    `| 3 cogd poll --wait (${t.workload.count} × ${t.workload.size}², median of ${t.workload.rounds}) | ${fmt(t.imagesPerSecond.cogd)} images/s = ${fmt(t.cogdToLimit)} × limit, ${fmt(t.cogdToShell)} × shell | ≥ 0.90 × limit, ≥ 1.5 × shell | ${verdict(t.cogdToLimit >= 0.9)}, ${verdict(t.cogdToShell >= 1.5)} |`,
+  );
+  lines.push(
+    `|   cogd peak RSS; S3 requests per image | ${fmt(t.cogdPeakRssMb, 0)} MB; ${fmt(t.s3RequestsPerImage, 2)} | | |`,
+  );
   const c = t.cpuSeconds;
-  lines.push(`|   CPU seconds in that round: GDAL; cogd itself; S3 server; available (cores × wall) | ${fmt(c.gdal, 1)}; ${fmt(c.cogd, 1)}; ${c.s3Server === null ? '?' : fmt(c.s3Server, 1)}; ${fmt(c.available, 1)} | | |`);
+  lines.push(
+    `|   CPU seconds in that round: GDAL; cogd itself; S3 server; available (cores × wall) | ${fmt(c.gdal, 1)}; ${fmt(c.cogd, 1)}; ${c.s3Server === null ? '?' : fmt(c.s3Server, 1)}; ${fmt(c.available, 1)} | | |`,
+  );
 }
 const sc = results.scale;
 if (sc !== undefined) {
-  lines.push(`| 4 scale: ${sc.rows} rows claimed → planned | ${fmt(sc.claimToPlannedSeconds)} s, peak RSS ${fmt(sc.peakRssMb, 0)} MB | ≤ 10 s, ≤ 300 MB | ${verdict(sc.claimToPlannedSeconds <= 10)}, ${verdict(sc.peakRssMb <= 300)} |`);
+  lines.push(
+    `| 4 scale: ${sc.rows} rows claimed → planned | ${fmt(sc.claimToPlannedSeconds)} s, peak RSS ${fmt(sc.peakRssMb, 0)} MB | ≤ 10 s, ≤ 300 MB | ${verdict(sc.claimToPlannedSeconds <= 10)}, ${verdict(sc.peakRssMb <= 300)} |`,
+  );
   lines.push(`|   cogd status on that DB | ${fmt(sc.statusMs, 0)} ms | ≤ 300 ms | ${verdict(sc.statusMs <= 300)} |`);
 }
 const p = results.post;
 if (p !== undefined) {
-  lines.push(`| 5 post: ${p.rows} rows vs ${p.outputs} outputs, cogd (${p.cogd.method}) | ${p.cogd.requests} requests, ${fmt(p.cogd.seconds)} s | ≤ rows/1000 + small constant LISTs | ${verdict(p.cogd.requests <= p.rows / 1000 + 30)} |`);
-  lines.push(`|   one HEAD per output, 16 at a time | ${p.headPerOutput.requests} requests, ${fmt(p.headPerOutput.seconds)} s | | |`);
-  lines.push(`|   reference tool (2 full listings per row; ${p.reference.sampleRows}-row sample, extrapolated) | ~${Math.round(p.reference.extrapolatedRequests)} requests, ~${Math.round(p.reference.extrapolatedSeconds)} s = ${fmt(p.speedupVsReference, 0)} × slower than cogd | | |`);
+  lines.push(
+    `| 5 post: ${p.rows} rows vs ${p.outputs} outputs, cogd (${p.cogd.method}) | ${p.cogd.requests} requests, ${fmt(p.cogd.seconds)} s | ≤ rows/1000 + small constant LISTs | ${verdict(p.cogd.requests <= p.rows / 1000 + 30)} |`,
+  );
+  lines.push(
+    `|   one HEAD per output, 16 at a time | ${p.headPerOutput.requests} requests, ${fmt(p.headPerOutput.seconds)} s | | |`,
+  );
+  lines.push(
+    `|   reference tool (2 full listings per row; ${p.reference.sampleRows}-row sample, extrapolated) | ~${Math.round(p.reference.extrapolatedRequests)} requests, ~${Math.round(p.reference.extrapolatedSeconds)} s = ${fmt(p.speedupVsReference, 0)} × slower than cogd | | |`,
+  );
 }
 const i = results.idle;
 if (i !== undefined) {
-  lines.push(`| 6 idle poll: ${i.keys} unrelated keys, literal prefix | ${fmt(i.requestsPerPoll)} requests per poll | 1 | ${verdict(i.requestsPerPoll <= 1)} |`);
-  lines.push(`|   RSS after ${i.polls} polls vs 10 | ${fmt(i.rssAfterAllMb, 1)} MB vs ${fmt(i.rssAfter10Mb, 1)} MB (${fmt(i.rssGrowth * 100, 1)}%) | ±10% | ${verdict(Math.abs(i.rssGrowth) <= 0.1)} |`);
-  lines.push(`|   V8 heap in use after ${i.polls} polls vs 10 | ${fmt(i.heapAfterAllMb, 1)} MB vs ${fmt(i.heapAfter10Mb, 1)} MB | | |`);
+  lines.push(
+    `| 6 idle poll: ${i.keys} unrelated keys, literal prefix | ${fmt(i.requestsPerPoll)} requests per poll | 1 | ${verdict(i.requestsPerPoll <= 1)} |`,
+  );
+  lines.push(
+    `|   RSS after ${i.polls} polls vs 10 | ${fmt(i.rssAfterAllMb, 1)} MB vs ${fmt(i.rssAfter10Mb, 1)} MB (${fmt(i.rssGrowth * 100, 1)}%) | ±10% | ${verdict(Math.abs(i.rssGrowth) <= 0.1)} |`,
+  );
+  lines.push(
+    `|   V8 heap in use after ${i.polls} polls vs 10 | ${fmt(i.heapAfterAllMb, 1)} MB vs ${fmt(i.heapAfter10Mb, 1)} MB | | |`,
+  );
 }
 console.log(lines.join('\n'));
 const resultsDir = path.join(root, 'bench', 'results');

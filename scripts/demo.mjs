@@ -33,7 +33,9 @@ let endpoint = values['s3-endpoint'];
 let accessKey = values['access-key'];
 let secretKey = values['secret-key'];
 if (endpoint === undefined) {
-  server = spawn(process.execPath, ['--openssl-legacy-provider', path.join(root, 'scripts/s3-server.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  server = spawn(process.execPath, ['--openssl-legacy-provider', path.join(root, 'scripts/s3-server.mjs')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const line = await new Promise((resolve) => readline.createInterface({ input: server.stdout }).once('line', resolve));
   endpoint = JSON.parse(line).endpoint;
   accessKey = path.join(work, 'access.key');
@@ -45,9 +47,19 @@ if (endpoint === undefined) {
 
 try {
   const client = new S3Client({
-    endpoint, region: process.env.AWS_REGION ?? 'us-east-1', forcePathStyle: true,
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
-    ...(accessKey && secretKey ? { credentials: { accessKeyId: readFileSync(accessKey, 'utf8').trim(), secretAccessKey: readFileSync(secretKey, 'utf8').trim() } } : {}),
+    endpoint,
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...(accessKey && secretKey
+      ? {
+          credentials: {
+            accessKeyId: readFileSync(accessKey, 'utf8').trim(),
+            secretAccessKey: readFileSync(secretKey, 'utf8').trim(),
+          },
+        }
+      : {}),
   });
   const input = values['input-bucket'];
   const output = values['output-bucket'];
@@ -71,14 +83,36 @@ try {
   rows.push('imagery/not-uploaded.tif,3');
   const manifest = `manifests/demo-${Date.now()}-raw.csv`;
   await client.send(new PutObjectCommand({ Bucket: input, Key: manifest, Body: `${rows.join('\n')}\n` }));
-  console.log(`uploaded ${images.length} GeoTIFFs and s3://${input}/${manifest} (${rows.length} rows, one naming a missing image)\n`);
+  console.log(
+    `uploaded ${images.length} GeoTIFFs and s3://${input}/${manifest} (${rows.length} rows, one naming a missing image)\n`,
+  );
 
-  const args = ['poll', '--wait', '-p', '*raw.csv', '--input-bucket', input, '--output-bucket', output, '-e', endpoint, '--home', values.home, '--retry-delay', '1'];
+  const args = [
+    'poll',
+    '--wait',
+    '-p',
+    '*raw.csv',
+    '--input-bucket',
+    input,
+    '--output-bucket',
+    output,
+    '-e',
+    endpoint,
+    '--home',
+    values.home,
+    '--retry-delay',
+    '1',
+  ];
   if (accessKey && secretKey) args.push('-a', accessKey, '-s', secretKey);
   console.log(`$ cogd ${args.join(' ')}`);
-  const code = await new Promise((resolve) => spawn(process.execPath, [path.join(root, 'bin/cogd'), ...args], { stdio: 'inherit' }).on('exit', resolve));
+  const code = await new Promise((resolve) =>
+    spawn(process.execPath, [path.join(root, 'bin/cogd'), ...args], { stdio: 'inherit' }).on('exit', resolve),
+  );
   console.log(`(exit code ${code}: 1 because one row failed, as intended)`);
-  if (server !== undefined) console.log('(the warning about conditional writes is expected: s3rver does not enforce them; Ceph, MinIO and AWS do)');
+  if (server !== undefined)
+    console.log(
+      '(the warning about conditional writes is expected: s3rver does not enforce them; Ceph, MinIO and AWS do)',
+    );
   console.log('');
 
   for (const bucket of [output, input]) {

@@ -14,7 +14,14 @@ import path from 'node:path';
 
 /** True when this machine has the binaries the launcher needs. */
 export function cephAvailable() {
-  return ['/usr/bin/ceph-mon', '/usr/bin/ceph-osd', '/usr/bin/radosgw', '/usr/bin/ceph', '/usr/bin/radosgw-admin', '/usr/bin/monmaptool'].every((bin) => existsSync(bin));
+  return [
+    '/usr/bin/ceph-mon',
+    '/usr/bin/ceph-osd',
+    '/usr/bin/radosgw',
+    '/usr/bin/ceph',
+    '/usr/bin/radosgw-admin',
+    '/usr/bin/monmaptool',
+  ].every((bin) => existsSync(bin));
 }
 
 async function freePort() {
@@ -119,10 +126,22 @@ ms mon client mode = crc
   };
 
   try {
-    await execa('monmaptool', ['--create', '--fsid', fsid, '--addv', 'a', `[v2:127.0.0.1:${monPort}]`, path.join(dir, 'monmap')]);
+    await execa('monmaptool', [
+      '--create',
+      '--fsid',
+      fsid,
+      '--addv',
+      'a',
+      `[v2:127.0.0.1:${monPort}]`,
+      path.join(dir, 'monmap'),
+    ]);
     await run('ceph-mon', ['--mkfs', '-i', 'a', '--monmap', path.join(dir, 'monmap')]);
     await run('ceph-mon', ['-i', 'a']);
-    await until('the monitor', 30, async () => (await run('ceph', ['--connect-timeout', '5', 'mon', 'stat'])).exitCode === 0);
+    await until(
+      'the monitor',
+      30,
+      async () => (await run('ceph', ['--connect-timeout', '5', 'mon', 'stat'])).exitCode === 0,
+    );
     const osdUuid = randomUUID();
     const osdId = (await run('ceph', ['osd', 'new', osdUuid])).stdout.trim();
     await mkdir(path.join(dir, 'osd', `ceph-${osdId}`), { recursive: true });
@@ -133,11 +152,23 @@ ms mon client mode = crc
     await until('radosgw', 120, async () => (await fetch(`http://127.0.0.1:${rgwPort}/`)).status < 500);
     const accessKey = `COGD${randomBytes(8).toString('hex').toUpperCase()}`;
     const secretKey = randomBytes(24).toString('base64url');
-    await run('radosgw-admin', ['user', 'create', '--uid=cogd-test', '--display-name=cogd test', `--access-key=${accessKey}`, `--secret=${secretKey}`]);
+    await run('radosgw-admin', [
+      'user',
+      'create',
+      '--uid=cogd-test',
+      '--display-name=cogd test',
+      `--access-key=${accessKey}`,
+      `--secret=${secretKey}`,
+    ]);
     return { endpoint: `http://127.0.0.1:${rgwPort}`, accessKey, secretKey, dir, stop };
   } catch (error) {
     const logs = existsSync(path.join(dir, 'log')) ? await readdir(path.join(dir, 'log')) : [];
-    const tails = await Promise.all(logs.map(async (name) => `--- ${name}\n${(await readFile(path.join(dir, 'log', name), 'utf8')).split('\n').slice(-15).join('\n')}`));
+    const tails = await Promise.all(
+      logs.map(
+        async (name) =>
+          `--- ${name}\n${(await readFile(path.join(dir, 'log', name), 'utf8')).split('\n').slice(-15).join('\n')}`,
+      ),
+    );
     await stop();
     throw new Error(`${error.message}\n${tails.join('\n')}`);
   }

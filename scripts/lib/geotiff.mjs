@@ -43,11 +43,24 @@ export async function makeTiff(file, spec) {
     `ENVI\nsamples = ${width}\nlines = ${height}\nbands = ${spec.bands}\nheader offset = 0\nfile type = ENVI Standard\ndata type = ${enviType}\ninterleave = bsq\nbyte order = 0\n`,
   );
   await run('gdal_translate', [
-    '-q', '-of', 'GTiff', '-a_srs', 'EPSG:32618',
-    '-a_ullr', '500000', '4500000', String(500000 + width * 10), String(4500000 - height * 10),
+    '-q',
+    '-of',
+    'GTiff',
+    '-a_srs',
+    'EPSG:32618',
+    '-a_ullr',
+    '500000',
+    '4500000',
+    String(500000 + width * 10),
+    String(4500000 - height * 10),
     ...Object.entries(spec.metadata ?? {}).flatMap(([key, value]) => ['-mo', `${key}=${value}`]),
-    bin, file,
+    bin,
+    file,
   ]);
-  await Promise.all([rm(bin, { force: true }), rm(`${file}.hdr`, { force: true }), rm(`${file}.aux.xml`, { force: true })]);
+  await Promise.all([
+    rm(bin, { force: true }),
+    rm(`${file}.hdr`, { force: true }),
+    rm(`${file}.aux.xml`, { force: true }),
+  ]);
   return file;
 }

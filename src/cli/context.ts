@@ -32,9 +32,13 @@ export async function openContext(request: RunRequest, consoleLevel: 'warn' | 'i
         hint: 'wait for it to finish (one process works on a home at a time), or use another --home',
       });
     }
-    throw new CogdError('DaemonRunning', `${holder === undefined ? 'a cogd daemon' : describeHolder(holder)} is running on ${request.home}`, {
-      hint: 'it polls on its own; watch it with `cogd status`, or `cogd stop` it first',
-    });
+    throw new CogdError(
+      'DaemonRunning',
+      `${holder === undefined ? 'a cogd daemon' : describeHolder(holder)} is running on ${request.home}`,
+      {
+        hint: 'it polls on its own; watch it with `cogd status`, or `cogd stop` it first',
+      },
+    );
   }
   const paths = homePaths(request.home);
   let db: StateDB;
@@ -61,7 +65,8 @@ export async function openContext(request: RunRequest, consoleLevel: 'warn' | 'i
   }
   securePaths(request.home);
   const log = createLog({ logDir: paths.logs, consoleLevel });
-  for (const warning of registered.warnings) log.warn('Watch:KeyFileReadable', { watch: registered.watch.id, reason: warning });
+  for (const warning of registered.warnings)
+    log.warn('Watch:KeyFileReadable', { watch: registered.watch.id, reason: warning });
   const daemon = new Daemon(db, log, engine);
   await daemon.prepare();
   const held = lock;

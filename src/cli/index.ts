@@ -4,7 +4,15 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { readOptions, resolveHome } from '../config/index.js';
-import { defaultText, longFlag, OPTIONS, optionsOf, type OptionName, type OptionSpec, type Verb } from '../config/options.js';
+import {
+  defaultText,
+  longFlag,
+  OPTIONS,
+  optionsOf,
+  type OptionName,
+  type OptionSpec,
+  type Verb,
+} from '../config/options.js';
 import { CogdError, describeError, UsageError } from '../errors.js';
 
 // Command modules load on use: the S3 SDK alone adds a few hundred ms to start-up, which `cogd
@@ -29,7 +37,8 @@ function withOptions(command: Command, verb: Verb, required: readonly OptionName
     const fallback = defaultText(name);
     const option = new Option(spec.flags, `${spec.doc}${fallback === undefined ? '' : ` (default: ${fallback})`}`);
     if (spec.choices !== undefined) option.choices(spec.choices);
-    if (spec.repeatable === true) option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+    if (spec.repeatable === true)
+      option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
     if (required.includes(name)) option.makeOptionMandatory();
     command.addOption(option);
     if (spec.negatable === true) command.addOption(new Option(`--no-${longFlag(name).slice(2)}`).hideHelp());
@@ -57,7 +66,10 @@ export function buildProgram(): Command {
     program
       .command('poll')
       .description('poll the input bucket once now: claim every matching manifest and plan its runs')
-      .addHelpText('after', '\nExit codes: 0 every row processed, 1 a row or manifest failed (or S3 failed), 2 bad usage.'),
+      .addHelpText(
+        'after',
+        '\nExit codes: 0 every row processed, 1 a row or manifest failed (or S3 failed), 2 bad usage.',
+      ),
     'poll',
     IDENTITY,
   ).action(async (flags: Record<string, unknown>) => {
@@ -65,7 +77,9 @@ export function buildProgram(): Command {
   });
 
   withOptions(
-    program.command('start').description('register a watch and make sure a daemon polls it (detached; returns at once)'),
+    program
+      .command('start')
+      .description('register a watch and make sure a daemon polls it (detached; returns at once)'),
     'start',
     IDENTITY,
   ).action(async (flags: Record<string, unknown>) => {
@@ -103,11 +117,12 @@ export function buildProgram(): Command {
     exitCode = await (await commands.rm()).rmCommand(ids, flags);
   });
 
-  withOptions(program.command('stop').description('stop the daemon gracefully; `cogd start` later resumes where it stopped'), 'stop').action(
-    async (flags: Record<string, unknown>) => {
-      exitCode = await (await commands.stop()).stopCommand(flags);
-    },
-  );
+  withOptions(
+    program.command('stop').description('stop the daemon gracefully; `cogd start` later resumes where it stopped'),
+    'stop',
+  ).action(async (flags: Record<string, unknown>) => {
+    exitCode = await (await commands.stop()).stopCommand(flags);
+  });
 
   withOptions(
     program
@@ -154,7 +169,10 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     // condor_q users type -nobatch with one dash.
-    await program.parseAsync(argv.map((a) => (a === '-nobatch' ? '--nobatch' : a)), { from: 'user' });
+    await program.parseAsync(
+      argv.map((a) => (a === '-nobatch' ? '--nobatch' : a)),
+      { from: 'user' },
+    );
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {

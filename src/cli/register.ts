@@ -63,7 +63,10 @@ export function registerWatch(db: StateDB, request: WatchRequest): Registered {
   const { watch, plan } = db.writeTransaction(() => {
     const planned = planWatch(db, request);
     const saved = db.saveWatch(request.identity, planned.settings);
-    db.markWatchGiven(saved.id, Object.keys(request.given).filter((key) => request.given[key as keyof WatchSettings] !== undefined));
+    db.markWatchGiven(
+      saved.id,
+      Object.keys(request.given).filter((key) => request.given[key as keyof WatchSettings] !== undefined),
+    );
     return { watch: saved, plan: planned };
   });
   const warnings = [watch.s3.accessKeyFile, watch.s3.secretKeyFile]

@@ -58,7 +58,16 @@ export interface StatusReport {
     holdReasons: Array<{ reason: string; jobs: number }>;
   }>;
   totals: JobCounts & { suspended: number };
-  jobs?: Array<{ id: string; run: number; line: number; key: string | null; state: JobState; attempts: number; error: string | null; createdAt: string }>;
+  jobs?: Array<{
+    id: string;
+    run: number;
+    line: number;
+    key: string | null;
+    state: JobState;
+    attempts: number;
+    error: string | null;
+    createdAt: string;
+  }>;
 }
 
 /** What holds the home (from `homeHolder`). */
@@ -74,7 +83,12 @@ export interface StatusQuery {
   since?: Date;
 }
 
-export function buildStatus(db: StateDB, home: string, holder: HomeHolder | undefined, query: StatusQuery = {}): StatusReport {
+export function buildStatus(
+  db: StateDB,
+  home: string,
+  holder: HomeHolder | undefined,
+  query: StatusQuery = {},
+): StatusReport {
   const since = (query.since ?? new Date(Date.now() - 24 * 3600 * 1000)).toISOString();
   const filter = query.filter;
   let watches = db.liveWatches();
@@ -120,7 +134,11 @@ export function buildStatus(db: StateDB, home: string, holder: HomeHolder | unde
       // Per state: how many jobs, and their first and last manifest line (a job filter: that one job).
       const job = jobLine === undefined ? undefined : db.jobByLine(run.id, jobLine);
       const rows: JobsInState[] =
-        jobLine === undefined ? db.jobsByState(run.id) : job === undefined ? [] : [{ state: job.state, jobs: 1, firstLine: job.line, lastLine: job.line }];
+        jobLine === undefined
+          ? db.jobsByState(run.id)
+          : job === undefined
+            ? []
+            : [{ state: job.state, jobs: 1, firstLine: job.line, lastLine: job.line }];
       for (const row of rows) {
         if (row.state === 'converted') counts.done += row.jobs;
         else counts[row.state] += row.jobs;
@@ -128,7 +146,8 @@ export function buildStatus(db: StateDB, home: string, holder: HomeHolder | unde
         first = first === null ? row.firstLine : Math.min(first, row.firstLine);
         last = last === null ? row.lastLine : Math.max(last, row.lastLine);
       }
-      for (const key of ['done', 'failed', 'removed', 'running', 'idle', 'held', 'total'] as const) totals[key] += counts[key];
+      for (const key of ['done', 'failed', 'removed', 'running', 'idle', 'held', 'total'] as const)
+        totals[key] += counts[key];
       return {
         id: run.id,
         batchName: run.batchName,
@@ -148,7 +167,9 @@ export function buildStatus(db: StateDB, home: string, holder: HomeHolder | unde
     totals,
   };
   if (query.jobs === true) {
-    const records: JobRecord[] = db.jobsOfRuns(runs.map((r) => r.id)).filter((j) => jobLine === undefined || j.line === jobLine);
+    const records: JobRecord[] = db
+      .jobsOfRuns(runs.map((r) => r.id))
+      .filter((j) => jobLine === undefined || j.line === jobLine);
     const created = new Map(runs.map((r) => [r.id, r.createdAt]));
     report.jobs = records.map((j) => ({
       id: `${j.runId}.${j.line}`,
@@ -179,7 +200,9 @@ export function table(rows: string[][], rightAligned: Set<number>): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((row) =>
     row
-      .map((cell, i) => (i === row.length - 1 ? cell : rightAligned.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+      .map((cell, i) =>
+        i === row.length - 1 ? cell : rightAligned.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!),
+      )
       .join(' ')
       .trimEnd(),
   );
@@ -208,26 +231,48 @@ export function renderBatch(report: StatusReport, now = new Date()): string {
   for (const r of report.runs) {
     const c = r.counts;
     const finished = c.done + c.failed + c.removed;
-    const ids = r.firstLine === null ? `${r.id}` : r.firstLine === r.lastLine ? `${r.id}.${r.firstLine}` : `${r.id}.${r.firstLine} ... ${r.id}.${r.lastLine}`;
-    rows.push([report.owner, r.batchName, submitted(r.createdAt), dash(finished), dash(c.running), dash(c.idle), dash(c.held), dash(c.total), ids]);
+    const ids =
+      r.firstLine === null
+        ? `${r.id}`
+        : r.firstLine === r.lastLine
+          ? `${r.id}.${r.firstLine}`
+          : `${r.id}.${r.firstLine} ... ${r.id}.${r.lastLine}`;
+    rows.push([
+      report.owner,
+      r.batchName,
+      submitted(r.createdAt),
+      dash(finished),
+      dash(c.running),
+      dash(c.idle),
+      dash(c.held),
+      dash(c.total),
+      ids,
+    ]);
   }
   const lines = [header(report, now), ...table(rows, new Set([3, 4, 5, 6, 7]))];
   const notes: string[] = [];
   for (const w of report.watches) {
     if (w.conditionalWrites === false) {
-      notes.push(`watch ${w.id}: s3://${w.inputBucket} does not enforce conditional writes; only one cogd daemon may watch this bucket`);
+      notes.push(
+        `watch ${w.id}: s3://${w.inputBucket} does not enforce conditional writes; only one cogd daemon may watch this bucket`,
+      );
     }
     if (w.warning !== null) notes.push(`watch ${w.id}: warning: ${w.warning}`);
   }
   for (const r of report.runs) {
     if (r.manifestError !== null) notes.push(`run ${r.id} ${r.manifest}: manifest rejected: ${r.manifestError}`);
-    if (r.postError !== null) notes.push(`run ${r.id} ${r.manifest}: post failed: ${r.postError} (retried at the next poll)`);
+    if (r.postError !== null)
+      notes.push(`run ${r.id} ${r.manifest}: post failed: ${r.postError} (retried at the next poll)`);
     for (const { reason, jobs } of r.holdReasons) {
       // The reasons are stored as "held: <HTCondor's HoldReason>".
-      notes.push(`run ${r.id} ${r.manifest}: ${jobs} ${jobs === 1 ? 'job' : 'jobs'} ${reason.startsWith('held: ') ? reason : `held: ${reason}`}`);
+      notes.push(
+        `run ${r.id} ${r.manifest}: ${jobs} ${jobs === 1 ? 'job' : 'jobs'} ${reason.startsWith('held: ') ? reason : `held: ${reason}`}`,
+      );
     }
     if (r.counts.failed > 0 || r.counts.removed > 0) {
-      notes.push(`run ${r.id} ${r.manifest}: ${r.counts.failed} failed, ${r.counts.removed} removed (why: cogd status --jobs ${r.id})`);
+      notes.push(
+        `run ${r.id} ${r.manifest}: ${r.counts.failed} failed, ${r.counts.removed} removed (why: cogd status --jobs ${r.id})`,
+      );
     }
     if (r.state === 'done' && r.manifestError === null && r.counts.failed === 0 && r.counts.removed === 0) {
       notes.push(`run ${r.id} ${r.manifest}: done, all ${r.counts.done} rows processed`);
@@ -236,13 +281,28 @@ export function renderBatch(report: StatusReport, now = new Date()): string {
   return [...lines, '', ...(notes.length > 0 ? [...notes, ''] : []), totalsLine(report.totals)].join('\n');
 }
 
-const STATE_CODE: Record<JobState, string> = { idle: 'I', running: 'R', held: 'H', converted: 'C', failed: 'F', removed: 'X' };
+const STATE_CODE: Record<JobState, string> = {
+  idle: 'I',
+  running: 'R',
+  held: 'H',
+  converted: 'C',
+  failed: 'F',
+  removed: 'X',
+};
 
 /** The `-nobatch` view: one line per job with its state and last error. */
 export function renderJobs(report: StatusReport, now = new Date()): string {
   const rows: string[][] = [['ID', 'OWNER', 'SUBMITTED', 'ST', 'TRIES', 'KEY', 'LAST_ERROR']];
   for (const j of report.jobs ?? []) {
-    rows.push([j.id, report.owner, submitted(j.createdAt), STATE_CODE[j.state], String(j.attempts), j.key ?? '-', j.error ?? '']);
+    rows.push([
+      j.id,
+      report.owner,
+      submitted(j.createdAt),
+      STATE_CODE[j.state],
+      String(j.attempts),
+      j.key ?? '-',
+      j.error ?? '',
+    ]);
   }
   return [header(report, now), ...table(rows, new Set([4])), '', totalsLine(report.totals)].join('\n');
 }

@@ -7,8 +7,15 @@ import { defaultText, OPTIONS, type OptionName, type OptionSpec, type Scope } fr
 
 const SECTIONS: Array<{ scope: Scope; title: string }> = [
   { scope: 'identity', title: 'The watch — what names it (`poll`, `start`)' },
-  { scope: 'watch', title: 'The watch — its own settings, stored with it (`poll`, `start`; a later start changes only what it gives)' },
-  { scope: 'home', title: 'The home — the engine on this machine, stored in the home (`poll`, `start`; the daemon reads them at its start)' },
+  {
+    scope: 'watch',
+    title: 'The watch — its own settings, stored with it (`poll`, `start`; a later start changes only what it gives)',
+  },
+  {
+    scope: 'home',
+    title:
+      'The home — the engine on this machine, stored in the home (`poll`, `start`; the daemon reads them at its start)',
+  },
   { scope: 'command', title: 'This command only' },
 ];
 
@@ -24,12 +31,22 @@ export function optionsMarkdown(): string {
     for (const name of Object.keys(OPTIONS) as OptionName[]) {
       const spec = OPTIONS[name] as OptionSpec;
       if (spec.scope !== scope || spec.verbs.every((v) => v === 'daemon')) continue;
-      const flags = spec.flags.split(', ').map((f) => `\`${cell(f)}\``).join(', ');
+      const flags = spec.flags
+        .split(', ')
+        .map((f) => `\`${cell(f)}\``)
+        .join(', ');
       const negation = spec.negatable === true ? `, \`--no-${/--([\w-]+)/.exec(spec.flags)?.[1] ?? name}\`` : '';
       const choices = spec.choices === undefined ? '' : ` (${spec.choices.join(', ')})`;
       const verbs = spec.verbs.filter((v) => v !== 'daemon').join(', ');
       const fallback = defaultText(name);
-      const shown = fallback === undefined ? (scope === 'identity' ? 'required' : '—') : /^[A-Za-z ]+$/.test(fallback) ? fallback : `\`${fallback}\``;
+      const shown =
+        fallback === undefined
+          ? scope === 'identity'
+            ? 'required'
+            : '—'
+          : /^[A-Za-z ]+$/.test(fallback)
+            ? fallback
+            : `\`${fallback}\``;
       out.push(`| ${flags}${negation} | ${cell(spec.doc)}${choices} | ${cell(shown)} | ${verbs} |`);
     }
     out.push('');

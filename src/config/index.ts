@@ -7,7 +7,18 @@ import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { WatchIdentity, WatchSettings } from '../types.js';
-import { defaultOf, namesOf, shortFlag, OPTIONS, readGiven, showValue, type OptionName, type Values, type ValueOf, type Verb } from './options.js';
+import {
+  defaultOf,
+  namesOf,
+  shortFlag,
+  OPTIONS,
+  readGiven,
+  showValue,
+  type OptionName,
+  type Values,
+  type ValueOf,
+  type Verb,
+} from './options.js';
 
 export { OPTIONS, flagLabel, namesOf, showValue, type OptionName, type Verb } from './options.js';
 
@@ -141,7 +152,11 @@ export function storedHomeValues(stored: Readonly<Record<string, { value: unknow
 }
 
 /** The engine of a home: given settings over stored ones over defaults. */
-export function engineOf(home: string, stored: Readonly<Record<string, { value: unknown }>>, given: Partial<HomeSettings> = {}): EngineConfig {
+export function engineOf(
+  home: string,
+  stored: Readonly<Record<string, { value: unknown }>>,
+  given: Partial<HomeSettings> = {},
+): EngineConfig {
   return engineConfig(home, resolveHomeSettings(home, storedHomeValues(stored), given).settings);
 }
 
@@ -176,7 +191,11 @@ export function engineConfig(home: string, s: HomeSettings): EngineConfig {
  * What `poll` and `start` were asked, checked: the watch their flags name (given settings only: the
  * stored ones are merged when it is registered), and every other option given.
  */
-export function readRunRequest(verb: Verb, flags: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv = process.env): RunRequest {
+export function readRunRequest(
+  verb: Verb,
+  flags: Readonly<Record<string, unknown>>,
+  env: NodeJS.ProcessEnv = process.env,
+): RunRequest {
   const given = readOptions(verb, flags);
   const home = resolveHome(given.command.home, env);
   const { pattern, inputBucket, outputBucket, s3Endpoint } = given.identity;
@@ -184,7 +203,10 @@ export function readRunRequest(verb: Verb, flags: Readonly<Record<string, unknow
   if (inputBucket === undefined) throw new UsageError('--input-bucket is required', 'pass --input-bucket NAME');
   if (outputBucket === undefined) throw new UsageError('--output-bucket is required', 'pass --output-bucket NAME');
   if ((given.watch.accessKeyFile === undefined) !== (given.watch.secretKeyFile === undefined)) {
-    throw new UsageError('-a/--access-key and -s/--secret-key go together', 'pass both key files, or neither to use the AWS environment');
+    throw new UsageError(
+      '-a/--access-key and -s/--secret-key go together',
+      'pass both key files, or neither to use the AWS environment',
+    );
   }
   if (inputBucket === outputBucket) {
     throw new UsageError(
@@ -197,7 +219,11 @@ export function readRunRequest(verb: Verb, flags: Readonly<Record<string, unknow
   if (region !== undefined && region !== '') watchGiven.region = region;
   // The home settings given are checked now (the scratch against the home), before anything starts.
   resolveHomeSettings(home, {}, given.home);
-  return { home, given, watch: { identity: { pattern, inputBucket, outputBucket, endpoint: s3Endpoint }, given: watchGiven } };
+  return {
+    home,
+    given,
+    watch: { identity: { pattern, inputBucket, outputBucket, endpoint: s3Endpoint }, given: watchGiven },
+  };
 }
 
 /** One line per home setting that `given` changes from what was in effect (`--io-concurrency 8 → 4`). */
@@ -216,7 +242,10 @@ export function homeChanges(home: string, stored: Partial<HomeSettings>, given: 
  * single flag can show wrong.
  */
 export function checkWatchSettings(settings: WatchSettings): void {
-  if (settings.executor === 'condor' && (settings.accessKeyFile === undefined || settings.secretKeyFile === undefined)) {
+  if (
+    settings.executor === 'condor' &&
+    (settings.accessKeyFile === undefined || settings.secretKeyFile === undefined)
+  ) {
     throw new UsageError(
       '--executor condor needs the S3 keys in files: HTCondor reads them through aws_access_key_id_file / aws_secret_access_key_file',
       'pass -a/--access-key FILE and -s/--secret-key FILE (files readable by your user only)',
@@ -233,7 +262,8 @@ function real(p: string): string {
   }
 }
 
-const within = (child: string, parent: string): boolean => child === parent || child.startsWith(parent.endsWith(path.sep) ? parent : `${parent}${path.sep}`);
+const within = (child: string, parent: string): boolean =>
+  child === parent || child.startsWith(parent.endsWith(path.sep) ? parent : `${parent}${path.sep}`);
 
 /**
  * cogd works in its own subdirectory of the scratch directory and removes only that; still, a
@@ -244,9 +274,15 @@ function checkScratch(scratch: string, home: string): void {
   const s = real(scratch);
   const h = real(home);
   if (within(h, s)) {
-    throw new UsageError(`--scratch ${scratch} ${s === h ? 'is' : 'contains'} the cogd home ${home}`, 'point --scratch at a directory outside the home, e.g. a larger disk');
+    throw new UsageError(
+      `--scratch ${scratch} ${s === h ? 'is' : 'contains'} the cogd home ${home}`,
+      'point --scratch at a directory outside the home, e.g. a larger disk',
+    );
   }
   if (within(s, path.join(h, 'logs'))) {
-    throw new UsageError(`--scratch ${scratch} is inside the home's logs/`, 'point --scratch at a directory outside logs/, or leave it out (default: <home>/scratch)');
+    throw new UsageError(
+      `--scratch ${scratch} is inside the home's logs/`,
+      'point --scratch at a directory outside logs/, or leave it out (default: <home>/scratch)',
+    );
   }
 }

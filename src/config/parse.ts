@@ -26,7 +26,8 @@ export const seconds =
   (min = 0): Parser<number> =>
   (raw, flag) => {
     const n = Number(raw);
-    if (raw.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag} must be a number of seconds, got "${raw}"`);
+    if (raw.trim() === '' || !Number.isFinite(n))
+      throw new UsageError(`${flag} must be a number of seconds, got "${raw}"`);
     if (n < min) throw new UsageError(`${flag} must be at least ${min} seconds, got ${n}`);
     return Math.round(n * 1000);
   };
@@ -35,7 +36,8 @@ export const seconds =
 export const choice =
   <T extends string>(choices: readonly T[]): Parser<T> =>
   (raw, flag) => {
-    if (!(choices as readonly string[]).includes(raw)) throw new UsageError(`${flag} "${raw}" is unknown`, `use ${choices.join(', ')}`);
+    if (!(choices as readonly string[]).includes(raw))
+      throw new UsageError(`${flag} "${raw}" is unknown`, `use ${choices.join(', ')}`);
     return raw as T;
   };
 
@@ -62,19 +64,22 @@ export const existingFile =
 
 /** Text that can go into an HTCondor submit description: not empty, no quote, no newline. */
 export const submitValue: Parser<string> = (raw, flagName) => {
-  if (raw.trim() === '' || /[\n\r"]/.test(raw)) throw new UsageError(`${flagName} "${raw}" is empty or contains a quote or newline`);
+  if (raw.trim() === '' || /[\n\r"]/.test(raw))
+    throw new UsageError(`${flagName} "${raw}" is empty or contains a quote or newline`);
   return raw.trim();
 };
 
 /** An HTCondor quantity such as 1GB, 512MB or 2048 (MB for memory, KB for disk, as condor_submit reads bare numbers). */
 export const quantity: Parser<string> = (raw, flagName) => {
-  if (!/^\d+(\.\d+)?\s*([KMGT]i?B?)?$/i.test(raw.trim())) throw new UsageError(`${flagName} "${raw}" is not a size`, 'for example 1GB, 512MB or 2048');
+  if (!/^\d+(\.\d+)?\s*([KMGT]i?B?)?$/i.test(raw.trim()))
+    throw new UsageError(`${flagName} "${raw}" is not a size`, 'for example 1GB, 512MB or 2048');
   return raw.trim();
 };
 
 /** A cron expression: 5 fields, or 6 with seconds. */
 export const cron: Parser<string> = (raw, flagName) => {
-  if (!validateCron(raw)) throw new UsageError(`${flagName} "${raw}" is not a cron expression`, 'for example "*/15 * * * *"');
+  if (!validateCron(raw))
+    throw new UsageError(`${flagName} "${raw}" is not a cron expression`, 'for example "*/15 * * * *"');
   return raw;
 };
 
@@ -82,7 +87,10 @@ export const cron: Parser<string> = (raw, flagName) => {
 export const bucket: Parser<string> = (raw, flagName) => {
   if (raw === '') throw new UsageError(`${flagName} is required`, `pass ${flagName} NAME`);
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(raw) || raw.includes('..')) {
-    throw new UsageError(`${flagName} "${raw}" is not a valid bucket name`, 'bucket names are 3-63 characters of lower-case letters, digits, dots and hyphens');
+    throw new UsageError(
+      `${flagName} "${raw}" is not a valid bucket name`,
+      'bucket names are 3-63 characters of lower-case letters, digits, dots and hyphens',
+    );
   }
   return raw;
 };
@@ -90,13 +98,17 @@ export const bucket: Parser<string> = (raw, flagName) => {
 /** `-e host` means https; a URL is taken as given. */
 export const endpoint: Parser<string> = (raw, flagName) => {
   const trimmed = raw.trim();
-  if (trimmed === '') throw new UsageError(`${flagName} is empty`, 'give a host name or a URL such as http://127.0.0.1:9000');
+  if (trimmed === '')
+    throw new UsageError(`${flagName} is empty`, 'give a host name or a URL such as http://127.0.0.1:9000');
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `https://${trimmed}`;
   let url: URL;
   try {
     url = new URL(withScheme);
   } catch {
-    throw new UsageError(`${flagName} "${raw}" is not a host name or URL`, 'for example: s3.example.org or http://127.0.0.1:9000');
+    throw new UsageError(
+      `${flagName} "${raw}" is not a host name or URL`,
+      'for example: s3.example.org or http://127.0.0.1:9000',
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new UsageError(`${flagName} "${raw}" uses ${url.protocol}; only http and https are supported`);

@@ -17,12 +17,15 @@ const OWNED = new Map([['COMPRESS', 'choose the codec with --profile (lzw, defla
 
 /** Edit distance (insertions, deletions, substitutions, swaps of neighbours): how far a typo is. */
 function distance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i += 1) {
     for (let j = 1; j <= b.length; j += 1) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        best = Math.min(best, d[i - 2]![j - 2]! + 1);
       d[i]![j] = best;
     }
   }
@@ -57,7 +60,13 @@ let listed: CogOption[] | null | undefined;
 export function gdalCogOptions(): CogOption[] | null {
   if (listed !== undefined) return listed;
   try {
-    listed = parseCreationOptions(execFileSync('gdalinfo', ['--format', 'COG'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 }));
+    listed = parseCreationOptions(
+      execFileSync('gdalinfo', ['--format', 'COG'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+        timeout: 30_000,
+      }),
+    );
   } catch {
     listed = null;
   }
@@ -70,7 +79,8 @@ export function gdalCogOptions(): CogOption[] | null {
  */
 export function checkCreationOption(text: string, flag: string, options = gdalCogOptions()): string {
   const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.+)$/.exec(text.trim());
-  if (match === null) throw new UsageError(`${flag} "${text}" is not KEY=VALUE`, 'for example --co LEVEL=9 or --co BLOCKSIZE=256');
+  if (match === null)
+    throw new UsageError(`${flag} "${text}" is not KEY=VALUE`, 'for example --co LEVEL=9 or --co BLOCKSIZE=256');
   const key = match[1]!.toUpperCase();
   const value = match[2]!;
   const owned = OWNED.get(key);
@@ -79,12 +89,17 @@ export function checkCreationOption(text: string, flag: string, options = gdalCo
   const option = options.find((o) => o.name === key);
   if (option === undefined) {
     const near = options.filter((o) => distance(o.name, key) <= 2).map((o) => o.name);
-    throw new UsageError(`${flag} ${key} is not a creation option of GDAL's COG driver`, near.length > 0 ? `did you mean ${near.slice(0, 3).join(' or ')}?` : `see \`gdalinfo --format COG\``);
+    throw new UsageError(
+      `${flag} ${key} is not a creation option of GDAL's COG driver`,
+      near.length > 0 ? `did you mean ${near.slice(0, 3).join(' or ')}?` : `see \`gdalinfo --format COG\``,
+    );
   }
   if (option.values !== undefined && !option.values.includes(value.toUpperCase())) {
     throw new UsageError(`${flag} ${key}=${value}: GDAL's COG driver takes ${option.values.join(', ')}`);
   }
-  if (option.type === 'int' && !/^-?\d+$/.test(value)) throw new UsageError(`${flag} ${key}=${value}: a whole number is expected`);
-  if (option.type === 'float' && !Number.isFinite(Number(value))) throw new UsageError(`${flag} ${key}=${value}: a number is expected`);
+  if (option.type === 'int' && !/^-?\d+$/.test(value))
+    throw new UsageError(`${flag} ${key}=${value}: a whole number is expected`);
+  if (option.type === 'float' && !Number.isFinite(Number(value)))
+    throw new UsageError(`${flag} ${key}=${value}: a number is expected`);
   return `${key}=${value}`;
 }

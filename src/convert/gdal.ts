@@ -31,7 +31,8 @@ export function nameObjects(text: string, names: Record<string, string> | undefi
   if (names === undefined) return text;
   let named = text;
   // Longest paths first, so a directory never replaces part of a file path inside it.
-  for (const [file, name] of Object.entries(names).sort(([a], [b]) => b.length - a.length)) named = named.split(file).join(name);
+  for (const [file, name] of Object.entries(names).sort(([a], [b]) => b.length - a.length))
+    named = named.split(file).join(name);
   return named;
 }
 
@@ -73,10 +74,20 @@ async function sizeOf(file: string): Promise<number> {
 
 /** The last non-empty lines of GDAL's stderr: the part that says what went wrong. */
 function lastLines(text: string, lines = 3): string {
-  return text.split('\n').map((l) => l.trim()).filter((l) => l !== '').slice(-lines).join(' | ');
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .slice(-lines)
+    .join(' | ');
 }
 
-export async function runGdal(command: string, args: string[], files: StepFiles, options: GdalOptions = {}): Promise<string> {
+export async function runGdal(
+  command: string,
+  args: string[],
+  files: StepFiles,
+  options: GdalOptions = {},
+): Promise<string> {
   const { signal } = options;
   signal?.throwIfAborted();
   files.log(`run ${command} ${args.map((a) => (/^[\w./:=+-]+$/.test(a) ? a : JSON.stringify(a))).join(' ')}`);
@@ -89,7 +100,10 @@ export async function runGdal(command: string, args: string[], files: StepFiles,
     reject: false,
     detached: true,
     stdin: 'ignore',
-    stdout: options.captureStdout === true ? ['pipe', { file: files.path('out'), append: true }] : { file: files.path('out'), append: true },
+    stdout:
+      options.captureStdout === true
+        ? ['pipe', { file: files.path('out'), append: true }]
+        : { file: files.path('out'), append: true },
     stderr: { file: errFile, append: true },
     buffer: { stdout: options.captureStdout === true, stderr: false },
   });
@@ -104,10 +118,13 @@ export async function runGdal(command: string, args: string[], files: StepFiles,
       // already gone
     }
   };
-  const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
-    deadline.passed = true;
-    kill();
-  }, options.timeoutMs);
+  const timer =
+    options.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          deadline.passed = true;
+          kill();
+        }, options.timeoutMs);
   signal?.addEventListener('abort', kill, { once: true });
   const result = await subprocess;
   if (pid !== undefined) options.track?.ended(pid);
@@ -124,7 +141,12 @@ export async function runGdal(command: string, args: string[], files: StepFiles,
     throw new CogdError('StepTimeout', `${command} timed out after ${limit} s`);
   }
   if (result.failed) {
-    const why = result.signal !== undefined ? `killed by ${result.signal}` : result.exitCode === undefined ? (result.originalMessage ?? 'could not start') : `exit code ${result.exitCode}`;
+    const why =
+      result.signal !== undefined
+        ? `killed by ${result.signal}`
+        : result.exitCode === undefined
+          ? (result.originalMessage ?? 'could not start')
+          : `exit code ${result.exitCode}`;
     files.log(`${command} failed after ${seconds} s: ${why}`);
     const detail = nameObjects(lastLines(await readTail(errFile, errFrom)), options.names);
     throw new CogdError('GdalFailed', `${command} failed (${why})${detail === '' ? '' : `: ${detail}`}`);
@@ -137,8 +159,17 @@ export async function runGdal(command: string, args: string[], files: StepFiles,
  * Inspects an input. A file GDAL cannot open, or opens as something other than a TIFF, is a
  * permanent failure: no retry will make it readable.
  */
-export async function inspect(file: string, files: StepFiles, options: GdalOptions & { statistics: boolean; checksum?: boolean }): Promise<ImageInfo> {
-  const args = ['-json', ...(options.statistics ? ['-approx_stats'] : []), ...(options.checksum === true ? ['-checksum'] : []), file];
+export async function inspect(
+  file: string,
+  files: StepFiles,
+  options: GdalOptions & { statistics: boolean; checksum?: boolean },
+): Promise<ImageInfo> {
+  const args = [
+    '-json',
+    ...(options.statistics ? ['-approx_stats'] : []),
+    ...(options.checksum === true ? ['-checksum'] : []),
+    file,
+  ];
   let json: string;
   try {
     json = await runGdal('gdalinfo', args, files, { ...options, captureStdout: true });
@@ -147,7 +178,9 @@ export async function inspect(file: string, files: StepFiles, options: GdalOptio
       throw new PermanentError('NotReadable', `not a readable TIFF: ${error.message}`, { cause: error });
     }
     if (error instanceof CogdError && error.code === 'StepTimeout') {
-      throw new PermanentError('InspectTimeout', `inspection (${error.message}) — the file hangs GDAL`, { cause: error });
+      throw new PermanentError('InspectTimeout', `inspection (${error.message}) — the file hangs GDAL`, {
+        cause: error,
+      });
     }
     throw error;
   }

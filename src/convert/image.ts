@@ -88,7 +88,12 @@ export function parseGdalinfo(json: string): ImageInfo {
     if (b.block?.length === 2) band.block = [b.block[0]!, b.block[1]!];
     return band;
   });
-  const info: ImageInfo = { driver: doc.driverShortName ?? 'unknown', width: doc.size?.[0] ?? 0, height: doc.size?.[1] ?? 0, bands };
+  const info: ImageInfo = {
+    driver: doc.driverShortName ?? 'unknown',
+    width: doc.size?.[0] ?? 0,
+    height: doc.size?.[1] ?? 0,
+    bands,
+  };
   const wkt = doc.coordinateSystem?.wkt;
   if (wkt !== undefined && wkt !== '') info.crs = wkt;
   if (doc.geoTransform !== undefined) info.geoTransform = doc.geoTransform;
@@ -106,7 +111,10 @@ export function roleOf(band: BandInfo): string | undefined {
 
 /** Whether the image carries a mask beyond "all valid": nodata, an alpha band, or a mask band. */
 export function hasMask(info: ImageInfo): boolean {
-  return info.bands.some((b) => b.nodata !== undefined || b.colorInterpretation === 'Alpha' || (b.maskFlags ?? []).some((f) => f !== 'ALL_VALID'));
+  return info.bands.some(
+    (b) =>
+      b.nodata !== undefined || b.colorInterpretation === 'Alpha' || (b.maskFlags ?? []).some((f) => f !== 'ALL_VALID'),
+  );
 }
 
 /** True for integer data types, false for floating point. */

@@ -37,7 +37,8 @@ export function backgroundRgb(colour: string): [number, number, number] {
   if (colour === 'white') return [255, 255, 255];
   if (colour === 'black') return [0, 0, 0];
   if (colour === 'gray' || colour === 'grey') return [128, 128, 128];
-  if (colour.startsWith('#')) return [1, 3, 5].map((i) => parseInt(colour.slice(i, i + 2), 16)) as [number, number, number];
+  if (colour.startsWith('#'))
+    return [1, 3, 5].map((i) => parseInt(colour.slice(i, i + 2), 16)) as [number, number, number];
   return colour.split(',').map(Number) as [number, number, number];
 }
 
@@ -63,16 +64,29 @@ export function needsStatistics(info: ImageInfo): boolean {
   return !expand && bands.some((b) => info.bands[b - 1]?.type !== 'Byte');
 }
 
-export function planPreview(info: ImageInfo, settings: Pick<ConversionSettings, 'previewBackground' | 'previewMaxSize'>): PreviewPlan {
+export function planPreview(
+  info: ImageInfo,
+  settings: Pick<ConversionSettings, 'previewBackground' | 'previewMaxSize'>,
+): PreviewPlan {
   const { bands, expand } = previewBands(info);
   const windows = bands.map((b): [number, number] | undefined => {
     const band = info.bands[b - 1]!;
-    if (!PREVIEWABLE.has(band.type)) throw new PermanentError('UnsupportedType', `band ${b} is ${band.type}; a JPEG preview cannot represent that data type`);
+    if (!PREVIEWABLE.has(band.type))
+      throw new PermanentError(
+        'UnsupportedType',
+        `band ${b} is ${band.type}; a JPEG preview cannot represent that data type`,
+      );
     if (expand) return undefined;
     if (band.type === 'Byte') return band.nbits === 1 ? [0, 1] : undefined;
     return scaleWindow(band);
   });
-  const plan: PreviewPlan = { bands, expand, windows, masked: !expand && hasMask(info), background: backgroundRgb(settings.previewBackground) };
+  const plan: PreviewPlan = {
+    bands,
+    expand,
+    windows,
+    masked: !expand && hasMask(info),
+    background: backgroundRgb(settings.previewBackground),
+  };
   const limit = Math.min(JPEG_MAX_SIDE, settings.previewMaxSize ?? JPEG_MAX_SIDE);
   const longest = Math.max(info.width, info.height);
   if (longest > limit) {
@@ -82,7 +96,8 @@ export function planPreview(info: ImageInfo, settings: Pick<ConversionSettings, 
   return plan;
 }
 
-const xml = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const xml = (text: string): string =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 /** The VRT of a masked preview: background, then the scaled data through the source's mask. */
 export function previewVrt(plan: PreviewPlan, info: ImageInfo, input: string): string {
@@ -91,7 +106,8 @@ export function previewVrt(plan: PreviewPlan, info: ImageInfo, input: string): s
     const fill = plan.bands.length === 1 ? gray : plan.background[i]!;
     const window = plan.windows[i];
     const ratio = window === undefined ? 1 : 255 / (window[1] - window[0]);
-    const scale = window === undefined ? '' : `<ScaleOffset>${-window[0] * ratio}</ScaleOffset><ScaleRatio>${ratio}</ScaleRatio>`;
+    const scale =
+      window === undefined ? '' : `<ScaleOffset>${-window[0] * ratio}</ScaleOffset><ScaleRatio>${ratio}</ScaleRatio>`;
     const src = `<SourceFilename relativeToVRT="0">${xml(input)}</SourceFilename><SourceBand>${source}</SourceBand>`;
     return [
       `  <VRTRasterBand dataType="Byte" band="${i + 1}">`,

@@ -41,7 +41,14 @@ export interface CogPlan {
   exactBands: number[];
 }
 
-const CODEC: Record<ConcreteProfile, string> = { lzw: 'LZW', deflate: 'DEFLATE', zstd: 'ZSTD', webp: 'WEBP', jpeg: 'JPEG', lerc: 'LERC' };
+const CODEC: Record<ConcreteProfile, string> = {
+  lzw: 'LZW',
+  deflate: 'DEFLATE',
+  zstd: 'ZSTD',
+  webp: 'WEBP',
+  jpeg: 'JPEG',
+  lerc: 'LERC',
+};
 
 /** Codecs that take a TIFF predictor. */
 const PREDICTED = new Set<ConcreteProfile>(['lzw', 'deflate', 'zstd']);
@@ -68,14 +75,16 @@ export function autoProfile(info: ImageInfo): ConcreteProfile {
 export function unfit(profile: ConcreteProfile, info: ImageInfo): string | undefined {
   const what = `${info.bands.length} ${info.bands[0]?.type ?? ''} band${info.bands.length === 1 ? '' : 's'}${info.bands.some((b) => b.hasColorTable) ? ' with a palette' : ''}`;
   const instead = `use --profile ${autoProfile(info)} (or auto)`;
-  if (profile === 'webp' && !byteRgb(info, true)) return `the webp profile holds 3 or 4 Byte bands (RGB or RGBA); this image has ${what}: ${instead}`;
+  if (profile === 'webp' && !byteRgb(info, true))
+    return `the webp profile holds 3 or 4 Byte bands (RGB or RGBA); this image has ${what}: ${instead}`;
   if (profile === 'jpeg') {
     if (!byteRgb(info, true)) return `the jpeg profile holds RGB Byte images; this image has ${what}: ${instead}`;
     if (info.bands.some((b) => b.nodata !== undefined)) {
       return `the jpeg profile would blur nodata into the image (JPEG is lossy and has no nodata): use --profile webp for a lossless RGB COG`;
     }
   }
-  if (profile === 'lerc' && categorical(info)) return `the lerc profile is for measured values, not palette indices or classes: use --profile deflate or zstd`;
+  if (profile === 'lerc' && categorical(info))
+    return `the lerc profile is for measured values, not palette indices or classes: use --profile deflate or zstd`;
   return undefined;
 }
 
@@ -108,11 +117,20 @@ export function planCog(info: ImageInfo, settings: ConversionSettings): CogPlan 
   if (pred !== undefined) options.set('PREDICTOR', pred);
   if (profile === 'webp') options.set('QUALITY', '100');
   if (profile === 'lerc') options.set('MAX_Z_ERROR', String(settings.maxZError));
-  options.set('OVERVIEW_RESAMPLING', (settings.overviewResampling ?? (categorical(info) ? 'nearest' : 'average')).toUpperCase());
+  options.set(
+    'OVERVIEW_RESAMPLING',
+    (settings.overviewResampling ?? (categorical(info) ? 'nearest' : 'average')).toUpperCase(),
+  );
   options.set('BIGTIFF', 'IF_SAFER');
   for (const [key, value] of creationOptionPairs(settings.creationOptions)) options.set(key, value);
   const lossless =
-    profile === 'jpeg' ? false : profile === 'webp' ? options.get('QUALITY') === '100' : profile === 'lerc' ? Number(options.get('MAX_Z_ERROR')) === 0 : true;
+    profile === 'jpeg'
+      ? false
+      : profile === 'webp'
+        ? options.get('QUALITY') === '100'
+        : profile === 'lerc'
+          ? Number(options.get('MAX_Z_ERROR')) === 0
+          : true;
   const all = info.bands.map((_, i) => i + 1);
   const exactBands = !lossless ? [] : profile === 'webp' && info.bands.length === 4 ? [4] : all;
   return { profile, options: [...options], lossless, exactBands };
@@ -125,10 +143,13 @@ export function planCog(info: ImageInfo, settings: ConversionSettings): CogPlan 
 export function cogCommand(plan: CogPlan, input: string, output: string): string[] {
   const resampling = plan.options.find(([key]) => key === 'OVERVIEW_RESAMPLING')?.[1];
   return [
-    '-q', '-of', 'COG',
+    '-q',
+    '-of',
+    'COG',
     ...plan.options.flatMap(([key, value]) => ['-co', `${key}=${value}`]),
     ...(resampling === undefined ? [] : ['-mo', `OVR_RESAMPLING_ALG=${resampling}`]),
-    input, output,
+    input,
+    output,
   ];
 }
 

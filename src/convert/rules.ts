@@ -15,7 +15,18 @@ import type { BandInfo, ImageInfo } from './image.js';
 export const JPEG_QUALITY = 80;
 
 /** Data types a preview can be scaled from (complex types cannot). */
-export const PREVIEWABLE = new Set(['Byte', 'Int8', 'UInt16', 'Int16', 'UInt32', 'Int32', 'UInt64', 'Int64', 'Float32', 'Float64']);
+export const PREVIEWABLE = new Set([
+  'Byte',
+  'Int8',
+  'UInt16',
+  'Int16',
+  'UInt32',
+  'Int32',
+  'UInt64',
+  'Int64',
+  'Float32',
+  'Float64',
+]);
 
 /** Standard deviations either side of the mean that the 8-bit preview window spans. */
 export const STRETCH_SIGMAS = 2.5;
@@ -27,7 +38,10 @@ export const GRAY_MAX_BANDS = 2;
 export function scaleWindow(band: BandInfo): [number, number] {
   const { min, max, mean, stdDev } = band;
   if (min === undefined || max === undefined) {
-    throw new PermanentError('NoStatistics', `no statistics for a ${band.type} band (all pixels nodata?); cannot scale the preview`);
+    throw new PermanentError(
+      'NoStatistics',
+      `no statistics for a ${band.type} band (all pixels nodata?); cannot scale the preview`,
+    );
   }
   let lo = min;
   let hi = max;
@@ -56,18 +70,29 @@ export function checkLimits(info: ImageInfo, limits: Limits): void {
     throw new PermanentError('BadDimensions', `the image claims ${info.width} × ${info.height} pixels`);
   }
   if (pixels > limits.maxPixels) {
-    throw new PermanentError('TooLarge', `the image is ${info.width} × ${info.height} = ${pixels} pixels, over the limit of ${limits.maxPixels}`, {
-      hint: 'raise --max-pixels if this is intended',
-    });
+    throw new PermanentError(
+      'TooLarge',
+      `the image is ${info.width} × ${info.height} = ${pixels} pixels, over the limit of ${limits.maxPixels}`,
+      {
+        hint: 'raise --max-pixels if this is intended',
+      },
+    );
   }
   if (info.bands.length > limits.maxBands) {
-    throw new PermanentError('TooManyBands', `the image has ${info.bands.length} bands, over the limit of ${limits.maxBands}`, {
-      hint: 'raise --max-bands if this is intended',
-    });
+    throw new PermanentError(
+      'TooManyBands',
+      `the image has ${info.bands.length} bands, over the limit of ${limits.maxBands}`,
+      {
+        hint: 'raise --max-bands if this is intended',
+      },
+    );
   }
   for (const [i, band] of info.bands.slice(0, 3).entries()) {
     if (!PREVIEWABLE.has(band.type)) {
-      throw new PermanentError('UnsupportedType', `band ${i + 1} is ${band.type}; a JPEG preview cannot represent that data type`);
+      throw new PermanentError(
+        'UnsupportedType',
+        `band ${i + 1} is ${band.type}; a JPEG preview cannot represent that data type`,
+      );
     }
   }
 }

@@ -19,12 +19,36 @@ const TAG = {
 } as const;
 
 /** Type sizes in bytes by TIFF field type (SHORT, LONG, LONG8…). */
-const TYPE_SIZE: Record<number, number> = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 16: 8, 17: 8, 18: 8 };
+const TYPE_SIZE: Record<number, number> = {
+  1: 1,
+  2: 1,
+  3: 2,
+  4: 4,
+  5: 8,
+  6: 1,
+  7: 1,
+  8: 2,
+  9: 4,
+  10: 8,
+  11: 4,
+  12: 8,
+  16: 8,
+  17: 8,
+  18: 8,
+};
 
 /** GDAL's data type of a sample from BitsPerSample and SampleFormat (1 unsigned, 2 signed, 3 float). */
 const SAMPLE_TYPE: Record<string, string> = {
-  '8/1': 'Byte', '8/2': 'Int8', '16/1': 'UInt16', '16/2': 'Int16', '32/1': 'UInt32', '32/2': 'Int32',
-  '64/1': 'UInt64', '64/2': 'Int64', '32/3': 'Float32', '64/3': 'Float64',
+  '8/1': 'Byte',
+  '8/2': 'Int8',
+  '16/1': 'UInt16',
+  '16/2': 'Int16',
+  '32/1': 'UInt32',
+  '32/2': 'Int32',
+  '64/1': 'UInt64',
+  '64/2': 'Int64',
+  '32/3': 'Float32',
+  '64/3': 'Float64',
 };
 
 /** Reads the header; undefined when the file is not a plain 8-bit unsigned TIFF this can vouch for. */
@@ -79,7 +103,9 @@ export async function readTiffHeader(file: string): Promise<ImageInfo | undefine
       }
       if (!(Object.values(TAG) as number[]).includes(tag) || count > 64) continue;
       const inline = count * size <= (big ? 8 : 4);
-      const data = inline ? table.subarray(at + (big ? 12 : 8), at + (big ? 12 : 8) + count * size) : await read(big ? u64(table, at + 12) : u32(table, at + 8), count * size);
+      const data = inline
+        ? table.subarray(at + (big ? 12 : 8), at + (big ? 12 : 8) + count * size)
+        : await read(big ? u64(table, at + 12) : u32(table, at + 8), count * size);
       const values: number[] = [];
       for (let j = 0; j < count; j += 1) {
         if (type === 3 || type === 8) values.push(u16(data, j * 2));

@@ -123,9 +123,13 @@ export class Daemon {
     const planOnly = options.planOnly ?? false;
     if (watch.inputBucket === watch.outputBucket) {
       // Refused at `cogd start`; a watch stored by an older cogd may still have it.
-      throw new CogdError('SameBucket', `watch ${watch.id} writes its outputs to its input bucket s3://${watch.inputBucket}: every COG would overwrite its source image`, {
-        hint: `remove it (cogd rm w${watch.id}) and start it again with another --output-bucket`,
-      });
+      throw new CogdError(
+        'SameBucket',
+        `watch ${watch.id} writes its outputs to its input bucket s3://${watch.inputBucket}: every COG would overwrite its source image`,
+        {
+          hint: `remove it (cogd rm w${watch.id}) and start it again with another --output-bucket`,
+        },
+      );
     }
     const started = this.resume(watch.id, planOnly);
     const storage = await this.storageFor(watch.s3);
@@ -163,7 +167,11 @@ export class Daemon {
   /** Applies the watches' stored settings to their runs in progress (called when they are reloaded). */
   updateWatches(watches: Watch[]): void {
     for (const watch of watches) {
-      this.scheduler.updateWatch(watch.id, { maxRunning: watch.maxRunning, retries: watch.retries, backoff: exponential(watch.retryDelayMs) });
+      this.scheduler.updateWatch(watch.id, {
+        maxRunning: watch.maxRunning,
+        retries: watch.retries,
+        backoff: exponential(watch.retryDelayMs),
+      });
     }
   }
 
@@ -201,7 +209,9 @@ export class Daemon {
     settleRemovals(this.db, notHere, async (queued) => {
       await this.condorExecutor().cancel(queued);
       return true;
-    }).catch((error: unknown) => this.log.error('Job:RemovalFailed', { jobs: notHere.join(' '), reason: describeError(error) }));
+    }).catch((error: unknown) =>
+      this.log.error('Job:RemovalFailed', { jobs: notHere.join(' '), reason: describeError(error) }),
+    );
   }
 
   private isActiveJob(jobId: number): boolean {
@@ -246,7 +256,11 @@ export class Daemon {
         this.db.insertJobs(run.id, plan.jobs);
         crashPoint('plan:stored');
         run = this.db.run(run.id)!;
-        log.info('Run:Planned', { manifest: run.manifestKey, rows: plan.jobs.length, rejected: plan.jobs.filter((j) => j.state === 'failed').length });
+        log.info('Run:Planned', {
+          manifest: run.manifestKey,
+          rows: plan.jobs.length,
+          rejected: plan.jobs.filter((j) => j.state === 'failed').length,
+        });
       }
       if (planOnly) return run;
       if (run.state === 'running') {
@@ -278,7 +292,8 @@ export class Daemon {
       await retry(() => post({ db: this.db, storage, log }, this.db.run(run.id)!), {
         attempts: POST_ATTEMPTS,
         backoff: POST_BACKOFF,
-        onRetry: (error, attempt) => log.warn('Run:PostAttemptFailed', { attempt, of: POST_ATTEMPTS, reason: describeError(error) }),
+        onRetry: (error, attempt) =>
+          log.warn('Run:PostAttemptFailed', { attempt, of: POST_ATTEMPTS, reason: describeError(error) }),
       });
     } catch (error) {
       log.warn('Run:PostAttemptFailed', { attempt: POST_ATTEMPTS, of: POST_ATTEMPTS, reason: describeError(error) });

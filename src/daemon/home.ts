@@ -106,7 +106,9 @@ export function homeHolder(home: string): { pid: number | undefined; role: Holde
   const paths = homePaths(home);
   if (!existsSync(paths.lock)) return undefined;
   if (!isHeld(paths.lock)) return undefined;
-  const [pidText = '', roleText = '', start = ''] = (existsSync(paths.pid) ? readFileSync(paths.pid, 'utf8') : '').split('\n');
+  const [pidText = '', roleText = '', start = ''] = (
+    existsSync(paths.pid) ? readFileSync(paths.pid, 'utf8') : ''
+  ).split('\n');
   const pid = Number.parseInt(pidText, 10);
   const role: HolderRole = roleText === 'poll' ? 'poll' : 'daemon';
   // A pid file left by a holder that died (kill -9) names a process that is gone or a newer one.

@@ -36,7 +36,9 @@ export async function runDaemon(options: DaemonProcessOptions): Promise<number> 
   const lock = await lockHome(options.home, 'daemon');
   if (lock === undefined) {
     const holder = homeHolder(options.home);
-    process.stderr.write(`cogd: ${holder === undefined ? 'another cogd process' : describeHolder(holder)} already works on ${options.home}\n`);
+    process.stderr.write(
+      `cogd: ${holder === undefined ? 'another cogd process' : describeHolder(holder)} already works on ${options.home}\n`,
+    );
     return 1;
   }
   const paths = homePaths(options.home);
@@ -77,7 +79,11 @@ export async function runDaemon(options: DaemonProcessOptions): Promise<number> 
         })
         .catch((error: unknown) => log.error('Daemon:RunReportFailed', { reason: describeError(error) }));
     } catch (error) {
-      log.error('Watch:PollFailed', { watch: watch.id, batch: watchBatchName(watch.pattern), reason: describeError(error) });
+      log.error('Watch:PollFailed', {
+        watch: watch.id,
+        batch: watchBatchName(watch.pattern),
+        reason: describeError(error),
+      });
     } finally {
       polling.delete(watch.id);
     }

@@ -50,7 +50,12 @@ export class ProcessRegistry {
         try {
           process.kill(-proc.pid, 'SIGKILL');
           killed.push(proc);
-          log.warn('Job:OrphanKilled', { job: proc.jobId, pid: proc.pid, command: proc.command, reason: 'left running by a cogd process that died' });
+          log.warn('Job:OrphanKilled', {
+            job: proc.jobId,
+            pid: proc.pid,
+            command: proc.command,
+            reason: 'left running by a cogd process that died',
+          });
         } catch {
           // gone meanwhile
         }

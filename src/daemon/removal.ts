@@ -56,7 +56,8 @@ export function requestRemoval(db: StateDB, targets: readonly Target[], all = fa
     } else if (target.kind === 'watch') {
       done = watch(target.watch);
     } else {
-      for (const live of db.liveWatches()) if (watchBatchName(live.pattern) === target.name) done = watch(live.id) || done;
+      for (const live of db.liveWatches())
+        if (watchBatchName(live.pattern) === target.name) done = watch(live.id) || done;
       for (const batchRun of db.runsByBatch(target.name)) done = run(batchRun.id) || done;
     }
     if (!done) request.unknown.push(target.text);
@@ -70,7 +71,11 @@ export function requestRemoval(db: StateDB, targets: readonly Target[], all = fa
  * something to cancel, and must read what it needs from the DB synchronously — before it first
  * waits — since marking them removed forgets their submissions. Resolves with what cancel said.
  */
-export async function settleRemovals(db: StateDB, jobIds: readonly number[], cancel: (jobIds: number[]) => Promise<boolean>): Promise<boolean> {
+export async function settleRemovals(
+  db: StateDB,
+  jobIds: readonly number[],
+  cancel: (jobIds: number[]) => Promise<boolean>,
+): Promise<boolean> {
   if (jobIds.length === 0) return true;
   const queued = jobIds.filter((id) => db.anyCondorSubmissions([id]));
   const cancelled = queued.length === 0 ? Promise.resolve(true) : cancel(queued);

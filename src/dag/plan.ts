@@ -19,8 +19,24 @@ export function planRows(rows: ManifestRow[]): NewJob[] {
   const names = logNames(valid);
   return rows.map((row) =>
     row.key === undefined
-      ? { line: row.line, raw: row.raw, imageKey: null, bands: null, logName: null, state: 'failed', error: row.reason ?? 'rejected' }
-      : { line: row.line, raw: row.raw, imageKey: row.key, bands: row.bands ?? null, logName: names.get(row.line) ?? null, state: 'idle', error: null },
+      ? {
+          line: row.line,
+          raw: row.raw,
+          imageKey: null,
+          bands: null,
+          logName: null,
+          state: 'failed',
+          error: row.reason ?? 'rejected',
+        }
+      : {
+          line: row.line,
+          raw: row.raw,
+          imageKey: row.key,
+          bands: row.bands ?? null,
+          logName: names.get(row.line) ?? null,
+          state: 'idle',
+          error: null,
+        },
   );
 }
 

@@ -90,7 +90,9 @@ export class Scheduler {
     const jobs = new Map(records.map((job) => [jobNode(job.id), job]));
     const waitingOn = new Map<string, number>();
     for (const node of graph.nodes()) {
-      const pending = (graph.predecessors(node) ?? []).filter((p) => !FINAL_JOB_STATES.has(jobs.get(p)?.state ?? 'idle'));
+      const pending = (graph.predecessors(node) ?? []).filter(
+        (p) => !FINAL_JOB_STATES.has(jobs.get(p)?.state ?? 'idle'),
+      );
       waitingOn.set(node, pending.length);
     }
     return new Promise<void>((resolve, reject) => {
@@ -136,7 +138,11 @@ export class Scheduler {
         continue;
       }
       idle = 0;
-      void this.attempt(tracker, tracker.ready.shift()!);
+      const node = tracker.ready.shift()!;
+      // An attempt records its own failures in the DB; one that throws past that is logged here.
+      this.attempt(tracker, node).catch((error: unknown) =>
+        tracker.log.error('Job:AttemptCrashed', { node, reason: describeError(error) }),
+      );
     }
   }
 
@@ -168,7 +174,9 @@ export class Scheduler {
         : `attempt ${attempt} of ${total}: s3://${tracker.run.inputBucket}/${job.imageKey} (manifest line ${job.line})`,
     );
     const startedAt = Date.now();
-    const clock = new JobClock(this.options.jobTimeoutMs, () => controller.abort(new JobTimeout(Math.round(this.options.jobTimeoutMs / 1000))));
+    const clock = new JobClock(this.options.jobTimeoutMs, () =>
+      controller.abort(new JobTimeout(Math.round(this.options.jobTimeoutMs / 1000))),
+    );
     /** When the job may be retried: it is queued again once this attempt is over (see `finally`). */
     let retryAt: number | undefined;
     try {
@@ -297,7 +305,13 @@ export class Scheduler {
       if (timer !== undefined) clearTimeout(timer);
       this.timers.delete(jobId);
       tracker.ready = tracker.ready.filter((n) => n !== node);
-      if (tracker.executor.detached?.(jobId) === true) void tracker.executor.cancel?.([jobId]);
+      if (tracker.executor.detached?.(jobId) === true) {
+        tracker.executor
+          .cancel?.([jobId])
+          .catch((error: unknown) =>
+            tracker.log.warn('Job:CancelFailed', { job: jobId, reason: describeError(error) }),
+          );
+      }
       this.db.setJobState(jobId, 'removed', { error: 'removed by user', endAttempt: true });
       job.state = 'removed';
       tracker.log.info('Job:Removed', { job: jobId, key: job.imageKey });

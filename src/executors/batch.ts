@@ -103,7 +103,11 @@ export async function verifyOutputs(job: JobSpec, after: string, hint: string): 
   for (const key of [job.cogKey, job.previewKey]) {
     const head = await job.storage.head(job.outputBucket, key);
     if (head === undefined || head.size === 0) {
-      throw new CogdError('VerifyFailed', `s3://${job.outputBucket}/${key} is ${head === undefined ? 'missing' : 'empty'} after ${after}`, { hint });
+      throw new CogdError(
+        'VerifyFailed',
+        `s3://${job.outputBucket}/${key} is ${head === undefined ? 'missing' : 'empty'} after ${after}`,
+        { hint },
+      );
     }
   }
   job.files.log(`verified s3://${job.outputBucket}/${job.cogKey} and ${job.previewKey}`);

@@ -100,9 +100,13 @@ export class LocalExecutor implements Executor {
         return;
       }
       if (Date.now() >= deadline) {
-        throw new CogdError('NoScratchSpace', `not enough scratch space in ${this.options.scratch} (need ${need}, have ${Math.max(0, have)})`, {
-          hint: 'free space there or point --scratch at a larger disk',
-        });
+        throw new CogdError(
+          'NoScratchSpace',
+          `not enough scratch space in ${this.options.scratch} (need ${need}, have ${Math.max(0, have)})`,
+          {
+            hint: 'free space there or point --scratch at a larger disk',
+          },
+        );
       }
       if (!logged) job.files.log(`waiting for scratch space (need ${need} bytes, have ${Math.max(0, have)})`);
       logged = true;
@@ -111,7 +115,12 @@ export class LocalExecutor implements Executor {
     }
   }
 
-  private async convert(job: JobSpec, dir: string, signal: AbortSignal, reservedBytes: (n: number) => void): Promise<void> {
+  private async convert(
+    job: JobSpec,
+    dir: string,
+    signal: AbortSignal,
+    reservedBytes: (n: number) => void,
+  ): Promise<void> {
     const { files } = job;
     const input = path.join(dir, 'input.tif');
     const cog = path.join(dir, 'cog.tif');
@@ -123,10 +132,17 @@ export class LocalExecutor implements Executor {
       [preview]: `s3://${job.outputBucket}/${job.previewKey}`,
       [dir]: `(scratch of job ${job.jobId})`,
     };
-    const gdal = { signal, env: this.gdalEnv, timeoutMs: this.options.stepTimeoutMs, names, ...(track === undefined ? {} : { track }) };
+    const gdal = {
+      signal,
+      env: this.gdalEnv,
+      timeoutMs: this.options.stepTimeoutMs,
+      names,
+      ...(track === undefined ? {} : { track }),
+    };
 
     signal.throwIfAborted();
-    const size = await this.io(() => job.clock.ticking(() =>
+    const size = await this.io(() =>
+      job.clock.ticking(() =>
         job.storage.download(job.inputBucket, job.imageKey, input, {
           signal,
           beforeWrite: async (bytes) => {
@@ -134,29 +150,42 @@ export class LocalExecutor implements Executor {
             await this.reserve(need, job, signal);
             reservedBytes(need);
           },
-        })),
-      )
-      .catch((error: unknown) => {
-        if (error instanceof CogdError && error.code === 'NoSuchKey') {
-          throw new PermanentError('NoSuchKey', `the image s3://${job.inputBucket}/${job.imageKey} does not exist`, { hint: 'check the key in the manifest', cause: error });
-        }
-        throw error;
-      });
+        }),
+      ),
+    ).catch((error: unknown) => {
+      if (error instanceof CogdError && error.code === 'NoSuchKey') {
+        throw new PermanentError('NoSuchKey', `the image s3://${job.inputBucket}/${job.imageKey} does not exist`, {
+          hint: 'check the key in the manifest',
+          cause: error,
+        });
+      }
+      throw error;
+    });
     files.log(`downloaded s3://${job.inputBucket}/${job.imageKey} (${size} bytes)`);
     crashPoint('job:downloaded');
 
-    await this.cpu(() => job.clock.ticking(() => this.transform(job, { input, cog, preview, vrt: path.join(dir, 'preview.vrt') }, gdal)));
+    await this.cpu(() =>
+      job.clock.ticking(() => this.transform(job, { input, cog, preview, vrt: path.join(dir, 'preview.vrt') }, gdal)),
+    );
     crashPoint('job:converted');
 
     signal.throwIfAborted();
     const [cogSize, previewSize] = await Promise.all([
-      this.io(() => job.clock.ticking(() => job.storage.uploadFile(job.outputBucket, job.cogKey, cog, 'image/tiff', signal))),
-      this.io(() => job.clock.ticking(() => job.storage.uploadFile(job.outputBucket, job.previewKey, preview, 'image/jpeg', signal))),
+      this.io(() =>
+        job.clock.ticking(() => job.storage.uploadFile(job.outputBucket, job.cogKey, cog, 'image/tiff', signal)),
+      ),
+      this.io(() =>
+        job.clock.ticking(() =>
+          job.storage.uploadFile(job.outputBucket, job.previewKey, preview, 'image/jpeg', signal),
+        ),
+      ),
     ]);
     crashPoint('job:uploaded');
     // uploadFile verifies what S3 now holds: the returned ETag is the MD5 of the bytes sent (or a
     // HEAD shows the size, where the ETag is no MD5, and after multipart uploads).
-    files.log(`uploaded and verified s3://${job.outputBucket}/${job.cogKey} (${cogSize} bytes) and s3://${job.outputBucket}/${job.previewKey} (${previewSize} bytes)`);
+    files.log(
+      `uploaded and verified s3://${job.outputBucket}/${job.cogKey} (${cogSize} bytes) and s3://${job.outputBucket}/${job.previewKey} (${previewSize} bytes)`,
+    );
   }
 
   /**
@@ -164,7 +193,11 @@ export class LocalExecutor implements Executor {
    * lossless, statistics where the preview stretches), the COG and the preview, then the COG gate
    * and the fidelity check against a gdalinfo of the output. Nothing counts until both pass.
    */
-  private async transform(job: JobSpec, paths: { input: string; cog: string; preview: string; vrt: string }, gdal: GdalOptions): Promise<void> {
+  private async transform(
+    job: JobSpec,
+    paths: { input: string; cog: string; preview: string; vrt: string },
+    gdal: GdalOptions,
+  ): Promise<void> {
     const { files, conversion } = job;
     const { input, cog, preview, vrt } = paths;
     gdal.signal?.throwIfAborted();
@@ -177,23 +210,34 @@ export class LocalExecutor implements Executor {
     const info = await inspect(input, files, { ...inspection, statistics, checksum: wantsChecksum(conversion) });
     checkLimits(info, this.options.limits);
     if (info.bands.length !== job.declaredBands) {
-      files.log(`warning: the manifest declares ${job.declaredBands} bands, the file has ${info.bands.length}; using the file's ${info.bands.length}`);
+      files.log(
+        `warning: the manifest declares ${job.declaredBands} bands, the file has ${info.bands.length}; using the file's ${info.bands.length}`,
+      );
       job.log.warn('Job:BandMismatch', { key: job.imageKey, declared: job.declaredBands, actual: info.bands.length });
     }
     // Everything is decided before any conversion: an image the profile or a preview cannot hold fails here.
     const plan = planCog(info, conversion);
     const look = planPreview(info, conversion);
-    files.log(`profile ${plan.profile}${conversion.profile === 'auto' ? ' (auto)' : ''}: ${plan.lossless ? 'lossless' : 'lossy'}; preview from band(s) ${look.bands.join(',')}${look.masked ? ', masked pixels drawn as the background' : ''}`);
+    files.log(
+      `profile ${plan.profile}${conversion.profile === 'auto' ? ' (auto)' : ''}: ${plan.lossless ? 'lossless' : 'lossy'}; preview from band(s) ${look.bands.join(',')}${look.masked ? ', masked pixels drawn as the background' : ''}`,
+    );
     await runGdal('gdal_translate', cogCommand(plan, input, cog), files, gdal);
     if (look.masked) await writeFile(vrt, previewVrt(look, info, input));
     await runGdal('gdal_translate', previewCommand(look, look.masked ? vrt : input, preview), files, gdal);
 
     const gate = await checkCog(cog);
-    if (!gate.ok) throw new PermanentError('NotCog', `the output is not a cloud optimized GeoTIFF: ${gate.errors.join('; ')}`);
+    if (!gate.ok)
+      throw new PermanentError('NotCog', `the output is not a cloud optimized GeoTIFF: ${gate.errors.join('; ')}`);
     const output = await inspect(cog, files, { ...inspection, statistics: false, checksum: plan.lossless });
     const changed = differences(info, output, { exactBands: plan.exactBands, alphaToMask: plan.profile === 'jpeg' });
-    if (changed.length > 0) throw new PermanentError('NotFaithful', `the COG does not keep the input's ${changed.join('; ')}`);
-    const exact = plan.exactBands.length === info.bands.length ? ', pixels identical' : plan.exactBands.length > 0 ? ', visible pixels identical' : '';
+    if (changed.length > 0)
+      throw new PermanentError('NotFaithful', `the COG does not keep the input's ${changed.join('; ')}`);
+    const exact =
+      plan.exactBands.length === info.bands.length
+        ? ', pixels identical'
+        : plan.exactBands.length > 0
+          ? ', visible pixels identical'
+          : '';
     files.log(`checked: a valid COG, faithful to the input${exact}`);
   }
 

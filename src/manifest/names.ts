@@ -69,7 +69,11 @@ export const MAX_LOG_STEM = 200;
 
 /** The stem of an image's log name: its base name, made safe, and cut with a short hash when long. */
 export function logStem(key: string): string {
-  const stem = path.posix.basename(key).replace(/\.tiff?$/i, '').replace(/[^A-Za-z0-9._-]/g, '_') || 'image';
+  const stem =
+    path.posix
+      .basename(key)
+      .replace(/\.tiff?$/i, '')
+      .replace(/[^A-Za-z0-9._-]/g, '_') || 'image';
   if (stem.length <= MAX_LOG_STEM) return stem;
   const hash = createHash('sha256').update(key).digest('hex').slice(0, 10);
   return `${stem.slice(0, MAX_LOG_STEM - hash.length - 1)}-${hash}`;

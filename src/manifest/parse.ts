@@ -39,17 +39,22 @@ export function validateRecord(fields: string[]): { key: string; bands: number }
   }
   const [key = '', bandField = ''] = fields;
   const bandText = bandField.trim();
-  if (key.trim() === '') return { reason: key === '' ? 'the image key (column 1) is empty' : 'the image key (column 1) is blank' };
+  if (key.trim() === '')
+    return { reason: key === '' ? 'the image key (column 1) is empty' : 'the image key (column 1) is blank' };
   if (/\p{Cc}/u.test(key)) return { reason: `the key ${JSON.stringify(key)} contains a control character` };
-  if (key.startsWith('/')) return { reason: `the key "${key}" starts with "/"; keys are relative to the input bucket (drop the leading "/")` };
+  if (key.startsWith('/'))
+    return { reason: `the key "${key}" starts with "/"; keys are relative to the input bucket (drop the leading "/")` };
   if (key.split('/').some((segment) => segment === '..' || segment === '.')) {
     return { reason: `the key "${key}" contains a "." or ".." segment` };
   }
-  if (key.split('/').some((segment) => segment === '')) return { reason: `the key "${key}" contains an empty path segment ("//" or a trailing "/")` };
+  if (key.split('/').some((segment) => segment === ''))
+    return { reason: `the key "${key}" contains an empty path segment ("//" or a trailing "/")` };
   if (Buffer.byteLength(key) > MAX_KEY_BYTES) return { reason: `the key is longer than ${MAX_KEY_BYTES} bytes` };
   if (!/\.tiff?$/i.test(key)) {
     if (/\.tiff?$/i.test(key.trimEnd())) {
-      return { reason: `the key "${key}" ends in blanks after its .tif: keys are taken as written, so it does not name a GeoTIFF (remove the blanks unless they are part of the key)` };
+      return {
+        reason: `the key "${key}" ends in blanks after its .tif: keys are taken as written, so it does not name a GeoTIFF (remove the blanks unless they are part of the key)`,
+      };
     }
     return { reason: `the key "${key}" does not name a GeoTIFF (.tif or .tiff)` };
   }
@@ -80,9 +85,18 @@ function physicalLines(bytes: Buffer): Array<{ line: number; bytes: Buffer }> {
 
 /** Where a row stops being UTF-8 (the first byte of the first bad sequence), for the reason a user reads. */
 function invalidUtf8(bytes: Buffer): string {
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const lead = bytes[i]!;
-    const length = lead < 0x80 ? 1 : lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
+    const length =
+      lead < 0x80
+        ? 1
+        : lead >= 0xc2 && lead <= 0xdf
+          ? 2
+          : lead >= 0xe0 && lead <= 0xef
+            ? 3
+            : lead >= 0xf0 && lead <= 0xf4
+              ? 4
+              : 0;
     let valid = length > 0 && i + length <= bytes.length;
     if (valid && length > 1) {
       try {
@@ -127,7 +141,11 @@ export function parseManifest(input: Buffer | string): ManifestRow[] {
     try {
       text = UTF8.decode(lineBytes);
     } catch {
-      rows.push({ line, raw: Buffer.from(lineBytes), reason: `the row is not valid UTF-8 (${invalidUtf8(lineBytes)})` });
+      rows.push({
+        line,
+        raw: Buffer.from(lineBytes),
+        reason: `the row is not valid UTF-8 (${invalidUtf8(lineBytes)})`,
+      });
       continue;
     }
     if (text.trim() === '') continue; // a line of blanks holds no row

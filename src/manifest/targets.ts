@@ -16,10 +16,14 @@ export function parseTarget(text: string): Target {
   const value = text.trim();
   let match: RegExpExecArray | null;
   if ((match = /^(\d+)$/.exec(value)) !== null) return { kind: 'run', run: Number(match[1]), text: value };
-  if ((match = /^(\d+)\.(\d+)$/.exec(value)) !== null) return { kind: 'job', run: Number(match[1]), line: Number(match[2]), text: value };
+  if ((match = /^(\d+)\.(\d+)$/.exec(value)) !== null)
+    return { kind: 'job', run: Number(match[1]), line: Number(match[2]), text: value };
   if ((match = /^w(\d+)$/i.exec(value)) !== null) return { kind: 'watch', watch: Number(match[1]), text: value };
   if (value === '' || /^[\d.]+$/.test(value)) {
-    throw new UsageError(`"${text}" is not a run, job, watch or batch name`, 'runs are 12, jobs 12.5, watches w3, batches COG-Pipeline-DAG-<pattern>');
+    throw new UsageError(
+      `"${text}" is not a run, job, watch or batch name`,
+      'runs are 12, jobs 12.5, watches w3, batches COG-Pipeline-DAG-<pattern>',
+    );
   }
   return { kind: 'batch', name: value, text: value };
 }
@@ -27,6 +31,10 @@ export function parseTarget(text: string): Target {
 /** A run id alone (`cogd logs 12`). */
 export function parseRun(text: string): number {
   const target = parseTarget(text);
-  if (target.kind !== 'run') throw new UsageError(`"${text}" is not a run id`, 'run ids are the numbers `cogd status` shows, e.g. `cogd logs 12`');
+  if (target.kind !== 'run')
+    throw new UsageError(
+      `"${text}" is not a run id`,
+      'run ids are the numbers `cogd status` shows, e.g. `cogd logs 12`',
+    );
   return target.run;
 }

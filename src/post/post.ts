@@ -28,17 +28,21 @@ interface Failure {
 }
 
 /** Rows as lines, byte for byte (a row that is not valid UTF-8 stays as it was). */
-const lines = (rows: Array<string | Buffer>): Buffer => Buffer.concat(rows.flatMap((row) => [typeof row === 'string' ? Buffer.from(row) : row, NEWLINE]));
+const lines = (rows: Array<string | Buffer>): Buffer =>
+  Buffer.concat(rows.flatMap((row) => [typeof row === 'string' ? Buffer.from(row) : row, NEWLINE]));
 const NEWLINE = Buffer.from('\n');
 
 /** Column 1 of a row as text, for the errors CSV (a report: bytes that are not UTF-8 show as U+FFFD). */
-const firstField = (raw: string | Buffer): string => (typeof raw === 'string' ? raw : raw.toString('utf8')).split(',')[0] ?? '';
+const firstField = (raw: string | Buffer): string =>
+  (typeof raw === 'string' ? raw : raw.toString('utf8')).split(',')[0] ?? '';
 
 export async function post(deps: { db: StateDB; storage: Storage; log: Log }, run: RunRecord): Promise<PostResult> {
   const { db, storage, log } = deps;
   db.setRunState(run.id, 'post');
   const jobs = db.jobs(run.id);
-  const outputs = jobs.filter((job) => job.state === 'converted').flatMap((job) => [job.imageKey!, previewKey(job.imageKey!)]);
+  const outputs = jobs
+    .filter((job) => job.state === 'converted')
+    .flatMap((job) => [job.imageKey!, previewKey(job.imageKey!)]);
   const existing = await existingKeys(storage, run.outputBucket, outputs);
 
   const processed: string[] = [];
@@ -73,7 +77,10 @@ export async function post(deps: { db: StateDB; storage: Storage; log: Log }, ru
   }
 
   const written: string[] = [];
-  const errorsCsv = stringify(failures.map((f) => [f.key, f.reason, f.line]), { header: true, columns: ['key', 'reason', 'line'] });
+  const errorsCsv = stringify(
+    failures.map((f) => [f.key, f.reason, f.line]),
+    { header: true, columns: ['key', 'reason', 'line'] },
+  );
   await writeFile(path.join(run.runDir, 'errors.csv'), errorsCsv);
   if (processed.length > 0) {
     const key = resultKey(run.base, 'processed', run.ts);
@@ -93,7 +100,9 @@ export async function post(deps: { db: StateDB; storage: Storage; log: Log }, ru
 
   const summary = [
     `manifest s3://${run.inputBucket}/${run.manifestKey}`,
-    jobs.length === 0 ? `manifest rejected: ${run.error ?? ''}` : `rows ${jobs.length}, processed ${processed.length}, failed ${failures.length}`,
+    jobs.length === 0
+      ? `manifest rejected: ${run.error ?? ''}`
+      : `rows ${jobs.length}, processed ${processed.length}, failed ${failures.length}`,
     ...written.map((key) => `wrote s3://${run.inputBucket}/${key}`),
     `deleted s3://${run.inputBucket}/${run.processingKey}`,
     ...failures.map((f) => `failed${f.line === '' ? '' : ` line ${f.line}`}: ${f.key}: ${f.reason}`),
@@ -106,9 +115,15 @@ export async function post(deps: { db: StateDB; storage: Storage; log: Log }, ru
 }
 
 /** Records a post step that could not finish; the run stays in `post` and the next poll retries it. */
-export async function recordPostFailure(deps: { db: StateDB; log: Log }, run: RunRecord, error: unknown): Promise<void> {
+export async function recordPostFailure(
+  deps: { db: StateDB; log: Log },
+  run: RunRecord,
+  error: unknown,
+): Promise<void> {
   const reason = describeError(error);
   deps.db.setPostError(run.id, reason);
   deps.log.error('Run:PostFailed', { reason });
-  await writeFile(path.join(run.runDir, 'post.err'), `${new Date().toISOString()} post failed: ${reason}\n`, { flag: 'a' });
+  await writeFile(path.join(run.runDir, 'post.err'), `${new Date().toISOString()} post failed: ${reason}\n`, {
+    flag: 'a',
+  });
 }

@@ -24,12 +24,16 @@ export async function existingKeys(storage: Storage, bucket: string, keys: strin
     return found;
   }
   const wanted = new Set(keys);
-  const folders = new Set(keys.map((key) => {
-    const dir = path.posix.dirname(key);
-    return dir === '.' ? '' : `${dir}/`;
-  }));
+  const folders = new Set(
+    keys.map((key) => {
+      const dir = path.posix.dirname(key);
+      return dir === '.' ? '' : `${dir}/`;
+    }),
+  );
   // A folder whose ancestor is listed anyway needs no listing of its own.
-  const roots = [...folders].filter((folder) => ![...folders].some((other) => other !== folder && folder.startsWith(other)));
+  const roots = [...folders].filter(
+    (folder) => ![...folders].some((other) => other !== folder && folder.startsWith(other)),
+  );
   for (const prefix of roots) {
     for await (const object of storage.list(bucket, prefix)) {
       if (wanted.has(object.key)) found.add(object.key);

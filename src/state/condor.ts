@@ -25,10 +25,13 @@ const SQL = {
   submission: `SELECT ${SUBMISSION_COLUMNS} FROM jobs WHERE id = ? AND condor_batch IS NOT NULL`,
   job: `SELECT ${SUBMISSION_COLUMNS} FROM jobs WHERE run_id = ? AND condor_cluster = ? AND condor_proc = ?`,
   nextBatch: 'UPDATE runs SET condor_batches = condor_batches + 1 WHERE id = ? RETURNING condor_batches',
-  assignProc: 'UPDATE jobs SET condor_batch = ?, condor_proc = ?, condor_cluster = NULL, condor_result = NULL WHERE id = ?',
+  assignProc:
+    'UPDATE jobs SET condor_batch = ?, condor_proc = ?, condor_cluster = NULL, condor_result = NULL WHERE id = ?',
   setCluster: 'UPDATE jobs SET condor_cluster = ? WHERE run_id = ? AND condor_batch = ? AND condor_cluster IS NULL',
-  clearBatch: 'UPDATE jobs SET condor_batch = NULL, condor_proc = NULL WHERE run_id = ? AND condor_batch = ? AND condor_cluster IS NULL',
-  unconfirmedBatches: 'SELECT DISTINCT condor_batch FROM jobs WHERE run_id = ? AND condor_batch IS NOT NULL AND condor_cluster IS NULL',
+  clearBatch:
+    'UPDATE jobs SET condor_batch = NULL, condor_proc = NULL WHERE run_id = ? AND condor_batch = ? AND condor_cluster IS NULL',
+  unconfirmedBatches:
+    'SELECT DISTINCT condor_batch FROM jobs WHERE run_id = ? AND condor_batch IS NOT NULL AND condor_cluster IS NULL',
   hasSubmissions: 'SELECT 1 FROM jobs WHERE run_id = ? AND condor_batch IS NOT NULL LIMIT 1',
   liveProcs: `SELECT condor_proc FROM jobs WHERE condor_cluster = ? AND condor_result IS NULL AND state IN ('idle', 'running', 'held')`,
   setProgress: `UPDATE jobs SET state = ?, error = COALESCE(?, error), updated_at = ? WHERE id = ? AND state IN ('idle', 'running', 'held')`,

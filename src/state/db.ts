@@ -81,86 +81,200 @@ export class StateDB {
 
   // ---- watches (watches.ts)
 
-  findWatch(identity: WatchIdentity): Watch | undefined { return this.of.watches.find(identity); }
-  saveWatch(identity: WatchIdentity, settings: WatchSettings): Watch { return this.of.watches.save(identity, settings); }
-  watch(id: number): Watch | undefined { return this.of.watches.get(id); }
-  liveWatches(): Watch[] { return this.of.watches.live(); }
-  removeWatch(watchId: number): boolean { return this.of.watches.remove(watchId); }
-  setConditionalWrites(watchId: number, enforced: boolean): void { this.of.watches.setConditionalWrites(watchId, enforced); }
-  setWatchWarning(watchId: number, warning: string | null): void { this.of.watches.setWarning(watchId, warning); }
+  findWatch(identity: WatchIdentity): Watch | undefined {
+    return this.of.watches.find(identity);
+  }
+  saveWatch(identity: WatchIdentity, settings: WatchSettings): Watch {
+    return this.of.watches.save(identity, settings);
+  }
+  watch(id: number): Watch | undefined {
+    return this.of.watches.get(id);
+  }
+  liveWatches(): Watch[] {
+    return this.of.watches.live();
+  }
+  removeWatch(watchId: number): boolean {
+    return this.of.watches.remove(watchId);
+  }
+  setConditionalWrites(watchId: number, enforced: boolean): void {
+    this.of.watches.setConditionalWrites(watchId, enforced);
+  }
+  setWatchWarning(watchId: number, warning: string | null): void {
+    this.of.watches.setWarning(watchId, warning);
+  }
 
   // ---- settings (settings.ts)
 
-  homeSettings(): Record<string, StoredSetting> { return this.of.homeSettings.all(); }
-  storeHomeSettings(values: Readonly<Record<string, unknown>>): void { this.of.homeSettings.store(values); }
-  watchGiven(watchId: number): Record<string, string> { return this.of.watchGiven.of(watchId); }
-  markWatchGiven(watchId: number, names: readonly string[]): void { this.of.watchGiven.mark(watchId, names); }
+  homeSettings(): Record<string, StoredSetting> {
+    return this.of.homeSettings.all();
+  }
+  storeHomeSettings(values: Readonly<Record<string, unknown>>): void {
+    this.of.homeSettings.store(values);
+  }
+  watchGiven(watchId: number): Record<string, string> {
+    return this.of.watchGiven.of(watchId);
+  }
+  markWatchGiven(watchId: number, names: readonly string[]): void {
+    this.of.watchGiven.mark(watchId, names);
+  }
 
   // ---- runs (runs.ts)
 
-  findRun(inputBucket: string, key: string, etag: string, mtime: string): RunRecord | undefined { return this.of.runs.find(inputBucket, key, etag, mtime); }
-  runDirTaken(runDir: string): boolean { return this.of.runs.dirTaken(runDir); }
-  insertRun(run: NewRun): RunRecord { return this.of.runs.insert(run); }
-  run(id: number): RunRecord | undefined { return this.of.runs.get(id); }
-  unfinishedRuns(watchId?: number): RunRecord[] { return this.of.runs.unfinished(watchId); }
-  runsByBatch(batchName: string): RunRecord[] { return this.of.runs.byBatch(batchName); }
-  deleteRun(runId: number): void { this.of.runs.delete(runId); }
-  setClaimStep(runId: number, step: ClaimStep): void { this.of.runs.setClaimStep(runId, step); }
-  setRunState(runId: number, state: RunState): void { this.of.runs.setState(runId, state); }
-  setRunError(runId: number, error: string): void { this.of.runs.setError(runId, error); }
-  setPostError(runId: number, error: string | null): void { this.of.runs.setPostError(runId, error); }
-  finishRun(runId: number, processed: number, failed: number): void { this.of.runs.finish(runId, processed, failed); }
+  findRun(inputBucket: string, key: string, etag: string, mtime: string): RunRecord | undefined {
+    return this.of.runs.find(inputBucket, key, etag, mtime);
+  }
+  runDirTaken(runDir: string): boolean {
+    return this.of.runs.dirTaken(runDir);
+  }
+  insertRun(run: NewRun): RunRecord {
+    return this.of.runs.insert(run);
+  }
+  run(id: number): RunRecord | undefined {
+    return this.of.runs.get(id);
+  }
+  unfinishedRuns(watchId?: number): RunRecord[] {
+    return this.of.runs.unfinished(watchId);
+  }
+  runsByBatch(batchName: string): RunRecord[] {
+    return this.of.runs.byBatch(batchName);
+  }
+  deleteRun(runId: number): void {
+    this.of.runs.delete(runId);
+  }
+  setClaimStep(runId: number, step: ClaimStep): void {
+    this.of.runs.setClaimStep(runId, step);
+  }
+  setRunState(runId: number, state: RunState): void {
+    this.of.runs.setState(runId, state);
+  }
+  setRunError(runId: number, error: string): void {
+    this.of.runs.setError(runId, error);
+  }
+  setPostError(runId: number, error: string | null): void {
+    this.of.runs.setPostError(runId, error);
+  }
+  finishRun(runId: number, processed: number, failed: number): void {
+    this.of.runs.finish(runId, processed, failed);
+  }
 
   // ---- jobs (jobs.ts)
 
-  insertJobs(runId: number, jobs: NewJob[]): void { this.of.jobs.insert(runId, jobs); }
-  jobs(runId: number): JobRecord[] { return this.of.jobs.ofRun(runId); }
-  jobByLine(runId: number, line: number): JobRecord | undefined { return this.of.jobs.byLine(runId, line); }
-  runOfJob(jobId: number): number | undefined { return this.of.jobs.runOf(jobId); }
-  jobError(jobId: number): string | null { return this.of.jobs.error(jobId); }
-  jobCounts(runId: number): Record<JobState, number> { return this.of.jobs.counts(runId); }
-  requeueRunning(runId: number): number { return this.of.jobs.requeueRunning(runId); }
-  setJobState(jobId: number, state: JobState, fields: JobStateFields = {}): void { this.of.jobs.setState(jobId, state, fields); }
+  insertJobs(runId: number, jobs: NewJob[]): void {
+    this.of.jobs.insert(runId, jobs);
+  }
+  jobs(runId: number): JobRecord[] {
+    return this.of.jobs.ofRun(runId);
+  }
+  jobByLine(runId: number, line: number): JobRecord | undefined {
+    return this.of.jobs.byLine(runId, line);
+  }
+  runOfJob(jobId: number): number | undefined {
+    return this.of.jobs.runOf(jobId);
+  }
+  jobError(jobId: number): string | null {
+    return this.of.jobs.error(jobId);
+  }
+  jobCounts(runId: number): Record<JobState, number> {
+    return this.of.jobs.counts(runId);
+  }
+  requeueRunning(runId: number): number {
+    return this.of.jobs.requeueRunning(runId);
+  }
+  setJobState(jobId: number, state: JobState, fields: JobStateFields = {}): void {
+    this.of.jobs.setState(jobId, state, fields);
+  }
 
   // ---- HTCondor submissions (condor.ts)
 
-  condorSubmission(jobId: number): CondorSubmission | undefined { return this.of.condor.submission(jobId); }
-  recordCondorBatch(runId: number, jobIds: number[]): number { return this.of.condor.recordBatch(runId, jobIds); }
-  setCondorCluster(runId: number, batch: number, cluster: number): number { return this.of.condor.setCluster(runId, batch, cluster); }
-  clearCondorBatch(runId: number, batch: number): void { this.of.condor.clearBatch(runId, batch); }
-  condorJob(runId: number, cluster: number, proc: number): CondorSubmission | undefined { return this.of.condor.job(runId, cluster, proc); }
-  unconfirmedCondorBatches(runId: number): number[] { return this.of.condor.unconfirmedBatches(runId); }
-  hasCondorSubmissions(runId: number): boolean { return this.of.condor.hasSubmissions(runId); }
-  anyCondorSubmissions(jobIds: number[]): boolean { return this.of.condor.anyQueued(jobIds); }
-  liveCondorProcs(cluster: number): number[] { return this.of.condor.liveProcs(cluster); }
-  setCondorProgress(jobId: number, state: 'idle' | 'running' | 'held', error?: string): void { this.of.condor.setProgress(jobId, state, error); }
-  setCondorResult(jobId: number, result: string): void { this.of.condor.setResult(jobId, result); }
-  condorOffset(runId: number): number { return this.of.condor.offset(runId); }
-  setCondorOffset(runId: number, offset: number): void { this.of.condor.setOffset(runId, offset); }
+  condorSubmission(jobId: number): CondorSubmission | undefined {
+    return this.of.condor.submission(jobId);
+  }
+  recordCondorBatch(runId: number, jobIds: number[]): number {
+    return this.of.condor.recordBatch(runId, jobIds);
+  }
+  setCondorCluster(runId: number, batch: number, cluster: number): number {
+    return this.of.condor.setCluster(runId, batch, cluster);
+  }
+  clearCondorBatch(runId: number, batch: number): void {
+    this.of.condor.clearBatch(runId, batch);
+  }
+  condorJob(runId: number, cluster: number, proc: number): CondorSubmission | undefined {
+    return this.of.condor.job(runId, cluster, proc);
+  }
+  unconfirmedCondorBatches(runId: number): number[] {
+    return this.of.condor.unconfirmedBatches(runId);
+  }
+  hasCondorSubmissions(runId: number): boolean {
+    return this.of.condor.hasSubmissions(runId);
+  }
+  anyCondorSubmissions(jobIds: number[]): boolean {
+    return this.of.condor.anyQueued(jobIds);
+  }
+  liveCondorProcs(cluster: number): number[] {
+    return this.of.condor.liveProcs(cluster);
+  }
+  setCondorProgress(jobId: number, state: 'idle' | 'running' | 'held', error?: string): void {
+    this.of.condor.setProgress(jobId, state, error);
+  }
+  setCondorResult(jobId: number, result: string): void {
+    this.of.condor.setResult(jobId, result);
+  }
+  condorOffset(runId: number): number {
+    return this.of.condor.offset(runId);
+  }
+  setCondorOffset(runId: number, offset: number): void {
+    this.of.condor.setOffset(runId, offset);
+  }
 
   // ---- removal requests (removals.ts)
 
-  requestRunRemoval(runId: number): boolean { return this.of.removals.requestRun(runId); }
-  requestJobRemoval(jobId: number): boolean { return this.of.removals.requestJob(jobId); }
-  jobsToRemove(): number[] { return this.of.removals.jobsToRemove(); }
-  markRemoved(jobIds: number[]): void { this.of.removals.markRemoved(jobIds); }
+  requestRunRemoval(runId: number): boolean {
+    return this.of.removals.requestRun(runId);
+  }
+  requestJobRemoval(jobId: number): boolean {
+    return this.of.removals.requestJob(jobId);
+  }
+  jobsToRemove(): number[] {
+    return this.of.removals.jobsToRemove();
+  }
+  markRemoved(jobIds: number[]): void {
+    this.of.removals.markRemoved(jobIds);
+  }
 
   // ---- GDAL processes of jobs (processes.ts)
 
-  recordProcess(proc: ProcessRecord): void { this.of.processes.record(proc); }
-  forgetProcess(pid: number): void { this.of.processes.forget(pid); }
-  leftProcesses(ownerPid: number): ProcessRecord[] { return this.of.processes.leftBehind(ownerPid); }
+  recordProcess(proc: ProcessRecord): void {
+    this.of.processes.record(proc);
+  }
+  forgetProcess(pid: number): void {
+    this.of.processes.forget(pid);
+  }
+  leftProcesses(ownerPid: number): ProcessRecord[] {
+    return this.of.processes.leftBehind(ownerPid);
+  }
 
   // ---- objects a pattern matched that are not manifests (skipped.ts)
 
-  isSkipped(bucket: string, object: ListedObject): boolean { return this.of.skipped.has(bucket, object); }
-  recordSkipped(bucket: string, object: ListedObject, reason: string): void { this.of.skipped.record(bucket, object, reason); }
+  isSkipped(bucket: string, object: ListedObject): boolean {
+    return this.of.skipped.has(bucket, object);
+  }
+  recordSkipped(bucket: string, object: ListedObject, reason: string): void {
+    this.of.skipped.record(bucket, object, reason);
+  }
 
   // ---- status (status.ts)
 
-  recentRuns(since: string): RunRecord[] { return this.of.status.recentRuns(since); }
+  recentRuns(since: string): RunRecord[] {
+    return this.of.status.recentRuns(since);
+  }
   /** Jobs of the given runs with their state, line and last error (for `status --jobs`). */
-  jobsOfRuns(runIds: number[]): JobRecord[] { return runIds.flatMap((id) => this.of.jobs.ofRun(id)); }
-  jobsByState(runId: number): JobsInState[] { return this.of.status.jobsByState(runId); }
-  holdReasons(runId: number): HoldReason[] { return this.of.status.holdReasons(runId); }
+  jobsOfRuns(runIds: number[]): JobRecord[] {
+    return runIds.flatMap((id) => this.of.jobs.ofRun(id));
+  }
+  jobsByState(runId: number): JobsInState[] {
+    return this.of.status.jobsByState(runId);
+  }
+  holdReasons(runId: number): HoldReason[] {
+    return this.of.status.holdReasons(runId);
+  }
 }

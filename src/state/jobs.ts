@@ -61,7 +61,17 @@ export class Jobs {
     this.insertPlan = db.transaction((runId: number, jobs: NewJob[]) => {
       const stamp = now();
       for (const job of jobs) {
-        this.sql.insert.run(runId, job.line, job.raw, job.imageKey, job.bands, job.logName, job.state, job.error, stamp);
+        this.sql.insert.run(
+          runId,
+          job.line,
+          job.raw,
+          job.imageKey,
+          job.bands,
+          job.logName,
+          job.state,
+          job.error,
+          stamp,
+        );
       }
       this.sql.planned.run(jobs.length, runId);
     });
@@ -114,6 +124,18 @@ export class Jobs {
     const end = fields.endAttempt === true ? 1 : 0;
     // An error given (even null, which clears it) replaces the last one; absent, it is kept.
     const setsError = fields.error !== undefined ? 1 : 0;
-    this.sql.setState.run(state, setsError, fields.error ?? null, fields.attempts ?? null, fields.notBefore ?? null, now(), end, end, end, end, jobId);
+    this.sql.setState.run(
+      state,
+      setsError,
+      fields.error ?? null,
+      fields.attempts ?? null,
+      fields.notBefore ?? null,
+      now(),
+      end,
+      end,
+      end,
+      end,
+      jobId,
+    );
   }
 }

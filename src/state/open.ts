@@ -16,11 +16,16 @@ const DAMAGED_HINT =
   'unfinished runs stay in the input bucket — rename those to X-raw.csv to run them again';
 
 function damaged(file: string, why: string, cause?: unknown): CogdError {
-  return new CogdError('StateDamaged', `the state DB ${file} ${why}`, { hint: DAMAGED_HINT, ...(cause === undefined ? {} : { cause }) });
+  return new CogdError('StateDamaged', `the state DB ${file} ${why}`, {
+    hint: DAMAGED_HINT,
+    ...(cause === undefined ? {} : { cause }),
+  });
 }
 
 const isDamage = (error: unknown): boolean =>
-  error instanceof Error && 'code' in error && /^SQLITE_(CORRUPT|NOTADB)/.test(String((error as { code: unknown }).code));
+  error instanceof Error &&
+  'code' in error &&
+  /^SQLITE_(CORRUPT|NOTADB)/.test(String((error as { code: unknown }).code));
 
 /** `error` as cogd reports it: SQLite's word that the file is damaged becomes a StateDamaged error. */
 export function asDamaged(file: string, error: unknown): unknown {
@@ -51,9 +56,13 @@ function checkStateFile(file: string): void {
   if (size === 0) {
     const runs = runDirCount(path.join(path.dirname(file), 'logs'));
     if (runs > 0) {
-      throw new CogdError('StateLost', `the state DB ${file} is empty, but ${path.join(path.dirname(file), 'logs')} holds ${runs} run(s): their state is lost`, {
-        hint: DAMAGED_HINT,
-      });
+      throw new CogdError(
+        'StateLost',
+        `the state DB ${file} is empty, but ${path.join(path.dirname(file), 'logs')} holds ${runs} run(s): their state is lost`,
+        {
+          hint: DAMAGED_HINT,
+        },
+      );
     }
     return;
   }
@@ -64,7 +73,8 @@ function checkStateFile(file: string): void {
   } finally {
     closeSync(fd);
   }
-  if (size < 100 || header.toString('latin1', 0, 16) !== 'SQLite format 3\u0000') throw damaged(file, 'is not an SQLite database');
+  if (size < 100 || header.toString('latin1', 0, 16) !== 'SQLite format 3\u0000')
+    throw damaged(file, 'is not an SQLite database');
   const pageSize = header.readUInt16BE(16) === 1 ? 65536 : header.readUInt16BE(16);
   const pages = header.readUInt32BE(28);
   // The page count in the header is valid when its version stamp matches the change counter; with
@@ -92,7 +102,10 @@ function enableWal(db: Database.Database): void {
       db.pragma('journal_mode = WAL');
       return;
     } catch (error) {
-      const busy = error instanceof Error && 'code' in error && String((error as { code: unknown }).code).startsWith('SQLITE_BUSY');
+      const busy =
+        error instanceof Error &&
+        'code' in error &&
+        String((error as { code: unknown }).code).startsWith('SQLITE_BUSY');
       if (!busy || attempt >= 100) throw error;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50); // a short synchronous pause
     }
@@ -105,7 +118,9 @@ function enableWal(db: Database.Database): void {
  */
 function migrate(db: Database.Database): void {
   db.transaction(() => {
-    db.exec('CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+    );
     const applied = new Set(db.prepare('SELECT version FROM migrations').pluck().all() as number[]);
     const record = db.prepare('INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, ?)');
     for (const migration of MIGRATIONS) {

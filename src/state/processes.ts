@@ -13,9 +13,11 @@ export interface ProcessRecord {
 }
 
 const SQL = {
-  record: 'INSERT OR REPLACE INTO processes (pid, job_id, command, start_time, owner_pid, started_at) VALUES (?, ?, ?, ?, ?, ?)',
+  record:
+    'INSERT OR REPLACE INTO processes (pid, job_id, command, start_time, owner_pid, started_at) VALUES (?, ?, ?, ?, ?, ?)',
   forget: 'DELETE FROM processes WHERE pid = ?',
-  leftBehind: 'SELECT pid, job_id AS jobId, command, start_time AS startTime, owner_pid AS ownerPid FROM processes WHERE owner_pid != ? ORDER BY pid',
+  leftBehind:
+    'SELECT pid, job_id AS jobId, command, start_time AS startTime, owner_pid AS ownerPid FROM processes WHERE owner_pid != ? ORDER BY pid',
 };
 
 export class GdalProcesses {

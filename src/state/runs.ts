@@ -34,7 +34,17 @@ export interface RunRecord {
 /** What a claim records before anything is done in S3. */
 export type NewRun = Pick<
   RunRecord,
-  'watchId' | 'inputBucket' | 'outputBucket' | 'manifestKey' | 'manifestEtag' | 'manifestMtime' | 'base' | 'ts' | 'processingKey' | 'runDir' | 'batchName'
+  | 'watchId'
+  | 'inputBucket'
+  | 'outputBucket'
+  | 'manifestKey'
+  | 'manifestEtag'
+  | 'manifestMtime'
+  | 'base'
+  | 'ts'
+  | 'processingKey'
+  | 'runDir'
+  | 'batchName'
 >;
 
 /** The columns of a RunRecord. */

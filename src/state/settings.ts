@@ -23,13 +23,16 @@ export class HomeSettingsTable {
 
   all(): Record<string, StoredSetting> {
     const rows = this.select.all() as Array<{ name: string; value: string; updatedAt: string }>;
-    return Object.fromEntries(rows.map((row) => [row.name, { value: JSON.parse(row.value) as unknown, updatedAt: row.updatedAt }]));
+    return Object.fromEntries(
+      rows.map((row) => [row.name, { value: JSON.parse(row.value) as unknown, updatedAt: row.updatedAt }]),
+    );
   }
 
   /** Stores the given values (undefined ones are skipped) in one transaction. */
   store(values: Readonly<Record<string, unknown>>, at = new Date().toISOString()): void {
     this.db.transaction(() => {
-      for (const [name, value] of Object.entries(values)) if (value !== undefined) this.upsert.run(name, JSON.stringify(value), at);
+      for (const [name, value] of Object.entries(values))
+        if (value !== undefined) this.upsert.run(name, JSON.stringify(value), at);
     })();
   }
 }

@@ -14,7 +14,8 @@ export interface ListedObject {
 
 const SQL = {
   has: 'SELECT 1 FROM skipped_objects WHERE bucket = ? AND key = ? AND etag = ? AND mtime = ?',
-  record: 'INSERT OR IGNORE INTO skipped_objects (bucket, key, etag, mtime, reason, skipped_at) VALUES (?, ?, ?, ?, ?, ?)',
+  record:
+    'INSERT OR IGNORE INTO skipped_objects (bucket, key, etag, mtime, reason, skipped_at) VALUES (?, ?, ?, ?, ?, ?)',
 };
 
 export class SkippedObjects {

@@ -12,7 +12,11 @@ export type Statements<K extends string> = Record<K, Database.Statement>;
  * Prepares each statement of `sql` once. Those named in `pluck` return their first column only
  * (better-sqlite3's `pluck()`, set here once rather than at each call).
  */
-export function prepareAll<K extends string>(db: Database.Database, sql: Record<K, string>, pluck: ReadonlyArray<NoInfer<K>> = []): Statements<K> {
+export function prepareAll<K extends string>(
+  db: Database.Database,
+  sql: Record<K, string>,
+  pluck: ReadonlyArray<NoInfer<K>> = [],
+): Statements<K> {
   const prepared = {} as Statements<K>;
   for (const name of Object.keys(sql) as K[]) {
     const statement = db.prepare(sql[name]);

@@ -85,7 +85,12 @@ export class Watches {
 
   /** The live watch with this pattern, buckets and endpoint, if there is one. */
   find(identity: WatchIdentity): Watch | undefined {
-    const id = this.sql.find.get(identity.pattern, identity.inputBucket, identity.outputBucket, identity.endpoint ?? '') as number | undefined;
+    const id = this.sql.find.get(
+      identity.pattern,
+      identity.inputBucket,
+      identity.outputBucket,
+      identity.endpoint ?? '',
+    ) as number | undefined;
     return id === undefined ? undefined : this.get(id);
   }
 
@@ -107,7 +112,14 @@ export class Watches {
       this.sql.update.run(...values, existing.id);
       return this.get(existing.id)!;
     }
-    const id = this.sql.insert.run(identity.pattern, identity.inputBucket, identity.outputBucket, identity.endpoint ?? null, ...values, now()).lastInsertRowid;
+    const id = this.sql.insert.run(
+      identity.pattern,
+      identity.inputBucket,
+      identity.outputBucket,
+      identity.endpoint ?? null,
+      ...values,
+      now(),
+    ).lastInsertRowid;
     return this.get(Number(id))!;
   }
 

@@ -88,16 +88,41 @@ export interface RetryPolicy {
   backoff: Backoff;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 6, backoff: { kind: 'exponential', baseMs: 250, factor: 2, maxMs: 8000, jitter: 0.3 } };
+export const DEFAULT_RETRY: RetryPolicy = {
+  attempts: 6,
+  backoff: { kind: 'exponential', baseMs: 250, factor: 2, maxMs: 8000, jitter: 0.3 },
+};
 
 /** Network errors worth another try. */
-const TRANSIENT_NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH']);
+const TRANSIENT_NETWORK = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 
 /** True for failures another attempt may cure: server errors, throttling, resets, timeouts. */
 export function isTransient(error: unknown): boolean {
   if (error instanceof S3ServiceException) {
     const status = error.$metadata.httpStatusCode ?? 0;
-    return status >= 500 || status === 429 || ['SlowDown', 'RequestTimeout', 'RequestTimeTooSkewed', 'InternalError', 'ServiceUnavailable', 'Throttling', 'ThrottlingException'].includes(error.name);
+    return (
+      status >= 500 ||
+      status === 429 ||
+      [
+        'SlowDown',
+        'RequestTimeout',
+        'RequestTimeTooSkewed',
+        'InternalError',
+        'ServiceUnavailable',
+        'Throttling',
+        'ThrottlingException',
+      ].includes(error.name)
+    );
   }
   if (error instanceof Error) {
     const code = (error as NodeJS.ErrnoException).code;
@@ -109,7 +134,15 @@ export function isTransient(error: unknown): boolean {
 }
 
 /** S3 error names that retrying cannot fix. */
-const PERMANENT = new Set(['NoSuchKey', 'NotFound', 'NoSuchBucket', 'AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidBucketName']);
+const PERMANENT = new Set([
+  'NoSuchKey',
+  'NotFound',
+  'NoSuchBucket',
+  'AccessDenied',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'InvalidBucketName',
+]);
 
 /** Turns an SDK error into a CogdError whose message names the operation, bucket, key and S3 code. */
 export function s3Error(operation: string, bucket: string, key: string | undefined, error: unknown): CogdError {
@@ -119,7 +152,14 @@ export function s3Error(operation: string, bucket: string, key: string | undefin
     const status = error.$metadata.httpStatusCode;
     const message = `${operation} ${where} failed: ${code}${status === undefined ? '' : ` (HTTP ${status})`}`;
     if (PERMANENT.has(error.name)) {
-      const hint = code === 'NoSuchKey' ? 'check the key in the manifest' : code === 'NoSuchBucket' ? 'check the bucket name' : code.startsWith('Invalid') || code === 'SignatureDoesNotMatch' || code === 'AccessDenied' ? 'check the credentials (-a/-s or the AWS environment)' : undefined;
+      const hint =
+        code === 'NoSuchKey'
+          ? 'check the key in the manifest'
+          : code === 'NoSuchBucket'
+            ? 'check the bucket name'
+            : code.startsWith('Invalid') || code === 'SignatureDoesNotMatch' || code === 'AccessDenied'
+              ? 'check the credentials (-a/-s or the AWS environment)'
+              : undefined;
       return new PermanentError(code, message, hint === undefined ? { cause: error } : { hint, cause: error });
     }
     return new CogdError(code, message, { cause: error });
@@ -132,7 +172,10 @@ async function readSecret(file: string, what: string): Promise<string> {
   try {
     return (await readFile(file, 'utf8')).trim();
   } catch (cause) {
-    throw new CogdError('KeyFile', `cannot read the ${what} file ${file}`, { hint: 'check the path given to -a/-s', cause });
+    throw new CogdError('KeyFile', `cannot read the ${what} file ${file}`, {
+      hint: 'check the path given to -a/-s',
+      cause,
+    });
   }
 }
 
@@ -214,7 +257,13 @@ class S3Storage implements Storage {
    * (NoSuchKey, AccessDenied…) and cancellations fail at once. Errors name the operation, the
    * object and the S3 code.
    */
-  private async attempt<T>(operation: string, bucket: string, key: string | undefined, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  private async attempt<T>(
+    operation: string,
+    bucket: string,
+    key: string | undefined,
+    work: () => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T> {
     let attempts = 0;
     try {
       return await retry(
@@ -228,7 +277,15 @@ class S3Storage implements Storage {
           // Ours (a free-space check, say) are not S3's to retry; nor are cancellations.
           retryable: (error) => !(error instanceof CogdError) && signal?.aborted !== true && isTransient(error),
           onRetry: (error, attempt, delayMs) =>
-            this.log?.info('S3:Retry', { operation, bucket, key, attempt, of: this.retry.attempts, delayMs, reason: describeError(s3Error(operation, bucket, key, error)) }),
+            this.log?.info('S3:Retry', {
+              operation,
+              bucket,
+              key,
+              attempt,
+              of: this.retry.attempts,
+              delayMs,
+              reason: describeError(s3Error(operation, bucket, key, error)),
+            }),
           ...(signal === undefined ? {} : { signal }),
         },
       );
@@ -270,7 +327,8 @@ class S3Storage implements Storage {
           lastModified: (out.LastModified ?? new Date(0)).toISOString(),
         };
       } catch (error) {
-        if (error instanceof S3ServiceException && (error.name === 'NotFound' || error.name === 'NoSuchKey')) return undefined;
+        if (error instanceof S3ServiceException && (error.name === 'NotFound' || error.name === 'NoSuchKey'))
+          return undefined;
         throw error;
       }
     });
@@ -293,7 +351,13 @@ class S3Storage implements Storage {
     return (await stat(file)).size;
   }
 
-  async uploadFile(bucket: string, key: string, file: string, contentType: string, signal?: AbortSignal): Promise<number> {
+  async uploadFile(
+    bucket: string,
+    key: string,
+    file: string,
+    contentType: string,
+    signal?: AbortSignal,
+  ): Promise<number> {
     const { size } = await stat(file);
     await this.attempt(
       'upload',
@@ -313,7 +377,13 @@ class S3Storage implements Storage {
           // Errors of either stream reach the body the SDK reads (and fail the attempt).
           const body = streamPipeline(createReadStream(file), hashing, () => undefined);
           const out = await this.client.send(
-            new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: size, ContentType: contentType }),
+            new PutObjectCommand({
+              Bucket: bucket,
+              Key: key,
+              Body: body,
+              ContentLength: size,
+              ContentType: contentType,
+            }),
             { abortSignal: signal },
           );
           if (out.ETag?.replace(/"/g, '') === md5.digest('hex')) return;
@@ -346,13 +416,24 @@ class S3Storage implements Storage {
   private async verifySize(bucket: string, key: string, size: number, what: string): Promise<void> {
     const head = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     if (head.ContentLength !== size) {
-      throw new CogdError('VerifyFailed', `${what} of s3://${bucket}/${key} left ${head.ContentLength ?? 0} bytes, expected ${size}`);
+      throw new CogdError(
+        'VerifyFailed',
+        `${what} of s3://${bucket}/${key} left ${head.ContentLength ?? 0} bytes, expected ${size}`,
+      );
     }
   }
 
   async put(bucket: string, key: string, body: string | Buffer, contentType: string): Promise<void> {
     await this.attempt('put', bucket, key, () =>
-      this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: Buffer.byteLength(body), ContentType: contentType })),
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: body,
+          ContentLength: Buffer.byteLength(body),
+          ContentType: contentType,
+        }),
+      ),
     );
   }
 
@@ -360,12 +441,20 @@ class S3Storage implements Storage {
     return this.attempt('put', bucket, key, async () => {
       try {
         await this.client.send(
-          new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: Buffer.byteLength(body), ContentType: contentType, IfNoneMatch: '*' }),
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body: body,
+            ContentLength: Buffer.byteLength(body),
+            ContentType: contentType,
+            IfNoneMatch: '*',
+          }),
         );
         return true;
       } catch (error) {
         // 412: someone created it first. 409 ConditionalRequestConflict: a concurrent create is in flight.
-        if (error instanceof S3ServiceException && [412, 409].includes(error.$metadata.httpStatusCode ?? 0)) return false;
+        if (error instanceof S3ServiceException && [412, 409].includes(error.$metadata.httpStatusCode ?? 0))
+          return false;
         throw error;
       }
     });
@@ -377,7 +466,8 @@ class S3Storage implements Storage {
         const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
         return await out.Body!.transformToString();
       } catch (error) {
-        if (error instanceof S3ServiceException && (error.name === 'NoSuchKey' || error.name === 'NotFound')) return undefined;
+        if (error instanceof S3ServiceException && (error.name === 'NoSuchKey' || error.name === 'NotFound'))
+          return undefined;
         throw error;
       }
     });
@@ -397,13 +487,19 @@ class S3Storage implements Storage {
   async copy(bucket: string, fromKey: string, toKey: string): Promise<void> {
     await this.attempt('copy', bucket, fromKey, () =>
       this.client.send(
-        new CopyObjectCommand({ Bucket: bucket, Key: toKey, CopySource: `${bucket}/${encodeURIComponent(fromKey).replace(/%2F/g, '/')}` }),
+        new CopyObjectCommand({
+          Bucket: bucket,
+          Key: toKey,
+          CopySource: `${bucket}/${encodeURIComponent(fromKey).replace(/%2F/g, '/')}`,
+        }),
       ),
     );
   }
 
   async delete(bucket: string, key: string): Promise<void> {
-    await this.attempt('delete', bucket, key, () => this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })));
+    await this.attempt('delete', bucket, key, () =>
+      this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })),
+    );
   }
 
   /** One cheap request that proves the endpoint, the credentials and the bucket work. */

@@ -14,7 +14,9 @@ export function exponential(baseMs: number): Backoff {
 /** Delay before retry number `retry` (1 for the first retry). `random` is injectable for tests. */
 export function delayFor(backoff: Backoff, retry: number, random: () => number = Math.random): number {
   const nominal =
-    backoff.kind === 'fixed' ? backoff.delayMs : Math.min(backoff.maxMs, backoff.baseMs * backoff.factor ** Math.max(0, retry - 1));
+    backoff.kind === 'fixed'
+      ? backoff.delayMs
+      : Math.min(backoff.maxMs, backoff.baseMs * backoff.factor ** Math.max(0, retry - 1));
   const spread = nominal * backoff.jitter;
   return Math.max(0, Math.round(nominal - spread + 2 * spread * random()));
 }

@@ -30,9 +30,11 @@ export async function retry<T>(work: (attempt: number) => Promise<T>, options: R
       if (!retryable || attempt >= options.attempts || options.signal?.aborted === true) throw error;
       const delayMs = delayFor(options.backoff, attempt);
       options.onRetry?.(error, attempt, delayMs);
-      await sleep(delayMs, undefined, options.signal === undefined ? undefined : { signal: options.signal }).catch(() => {
-        throw error; // aborted while waiting: the failure stands
-      });
+      await sleep(delayMs, undefined, options.signal === undefined ? undefined : { signal: options.signal }).catch(
+        () => {
+          throw error; // aborted while waiting: the failure stands
+        },
+      );
     }
   }
 }

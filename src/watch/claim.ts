@@ -72,7 +72,8 @@ export function notText(bytes: Buffer): string | undefined {
   const nul = bytes.indexOf(0);
   if (nul !== -1) return `binary content: a NUL byte at offset ${nul}`;
   let control = 0;
-  for (const byte of bytes) if (byte < 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d && byte !== 0x0c) control += 1;
+  for (const byte of bytes)
+    if (byte < 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d && byte !== 0x0c) control += 1;
   if (control > 8 && control > bytes.length / 100) return `binary content: ${control} control bytes`;
   return undefined;
 }
@@ -81,7 +82,12 @@ export function notText(bytes: Buffer): string | undefined {
  * Claims a new manifest; resolves undefined when another cogd (another home, another access point)
  * won the claim marker first.
  */
-export async function claim(deps: ClaimDeps, watch: Watch, object: ObjectInfo, now = new Date()): Promise<RunRecord | undefined> {
+export async function claim(
+  deps: ClaimDeps,
+  watch: Watch,
+  object: ObjectInfo,
+  now = new Date(),
+): Promise<RunRecord | undefined> {
   const ts = timestamp(now);
   const base = manifestBase(object.key);
   const run = deps.db.insertRun({
@@ -113,13 +119,24 @@ export async function claim(deps: ClaimDeps, watch: Watch, object: ObjectInfo, n
  * Drops a claim another cogd won, or of an object that is no manifest: nothing was done for it but
  * the record, its directory and (for a non-manifest) our claim marker.
  */
-export async function forgetClaim(deps: Pick<ClaimDeps, 'db' | 'log' | 'storage'>, run: RunRecord, reason: LostClaim): Promise<void> {
+export async function forgetClaim(
+  deps: Pick<ClaimDeps, 'db' | 'log' | 'storage'>,
+  run: RunRecord,
+  reason: LostClaim,
+): Promise<void> {
   deps.db.deleteRun(run.id);
   await rm(run.runDir, { recursive: true, force: true });
   if (reason instanceof NotAManifest) {
-    deps.db.recordSkipped(run.inputBucket, { key: run.manifestKey, etag: run.manifestEtag, lastModified: run.manifestMtime }, reason.reason);
+    deps.db.recordSkipped(
+      run.inputBucket,
+      { key: run.manifestKey, etag: run.manifestEtag, lastModified: run.manifestMtime },
+      reason.reason,
+    );
     await deps.storage.delete(run.inputBucket, claimMarkerKey(run));
-    deps.log.warn('Watch:NotAManifest', { manifest: `s3://${run.inputBucket}/${run.manifestKey}`, reason: reason.message });
+    deps.log.warn('Watch:NotAManifest', {
+      manifest: `s3://${run.inputBucket}/${run.manifestKey}`,
+      reason: reason.message,
+    });
     return;
   }
   deps.log.info('Run:LostClaim', { manifest: run.manifestKey, reason: reason.message });
@@ -164,11 +181,12 @@ export async function continueClaim(deps: ClaimDeps, run: RunRecord): Promise<Ru
     await takeMarker(deps, run);
     // Before the copy the raw object is the manifest; after a crash past the copy it may only be
     // found under the processing name.
-    const source = (await storage.head(bucket, run.manifestKey)) !== undefined
-      ? run.manifestKey
-      : (await storage.head(bucket, run.processingKey)) !== undefined
-        ? run.processingKey
-        : undefined;
+    const source =
+      (await storage.head(bucket, run.manifestKey)) !== undefined
+        ? run.manifestKey
+        : (await storage.head(bucket, run.processingKey)) !== undefined
+          ? run.processingKey
+          : undefined;
     if (source === undefined) {
       // Deleted (or claimed by a cogd that does not write markers) before we got to it: not ours.
       throw new LostClaim(run.manifestKey, 'the manifest disappeared before it was claimed');

@@ -18,7 +18,13 @@ export async function findNewManifests(storage: Storage, db: StateDB, watch: Wat
   const matches = keyMatcher(watch.pattern);
   const found: ObjectInfo[] = [];
   for await (const object of storage.list(watch.inputBucket, literalPrefix(watch.pattern))) {
-    if (object.key.startsWith(CLAIM_PREFIX) || !CSV.test(object.key) || !matches(object.key) || isResultName(object.key)) continue;
+    if (
+      object.key.startsWith(CLAIM_PREFIX) ||
+      !CSV.test(object.key) ||
+      !matches(object.key) ||
+      isResultName(object.key)
+    )
+      continue;
     if (db.findRun(watch.inputBucket, object.key, object.etag, object.lastModified) !== undefined) continue;
     if (db.isSkipped(watch.inputBucket, object)) continue;
     found.push(object);

@@ -24,7 +24,12 @@ beforeAll(async () => {
   db = new StateDB(path.join(home, 'cogd.db'));
   const { keyFiles } = await import('../support/helpers.js');
   const { access, secret } = await keyFiles(home);
-  storage = await createStorage({ endpoint: endpoint(), accessKeyFile: access, secretKeyFile: secret, region: 'us-east-1' });
+  storage = await createStorage({
+    endpoint: endpoint(),
+    accessKeyFile: access,
+    secretKeyFile: secret,
+    region: 'us-east-1',
+  });
 });
 
 afterAll(() => {
@@ -36,7 +41,17 @@ async function setup(): Promise<{ watch: Watch; input: string }> {
   const buckets = await freshBuckets();
   const watch = db.saveWatch(
     { pattern: '*raw.csv', inputBucket: buckets.input, outputBucket: buckets.output, endpoint: endpoint() },
-    { accessKeyFile: undefined, secretKeyFile: undefined, region: 'us-east-1', schedule: '* * * * *', maxRunning: 10, retries: 0, retryDelayMs: 0, executor: 'local', ...DEFAULT_CONVERSION },
+    {
+      accessKeyFile: undefined,
+      secretKeyFile: undefined,
+      region: 'us-east-1',
+      schedule: '* * * * *',
+      maxRunning: 10,
+      retries: 0,
+      retryDelayMs: 0,
+      executor: 'local',
+      ...DEFAULT_CONVERSION,
+    },
   );
   await put(buckets.input, 'q/m-raw.csv', 'a.tif,3\n');
   return { watch, input: buckets.input };
@@ -80,9 +95,17 @@ describe('claims', () => {
     const { watch, input } = await setup();
     const [object] = await findNewManifests(storage, db, watch);
     const run = db.insertRun({
-      watchId: watch.id, inputBucket: input, outputBucket: watch.outputBucket, manifestKey: object!.key,
-      manifestEtag: object!.etag, manifestMtime: object!.lastModified, base: 'q/m-', ts: '20260101-000000',
-      processingKey: 'q/m-processing-20260101-000000.csv', runDir: path.join(home, 'logs', `run-${input}`), batchName: 'b',
+      watchId: watch.id,
+      inputBucket: input,
+      outputBucket: watch.outputBucket,
+      manifestKey: object!.key,
+      manifestEtag: object!.etag,
+      manifestMtime: object!.lastModified,
+      base: 'q/m-',
+      ts: '20260101-000000',
+      processingKey: 'q/m-processing-20260101-000000.csv',
+      runDir: path.join(home, 'logs', `run-${input}`),
+      batchName: 'b',
     });
     if (held.processing) await put(input, run.processingKey, 'a.tif,3\n');
     if (!held.raw) await storage.delete(input, run.manifestKey);

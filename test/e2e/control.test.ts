@@ -7,7 +7,22 @@ import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { alive, baseArgs, cogd, freshBuckets, getText, keys, makeTiff, put, putFile, resultKeyOf, ROOT, status, tempDir, until } from '../support/helpers.js';
+import {
+  alive,
+  baseArgs,
+  cogd,
+  freshBuckets,
+  getText,
+  keys,
+  makeTiff,
+  put,
+  putFile,
+  resultKeyOf,
+  ROOT,
+  status,
+  tempDir,
+  until,
+} from '../support/helpers.js';
 
 const GATED = path.join(ROOT, 'test/fixtures/gated-gdal');
 const homes: string[] = [];
@@ -49,12 +64,16 @@ describe('cogd start / status / rm / stop', () => {
       return s.jobs?.find((j) => j.id === '1.1' && j.state === 'running');
     });
     await put(buckets.input, 'two-raw.csv', 'img/d.tif,1\nimg/e.tif,1\n');
-    await until('run 2 planned', async () => (await status(home)).runs.find((r) => r.id === 2 && r.counts['total'] === 2));
+    await until('run 2 planned', async () =>
+      (await status(home)).runs.find((r) => r.id === 2 && r.counts['total'] === 2),
+    );
 
     const rmJob = await cogd(['rm', '1.1', '--home', home]);
     expect(rmJob.exitCode).toBe(0);
     expect(rmJob.stdout).toBe('Job 1.1 has been marked for removal');
-    await until('job 1.1 removed', async () => (await status(home, '--jobs')).jobs?.find((j) => j.id === '1.1' && j.state === 'removed'));
+    await until('job 1.1 removed', async () =>
+      (await status(home, '--jobs')).jobs?.find((j) => j.id === '1.1' && j.state === 'removed'),
+    );
 
     const rmRun = await cogd(['rm', '2', '--home', home]);
     expect(rmRun.stdout).toBe('All jobs in run 2 have been marked for removal');
@@ -67,11 +86,20 @@ describe('cogd start / status / rm / stop', () => {
       const s = await status(home);
       return s.runs.length === 2 && s.runs.every((r) => r.state === 'done') ? s : undefined;
     });
-    expect(done.runs.map((r) => [r.id, r.counts['done'], r.counts['removed']])).toEqual([[1, 2, 1], [2, 0, 2]]);
-    expect(await getText(buckets.input, (await resultKeyOf(buckets.input, 'one-', 'processed'))!)).toBe('img/b.tif,1\nimg/c.tif,1\n');
+    expect(done.runs.map((r) => [r.id, r.counts['done'], r.counts['removed']])).toEqual([
+      [1, 2, 1],
+      [2, 0, 2],
+    ]);
+    expect(await getText(buckets.input, (await resultKeyOf(buckets.input, 'one-', 'processed'))!)).toBe(
+      'img/b.tif,1\nimg/c.tif,1\n',
+    );
     expect(await getText(buckets.input, (await resultKeyOf(buckets.input, 'one-', 'failed'))!)).toBe('img/a.tif,1\n');
-    expect(await getText(buckets.input, (await resultKeyOf(buckets.input, 'two-', 'failed'))!)).toBe('img/d.tif,1\nimg/e.tif,1\n');
-    expect(await getText(buckets.input, (await resultKeyOf(buckets.input, 'two-', 'errors'))!)).toMatch(/img\/d\.tif,removed by user/);
+    expect(await getText(buckets.input, (await resultKeyOf(buckets.input, 'two-', 'failed'))!)).toBe(
+      'img/d.tif,1\nimg/e.tif,1\n',
+    );
+    expect(await getText(buckets.input, (await resultKeyOf(buckets.input, 'two-', 'errors'))!)).toMatch(
+      /img\/d\.tif,removed by user/,
+    );
     expect(await keys(buckets.output)).toEqual(['img/b.jpg', 'img/b.tif', 'img/c.jpg', 'img/c.tif']);
     // The removed job's gated gdal_translate was killed with its process group.
     const { stdout: ps } = await execa('ps', ['-eo', 'args']);
@@ -80,7 +108,9 @@ describe('cogd start / status / rm / stop', () => {
     // The live view, without a terminal: plain lines, no escape codes, and it ends when the run is done.
     const watched = await cogd(['watch', '1', '--home', home]);
     expect(watched.exitCode).toBe(0);
-    expect(watched.stdout).toMatch(/^run 1 \[#+\] 3\/3 done: 2 converted, 0 failed, 1 removed; 0 running, 0 idle, 0 held \(done\)/);
+    expect(watched.stdout).toMatch(
+      /^run 1 \[#+\] 3\/3 done: 2 converted, 0 failed, 1 removed; 0 running, 0 idle, 0 held \(done\)/,
+    );
     expect(watched.stdout).not.toContain('\x1b');
 
     const logs = await cogd(['logs', '1', '1', '--home', home]);
@@ -105,23 +135,33 @@ describe('cogd start / status / rm / stop', () => {
     const buckets = await freshBuckets();
     const args = await baseArgs(buckets, home);
     const withPattern = (pattern: string): string[] => args.map((a, i) => (args[i - 1] === '-p' ? pattern : a));
-    const [one, two] = await Promise.all([cogd(['start', ...withPattern('*raw.csv')]), cogd(['start', ...withPattern('*todo.csv')])]);
+    const [one, two] = await Promise.all([
+      cogd(['start', ...withPattern('*raw.csv')]),
+      cogd(['start', ...withPattern('*todo.csv')]),
+    ]);
     expect(one.exitCode, one.stderr).toBe(0);
     expect(two.exitCode, two.stderr).toBe(0);
     const pids = [one.stdout, two.stdout].map((out) => Number(/pid (\d+)/.exec(out)?.[1]));
     expect(pids[0]).toBe(pids[1]);
     // The daemon the losing start launched gives up at once; one daemon serves the home.
-    const daemons = await until('one daemon', async () => {
-      const { stdout: ps } = await execa('ps', ['-eo', 'pid,args']);
-      const found = ps.split('\n').filter((line) => line.includes(' daemon --home ') && line.includes(home));
-      return found.length === 1 ? found : undefined;
-    }, 10);
+    const daemons = await until(
+      'one daemon',
+      async () => {
+        const { stdout: ps } = await execa('ps', ['-eo', 'pid,args']);
+        const found = ps.split('\n').filter((line) => line.includes(' daemon --home ') && line.includes(home));
+        return found.length === 1 ? found : undefined;
+      },
+      10,
+    );
     expect(Number(daemons[0]!.trim().split(' ')[0])).toBe(pids[0]);
     const s = await until('both watches', async () => {
       const r = await status(home);
       return r.watches.length === 2 ? r : undefined;
     });
-    expect(s.watches.map((w) => w.batchName).sort()).toEqual(['COG-Pipeline-Crondor-*raw.csv', 'COG-Pipeline-Crondor-*todo.csv']);
+    expect(s.watches.map((w) => w.batchName).sort()).toEqual([
+      'COG-Pipeline-Crondor-*raw.csv',
+      'COG-Pipeline-Crondor-*todo.csv',
+    ]);
     const rm = await cogd(['rm', 'COG-Pipeline-Crondor-*todo.csv', '--home', home]);
     expect(rm.stdout).toMatch(/Watch w\d \(COG-Pipeline-Crondor-\*todo\.csv\) has been removed/);
     expect((await status(home)).watches.map((w) => w.batchName)).toEqual(['COG-Pipeline-Crondor-*raw.csv']);

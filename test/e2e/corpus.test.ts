@@ -7,16 +7,30 @@ import { execa } from 'execa';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { baseArgs, cogd, download, freshBuckets, gdalinfo, getText, putFile, resultKeyOf, tempDir } from '../support/helpers.js';
+import {
+  baseArgs,
+  cogd,
+  download,
+  freshBuckets,
+  gdalinfo,
+  getText,
+  putFile,
+  resultKeyOf,
+  tempDir,
+} from '../support/helpers.js';
 
 const corpus = process.env['COGD_CORPUS'];
 if (corpus === undefined || corpus === '') {
-  console.warn('NOTICE: COGD_CORPUS is not set; the corpus suite is skipped (CI sets it to ../shared/testdata/geotiff)');
+  console.warn(
+    'NOTICE: COGD_CORPUS is not set; the corpus suite is skipped (CI sets it to ../shared/testdata/geotiff)',
+  );
 }
 
 describe.skipIf(corpus === undefined || corpus === '')('corpus of real GeoTIFFs', () => {
   it('converts every readable file and accounts for every row of a 50-row manifest', async () => {
-    const files = readdirSync(corpus!).filter((name) => /\.tiff?$/i.test(name)).sort();
+    const files = readdirSync(corpus!)
+      .filter((name) => /\.tiff?$/i.test(name))
+      .sort();
     expect(files.length).toBeGreaterThan(0);
     const home = await tempDir();
     const buckets = await freshBuckets();
@@ -38,10 +52,14 @@ describe.skipIf(corpus === undefined || corpus === '')('corpus of real GeoTIFFs'
     }
     rows.push('corpus/does-not-exist.tif,3', 'corpus/readme.txt,1');
     await putFile(buckets.input, 'corpus/readme.txt', path.join(corpus!, 'README.md'));
-    await import('../support/helpers.js').then(({ put }) => put(buckets.input, 'mixed-raw.csv', `${rows.join('\n')}\n`));
+    await import('../support/helpers.js').then(({ put }) =>
+      put(buckets.input, 'mixed-raw.csv', `${rows.join('\n')}\n`),
+    );
 
     const result = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home))]);
-    const processed = (await getText(buckets.input, (await resultKeyOf(buckets.input, 'mixed-', 'processed'))!)).split('\n').filter(Boolean);
+    const processed = (await getText(buckets.input, (await resultKeyOf(buckets.input, 'mixed-', 'processed'))!))
+      .split('\n')
+      .filter(Boolean);
     const failedKey = await resultKeyOf(buckets.input, 'mixed-', 'failed');
     const failed = failedKey === undefined ? [] : (await getText(buckets.input, failedKey)).split('\n').filter(Boolean);
     // Every row in exactly one result CSV.
@@ -67,7 +85,10 @@ describe.skipIf(corpus === undefined || corpus === '')('corpus of real GeoTIFFs'
       const jpeg = await gdalinfo(await download(buckets.output, jpegKey, path.join(home, `${name}.jpg`)));
       expect(jpeg.driverShortName, name).toBe('JPEG');
       expect([1, 3], name).toContain(jpeg.bands.length);
-      expect(jpeg.bands.every((b) => b.type === 'Byte'), name).toBe(true);
+      expect(
+        jpeg.bands.every((b) => b.type === 'Byte'),
+        name,
+      ).toBe(true);
     }
   });
 });

@@ -11,8 +11,16 @@ import { homeId } from '../../src/daemon/home.js';
 import { baseArgs, cogd, freshBuckets, getText, keys, makeTiff, put, putFile, tempDir } from '../support/helpers.js';
 
 const POINTS: CrashPoint[] = [
-  'claim:recorded', 'claim:downloaded', 'claim:copied', 'claim:raw-deleted', 'plan:stored',
-  'job:downloaded', 'job:converted', 'job:uploaded', 'post:csv-written', 'post:processing-deleted',
+  'claim:recorded',
+  'claim:downloaded',
+  'claim:copied',
+  'claim:raw-deleted',
+  'plan:stored',
+  'job:downloaded',
+  'job:converted',
+  'job:uploaded',
+  'post:csv-written',
+  'post:processing-deleted',
 ];
 
 describe('crash safety', () => {
@@ -43,7 +51,9 @@ describe('crash safety', () => {
     expect(inFailed).toEqual(['img/missing.tif,1']);
     expect(await keys(buckets.output)).toEqual(['img/a.jpg', 'img/a.tif', 'img/b.jpg', 'img/b.tif']);
 
-    const status = JSON.parse((await cogd(['status', '--json', '--home', home])).stdout) as { runs: Array<{ state: string }> };
+    const status = JSON.parse((await cogd(['status', '--json', '--home', home])).stdout) as {
+      runs: Array<{ state: string }>;
+    };
     expect(status.runs.map((r) => r.state)).toEqual(['done']); // claimed once, finished
     // Only cogd's own scratch directory, and nothing in it.
     expect(await readdir(path.join(home, 'scratch'))).toEqual([`cogd-${homeId(home)}`]);

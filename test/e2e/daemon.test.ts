@@ -3,7 +3,20 @@ import { execa } from 'execa';
 import path from 'node:path';
 import readline from 'node:readline';
 import { describe, expect, it } from 'vitest';
-import { baseArgs, CLI, cogd, freshBuckets, getText, keys, makeTiff, put, putFile, resultKeyOf, ROOT, tempDir } from '../support/helpers.js';
+import {
+  baseArgs,
+  CLI,
+  cogd,
+  freshBuckets,
+  getText,
+  keys,
+  makeTiff,
+  put,
+  putFile,
+  resultKeyOf,
+  ROOT,
+  tempDir,
+} from '../support/helpers.js';
 
 describe('runs across processes', () => {
   it('a run claimed by one poll is executed by the next', async () => {
@@ -29,9 +42,15 @@ describe('runs across processes', () => {
     const buckets = await freshBuckets();
     await putFile(buckets.input, 'img.tif', await makeTiff(path.join(home, 'img.tif'), { bands: 1 }));
     await put(buckets.input, 'm-raw.csv', 'img.tif,1\n');
-    const child = execa('node', [CLI, 'start', '--foreground', '--schedule', '0 0 1 1 *', ...(await baseArgs(buckets, home))], {
-      cwd: ROOT, reject: false, env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-    });
+    const child = execa(
+      'node',
+      [CLI, 'start', '--foreground', '--schedule', '0 0 1 1 *', ...(await baseArgs(buckets, home))],
+      {
+        cwd: ROOT,
+        reject: false,
+        env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      },
+    );
     const lines: string[] = [];
     const reader = readline.createInterface({ input: child.stdout });
     await new Promise<void>((resolve, reject) => {

@@ -6,7 +6,20 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  baseArgs, cogd, credentials, download, freshBuckets, gdalinfo, getText, keys, makeTiff, put, putFile, resultKeyOf, tempDir, validateCog,
+  baseArgs,
+  cogd,
+  credentials,
+  download,
+  freshBuckets,
+  gdalinfo,
+  getText,
+  keys,
+  makeTiff,
+  put,
+  putFile,
+  resultKeyOf,
+  tempDir,
+  validateCog,
 } from '../support/helpers.js';
 
 describe('cogd poll --wait', () => {
@@ -18,7 +31,11 @@ describe('cogd poll --wait', () => {
     expect((await validateCog(big)).output).toMatch(/recommended to include internal overviews/);
     expect((await gdalinfo(big)).metadata?.['IMAGE_STRUCTURE']?.['LAYOUT']).toBeUndefined();
     await putFile(buckets.input, 'imgs/a/x.tif', big);
-    await putFile(buckets.input, 'imgs/b/x.tif', await makeTiff(path.join(home, 'x.tif'), { bands: 1, type: 'UInt16' }));
+    await putFile(
+      buckets.input,
+      'imgs/b/x.tif',
+      await makeTiff(path.join(home, 'x.tif'), { bands: 1, type: 'UInt16' }),
+    );
     await putFile(buckets.input, 'imgs/rgba.TIFF', await makeTiff(path.join(home, 'rgba.tif'), { bands: 4 }));
     await put(buckets.input, 'imgs/text.tif', 'this is not a TIFF\n');
     await put(buckets.input, 'jobs/notes.csv', 'not a manifest\n');
@@ -40,10 +57,19 @@ describe('cogd poll --wait', () => {
     const result = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home))]);
     expect(result.stderr).not.toMatch(/at .*\.js:\d+/); // no stack traces
     expect(result.exitCode).toBe(1); // some rows failed
-    expect(result.stdout).toMatch(/run 1 s3:\/\/in-\S+\/jobs\/batch1-raw\.csv: 11 rows, 3 processed, 8 failed; logs in logs\/run-\d{8}-\d{6}/);
+    expect(result.stdout).toMatch(
+      /run 1 s3:\/\/in-\S+\/jobs\/batch1-raw\.csv: 11 rows, 3 processed, 8 failed; logs in logs\/run-\d{8}-\d{6}/,
+    );
 
     // Outputs: a COG under the same key and a JPEG beside it, for each good row.
-    expect(await keys(buckets.output)).toEqual(['imgs/a/x.jpg', 'imgs/a/x.tif', 'imgs/b/x.jpg', 'imgs/b/x.tif', 'imgs/rgba.TIFF', 'imgs/rgba.jpg']);
+    expect(await keys(buckets.output)).toEqual([
+      'imgs/a/x.jpg',
+      'imgs/a/x.tif',
+      'imgs/b/x.jpg',
+      'imgs/b/x.tif',
+      'imgs/rgba.TIFF',
+      'imgs/rgba.jpg',
+    ]);
     const cog = await download(buckets.output, 'imgs/a/x.tif', path.join(home, 'out-cog.tif'));
     const cogInfo = await gdalinfo(cog);
     expect(cogInfo.metadata?.['IMAGE_STRUCTURE']?.['LAYOUT']).toBe('COG');
@@ -52,7 +78,11 @@ describe('cogd poll --wait', () => {
     expect(validation.output).toMatch(/is a valid cloud optimized GeoTIFF/);
     expect(validation.output).not.toMatch(/warning|error/i);
     expect(validation.ok).toBe(true);
-    for (const [key, bands] of [['imgs/a/x.jpg', 3], ['imgs/b/x.jpg', 1], ['imgs/rgba.jpg', 3]] as const) {
+    for (const [key, bands] of [
+      ['imgs/a/x.jpg', 3],
+      ['imgs/b/x.jpg', 1],
+      ['imgs/rgba.jpg', 3],
+    ] as const) {
       const jpeg = await gdalinfo(await download(buckets.output, key, path.join(home, path.basename(key))));
       expect(jpeg.driverShortName).toBe('JPEG');
       expect(jpeg.bands.length).toBe(bands);
@@ -77,7 +107,9 @@ describe('cogd poll --wait', () => {
     expect(errors).toMatch(/does not name a GeoTIFF.*,7/);
     expect(errors).toMatch(/imgs\/text\.tif,not a readable TIFF: gdalinfo failed.*,8/);
     // Reasons name the object, never a scratch path that is gone once the job ends.
-    expect(errors).toMatch(new RegExp(`s3://${buckets.input}/imgs/text\\.tif' not recognized as a supported file format`));
+    expect(errors).toMatch(
+      new RegExp(`s3://${buckets.input}/imgs/text\\.tif' not recognized as a supported file format`),
+    );
     expect(errors).not.toMatch(/scratch|input\.tif/);
     expect(errors).toMatch(/duplicate of line 1.*,9/);
     expect(errors).toMatch(/band count ""many"".*,10/);
@@ -86,7 +118,19 @@ describe('cogd poll --wait', () => {
     // Logs: per image .log/.out/.err, unique when base names repeat, plus post.out.
     const runDir = path.join(home, result.stdout.match(/logs in (logs\/run-[\d-]+)/)![1]!);
     const files = await readdir(runDir);
-    expect(files).toEqual(expect.arrayContaining(['x.log', 'x.out', 'x-line2.log', 'x-line2.out', 'rgba.log', 'post.out', 'errors.csv', 'text.log', 'text.err']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'x.log',
+        'x.out',
+        'x-line2.log',
+        'x-line2.out',
+        'rgba.log',
+        'post.out',
+        'errors.csv',
+        'text.log',
+        'text.err',
+      ]),
+    );
     expect(await readFile(path.join(runDir, 'x-line2.log'), 'utf8')).toMatch(/s3:\/\/in-\S+\/imgs\/b\/x\.tif/);
     expect(await readFile(path.join(runDir, 'text.err'), 'utf8')).toMatch(/not recognized as a supported file format/);
     expect(await readFile(path.join(runDir, 'post.out'), 'utf8')).toMatch(/rows 11, processed 3, failed 8/);
@@ -112,7 +156,11 @@ describe('cogd poll --wait', () => {
     ] as const;
     const rows: string[] = [];
     for (const c of cases) {
-      await putFile(buckets.input, `t/${c.name}.tif`, await makeTiff(path.join(home, `${c.name}.tif`), { bands: c.bands, type: c.type }));
+      await putFile(
+        buckets.input,
+        `t/${c.name}.tif`,
+        await makeTiff(path.join(home, `${c.name}.tif`), { bands: c.bands, type: c.type }),
+      );
       rows.push(`t/${c.name}.tif,${c.bands}`);
     }
     rows.push('t/five.tif,3'.replace('five', 'byte1')); // wrong declared count: the file decides
@@ -126,7 +174,10 @@ describe('cogd poll --wait', () => {
       const jpeg = await download(buckets.output, `t/${c.name}.jpg`, path.join(home, `${c.name}.jpg`));
       const info = await gdalinfo(jpeg);
       expect(info.bands.length, c.name).toBe(c.jpegBands);
-      expect(info.bands.every((b) => b.type === 'Byte'), c.name).toBe(true);
+      expect(
+        info.bands.every((b) => b.type === 'Byte'),
+        c.name,
+      ).toBe(true);
       // A real stretch: the preview is not flat black.
       const { stdout } = await import('execa').then(({ execa }) => execa('gdalinfo', ['-json', '-stats', jpeg]));
       const stats = JSON.parse(stdout) as { bands: Array<{ maximum: number; minimum: number }> };
@@ -158,7 +209,9 @@ describe('cogd poll --wait', () => {
     expect(await getText(buckets.input, errorsEmpty!)).toMatch(/a\/empty-raw\.csv,the manifest is empty/);
     const { GetObjectCommand } = await import('@aws-sdk/client-s3');
     const { s3 } = await import('../support/helpers.js');
-    const body = await (await s3().send(new GetObjectCommand({ Bucket: buckets.input, Key: 'b/binary-raw.csv' }))).Body!.transformToByteArray();
+    const body = await (
+      await s3().send(new GetObjectCommand({ Bucket: buckets.input, Key: 'b/binary-raw.csv' }))
+    ).Body!.transformToByteArray();
     expect(Buffer.from(body).equals(binary)).toBe(true);
   });
 
@@ -174,8 +227,12 @@ describe('cogd poll --wait', () => {
     const dirs = [...result.stdout.matchAll(/logs in (logs\/run-[\d-]+)/g)].map((m) => m[1]);
     expect(dirs.length).toBe(2);
     expect(new Set(dirs).size).toBe(2);
-    expect(await getText(buckets.input, (await resultKeyOf(buckets.input, 'one/list-', 'processed'))!)).toBe('one/img.tif,1\n');
-    expect(await getText(buckets.input, (await resultKeyOf(buckets.input, 'two/list-', 'processed'))!)).toBe('two/img.tif,3\n');
+    expect(await getText(buckets.input, (await resultKeyOf(buckets.input, 'one/list-', 'processed'))!)).toBe(
+      'one/img.tif,1\n',
+    );
+    expect(await getText(buckets.input, (await resultKeyOf(buckets.input, 'two/list-', 'processed'))!)).toBe(
+      'two/img.tif,3\n',
+    );
     expect(await keys(buckets.output)).toEqual(['one/img.jpg', 'one/img.tif', 'two/img.jpg', 'two/img.tif']);
   });
 
@@ -218,7 +275,17 @@ describe('cogd usage', () => {
     const missing = await cogd(['poll', '-p', '*raw.csv', '--output-bucket', 'out']);
     expect(missing.exitCode).toBe(2);
     expect(missing.stderr).toMatch(/--input-bucket/);
-    const bad = await cogd(['poll', '-p', '*raw.csv', '--input-bucket', 'in-bucket', '--output-bucket', 'out-bucket', '-m', 'lots']);
+    const bad = await cogd([
+      'poll',
+      '-p',
+      '*raw.csv',
+      '--input-bucket',
+      'in-bucket',
+      '--output-bucket',
+      'out-bucket',
+      '-m',
+      'lots',
+    ]);
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/-m\/--max-running must be a whole number, got "lots"/);
     const unknown = await cogd(['frobnicate']);

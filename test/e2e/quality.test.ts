@@ -8,10 +8,30 @@ import { execa } from 'execa';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { featureTiff, pixel, type Feature } from '../support/images.js';
-import { baseArgs, cogd, download, freshBuckets, getText, keys, put, putFile, resultKeyOf, ROOT, tempDir, validateCog } from '../support/helpers.js';
+import {
+  baseArgs,
+  cogd,
+  download,
+  freshBuckets,
+  getText,
+  keys,
+  put,
+  putFile,
+  resultKeyOf,
+  ROOT,
+  tempDir,
+  validateCog,
+} from '../support/helpers.js';
 
 interface Info {
-  bands: Array<{ type: string; checksum?: number; colorInterpretation?: string; noDataValue?: number; colorTable?: unknown; overviews?: unknown[] }>;
+  bands: Array<{
+    type: string;
+    checksum?: number;
+    colorInterpretation?: string;
+    noDataValue?: number;
+    colorTable?: unknown;
+    overviews?: unknown[];
+  }>;
   metadata?: Record<string, Record<string, string>>;
   size: number[];
 }
@@ -32,68 +52,106 @@ const HOLDS: Record<string, Feature[]> = {
   lerc: ['rgb', 'rgba', 'u16-nodata', 'i16', 'f32-nodata'],
 };
 
-const CODEC: Record<string, RegExp> = { lzw: /^LZW$/, deflate: /^DEFLATE$/, zstd: /^ZSTD$/, webp: /^WEBP$/, jpeg: /JPEG/, lerc: /^LERC/ };
+const CODEC: Record<string, RegExp> = {
+  lzw: /^LZW$/,
+  deflate: /^DEFLATE$/,
+  zstd: /^ZSTD$/,
+  webp: /^WEBP$/,
+  jpeg: /JPEG/,
+  lerc: /^LERC/,
+};
 
 describe('COG profiles', () => {
-  it.each(Object.keys(HOLDS))('%s: valid COGs, the right options, faithful; lossless means identical pixels', async (profile) => {
-    const home = await tempDir();
-    const buckets = await freshBuckets();
-    const sources = new Map<Feature, string>();
-    for (const kind of KINDS) {
-      sources.set(kind, await featureTiff(home, kind));
-      await putFile(buckets.input, `p/${kind}.tif`, sources.get(kind)!);
-    }
-    await put(buckets.input, 'p-raw.csv', KINDS.map((k) => `p/${k}.tif,${k === 'rgb' ? 3 : k === 'rgba' ? 4 : 1}`).join('\n'));
-    const result = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home)), '--profile', profile]);
-    const holds = HOLDS[profile]!;
-    expect(result.stdout, result.stderr).toMatch(new RegExp(`6 rows, ${holds.length} processed, ${6 - holds.length} failed`));
-    const errors = holds.length === 6 ? '' : await getText(buckets.input, (await resultKeyOf(buckets.input, 'p-', 'errors'))!);
-    for (const kind of KINDS.filter((k) => !holds.includes(k))) {
-      expect(errors, kind).toMatch(new RegExp(`p/${kind}\\.tif,.*the ${profile} profile.*use --profile (zstd|webp|deflate)`));
-    }
-    for (const kind of holds) {
-      const cog = await download(buckets.output, `p/${kind}.tif`, path.join(home, `out-${kind}.tif`));
-      const validation = await validateCog(cog);
-      expect(validation.ok, `${profile} ${kind}: ${validation.output}`).toBe(true);
-      const [input, output] = [await info(sources.get(kind)!), await info(cog)];
-      const structure = output.metadata?.['IMAGE_STRUCTURE'] ?? {};
-      expect(structure['COMPRESSION'], `${profile} ${kind}`).toMatch(CODEC[profile]!);
-      const predicted = ['lzw', 'deflate', 'zstd'].includes(profile) && kind !== 'palette';
-      expect(structure['PREDICTOR'], `${profile} ${kind}`).toBe(predicted ? (kind === 'f32-nodata' ? '3' : '2') : undefined);
-      expect(output.metadata?.['']?.['OVR_RESAMPLING_ALG'], `${profile} ${kind}`).toBe(kind === 'palette' ? 'NEAREST' : 'AVERAGE');
-      expect(output.size).toEqual(input.size);
-      expect(output.bands.map((b) => b.noDataValue)).toEqual((profile === 'jpeg' && kind === 'rgba' ? input.bands.slice(0, 3) : input.bands).map((b) => b.noDataValue));
-      if (profile === 'webp' && kind === 'rgba') {
-        // Lossless WebP keeps alpha and every visible pixel; it drops the colour under alpha 0.
-        expect(output.bands[3]!.checksum).toBe(input.bands[3]!.checksum);
-      } else if (profile !== 'jpeg') {
-        // Lossless: GDAL's checksums of every band equal the input's.
-        expect(output.bands.map((b) => b.checksum), `${profile} ${kind}`).toEqual(input.bands.map((b) => b.checksum));
+  it.each(Object.keys(HOLDS))(
+    '%s: valid COGs, the right options, faithful; lossless means identical pixels',
+    async (profile) => {
+      const home = await tempDir();
+      const buckets = await freshBuckets();
+      const sources = new Map<Feature, string>();
+      for (const kind of KINDS) {
+        sources.set(kind, await featureTiff(home, kind));
+        await putFile(buckets.input, `p/${kind}.tif`, sources.get(kind)!);
       }
-      if (kind === 'palette') {
-        // Nearest keeps an overview's pixels palette indices (average would invent new ones).
-        const overview = path.join(home, `ovr-${profile}.tif`);
-        await execa('gdal_translate', ['-q', '-ovr', '0', cog, overview]);
-        const { stdout } = await execa('gdalinfo', ['-hist', overview]);
-        const buckets256 = /\d+ buckets from -0\.5 to 255\.5:\n\s+([\d ]+)/.exec(stdout)![1]!.trim().split(/\s+/).map(Number);
-        expect(buckets256.slice(4).every((n) => n === 0), `${profile} palette overview holds only indices 0-3`).toBe(true);
+      await put(
+        buckets.input,
+        'p-raw.csv',
+        KINDS.map((k) => `p/${k}.tif,${k === 'rgb' ? 3 : k === 'rgba' ? 4 : 1}`).join('\n'),
+      );
+      const result = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home)), '--profile', profile]);
+      const holds = HOLDS[profile]!;
+      expect(result.stdout, result.stderr).toMatch(
+        new RegExp(`6 rows, ${holds.length} processed, ${6 - holds.length} failed`),
+      );
+      const errors =
+        holds.length === 6 ? '' : await getText(buckets.input, (await resultKeyOf(buckets.input, 'p-', 'errors'))!);
+      for (const kind of KINDS.filter((k) => !holds.includes(k))) {
+        expect(errors, kind).toMatch(
+          new RegExp(`p/${kind}\\.tif,.*the ${profile} profile.*use --profile (zstd|webp|deflate)`),
+        );
       }
-    }
-    const runLog = await execa('sh', ['-c', `cat ${home}/logs/run-*/rgb.log`]);
-    expect(runLog.stdout).toMatch(new RegExp(`profile ${profile}: ${profile === 'jpeg' ? 'lossy' : 'lossless'}`));
-    expect(runLog.stdout).toMatch(/checked: a valid COG, faithful to the input/);
-  });
+      for (const kind of holds) {
+        const cog = await download(buckets.output, `p/${kind}.tif`, path.join(home, `out-${kind}.tif`));
+        const validation = await validateCog(cog);
+        expect(validation.ok, `${profile} ${kind}: ${validation.output}`).toBe(true);
+        const [input, output] = [await info(sources.get(kind)!), await info(cog)];
+        const structure = output.metadata?.['IMAGE_STRUCTURE'] ?? {};
+        expect(structure['COMPRESSION'], `${profile} ${kind}`).toMatch(CODEC[profile]!);
+        const predicted = ['lzw', 'deflate', 'zstd'].includes(profile) && kind !== 'palette';
+        expect(structure['PREDICTOR'], `${profile} ${kind}`).toBe(
+          predicted ? (kind === 'f32-nodata' ? '3' : '2') : undefined,
+        );
+        expect(output.metadata?.['']?.['OVR_RESAMPLING_ALG'], `${profile} ${kind}`).toBe(
+          kind === 'palette' ? 'NEAREST' : 'AVERAGE',
+        );
+        expect(output.size).toEqual(input.size);
+        expect(output.bands.map((b) => b.noDataValue)).toEqual(
+          (profile === 'jpeg' && kind === 'rgba' ? input.bands.slice(0, 3) : input.bands).map((b) => b.noDataValue),
+        );
+        if (profile === 'webp' && kind === 'rgba') {
+          // Lossless WebP keeps alpha and every visible pixel; it drops the colour under alpha 0.
+          expect(output.bands[3]!.checksum).toBe(input.bands[3]!.checksum);
+        } else if (profile !== 'jpeg') {
+          // Lossless: GDAL's checksums of every band equal the input's.
+          expect(
+            output.bands.map((b) => b.checksum),
+            `${profile} ${kind}`,
+          ).toEqual(input.bands.map((b) => b.checksum));
+        }
+        if (kind === 'palette') {
+          // Nearest keeps an overview's pixels palette indices (average would invent new ones).
+          const overview = path.join(home, `ovr-${profile}.tif`);
+          await execa('gdal_translate', ['-q', '-ovr', '0', cog, overview]);
+          const { stdout } = await execa('gdalinfo', ['-hist', overview]);
+          const buckets256 = /\d+ buckets from -0\.5 to 255\.5:\n\s+([\d ]+)/
+            .exec(stdout)![1]!
+            .trim()
+            .split(/\s+/)
+            .map(Number);
+          expect(
+            buckets256.slice(4).every((n) => n === 0),
+            `${profile} palette overview holds only indices 0-3`,
+          ).toBe(true);
+        }
+      }
+      const runLog = await execa('sh', ['-c', `cat ${home}/logs/run-*/rgb.log`]);
+      expect(runLog.stdout).toMatch(new RegExp(`profile ${profile}: ${profile === 'jpeg' ? 'lossy' : 'lossless'}`));
+      expect(runLog.stdout).toMatch(/checked: a valid COG, faithful to the input/);
+    },
+  );
 
   it('auto picks webp for RGB and zstd for the rest; --co must be an option GDAL lists', async () => {
     const home = await tempDir();
     const buckets = await freshBuckets();
-    for (const kind of ['rgb', 'f32-nodata'] as const) await putFile(buckets.input, `${kind}.tif`, await featureTiff(home, kind));
+    for (const kind of ['rgb', 'f32-nodata'] as const)
+      await putFile(buckets.input, `${kind}.tif`, await featureTiff(home, kind));
     await put(buckets.input, 'a-raw.csv', 'rgb.tif,3\nf32-nodata.tif,1\n');
     const args = await baseArgs(buckets, home);
     const typo = await cogd(['poll', ...args, '--profile', 'auto', '--co', 'LEVLE=9']);
     expect(typo.exitCode).toBe(2);
     expect(typo.stderr).toMatch(/--co LEVLE is not a creation option of GDAL's COG driver \(did you mean LEVEL/);
-    expect((await cogd(['poll', ...args, '--co', 'COMPRESS=ZSTD'])).stderr).toMatch(/COMPRESS is set by the profile \(choose the codec with --profile/);
+    expect((await cogd(['poll', ...args, '--co', 'COMPRESS=ZSTD'])).stderr).toMatch(
+      /COMPRESS is set by the profile \(choose the codec with --profile/,
+    );
     const result = await cogd(['poll', '--wait', ...args, '--profile', 'auto', '--co', 'BLOCKSIZE=256']);
     expect(result.exitCode, result.stderr).toBe(0);
     const rgb = await info(await download(buckets.output, 'rgb.tif', path.join(home, 'o1.tif')));
@@ -106,7 +164,7 @@ describe('COG profiles', () => {
 });
 
 describe('true previews', () => {
-  it('draw colours by band role, masked pixels as the background, stretch from valid pixels, 1-bit as it looks, a huge side within JPEG\'s limit', async () => {
+  it("draw colours by band role, masked pixels as the background, stretch from valid pixels, 1-bit as it looks, a huge side within JPEG's limit", async () => {
     const home = await tempDir();
     const buckets = await freshBuckets();
     const kinds: Feature[] = ['bgr', 'rgba', 'u16-nodata', 'f32-nodata', 'bit1', 'palette', 'tall', 'rgb-nodata'];
@@ -114,8 +172,10 @@ describe('true previews', () => {
     await put(buckets.input, 'v-raw.csv', kinds.map((k) => `v/${k}.tif,1`).join('\n'));
     const result = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home))]);
     expect(result.stdout, result.stderr).toMatch(/8 rows, 8 processed, 0 failed/);
-    const preview = async (kind: Feature): Promise<string> => download(buckets.output, `v/${kind}.jpg`, path.join(home, `${kind}.jpg`));
-    const near = (actual: number[], expected: number[], tolerance = 12): boolean => actual.length === expected.length && actual.every((v, i) => Math.abs(v - expected[i]!) <= tolerance);
+    const preview = async (kind: Feature): Promise<string> =>
+      download(buckets.output, `v/${kind}.jpg`, path.join(home, `${kind}.jpg`));
+    const near = (actual: number[], expected: number[], tolerance = 12): boolean =>
+      actual.length === expected.length && actual.every((v, i) => Math.abs(v - expected[i]!) <= tolerance);
 
     // Blue, Green, Red tags: the roof is red, not blue.
     const bgr = await pixel(await preview('bgr'), 300, 200);
@@ -128,8 +188,12 @@ describe('true previews', () => {
     for (const kind of ['u16-nodata', 'f32-nodata'] as const) {
       const file = await preview(kind);
       expect(await pixel(file, 100, 200), kind).toEqual([255]);
-      const { stdout } = await execa('gdalinfo', ['-json', '-stats', '-srcwin', '310', '0', '290', '400', file]).catch(async () =>
-        execa('sh', ['-c', `gdal_translate -q -srcwin 310 0 290 400 ${file} ${file}.right.tif && gdalinfo -json -stats ${file}.right.tif`]),
+      const { stdout } = await execa('gdalinfo', ['-json', '-stats', '-srcwin', '310', '0', '290', '400', file]).catch(
+        async () =>
+          execa('sh', [
+            '-c',
+            `gdal_translate -q -srcwin 310 0 290 400 ${file} ${file}.right.tif && gdalinfo -json -stats ${file}.right.tif`,
+          ]),
       );
       const band = (JSON.parse(stdout) as { bands: Array<{ minimum: number; maximum: number }> }).bands[0]!;
       expect(band.minimum, kind).toBeLessThan(30);
@@ -152,7 +216,15 @@ describe('true previews', () => {
     const buckets = await freshBuckets();
     await putFile(buckets.input, 'rgba.tif', await featureTiff(home, 'rgba'));
     await put(buckets.input, 's-raw.csv', 'rgba.tif,4\n');
-    const result = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home)), '--preview-max-size', '300', '--preview-background', '#ff0000']);
+    const result = await cogd([
+      'poll',
+      '--wait',
+      ...(await baseArgs(buckets, home)),
+      '--preview-max-size',
+      '300',
+      '--preview-background',
+      '#ff0000',
+    ]);
     expect(result.exitCode, result.stderr).toBe(0);
     const jpeg = await download(buckets.output, 'rgba.jpg', path.join(home, 'small.jpg'));
     expect((JSON.parse((await execa('gdalinfo', ['-json', jpeg])).stdout) as Info).size).toEqual([300, 200]);
@@ -163,7 +235,7 @@ describe('true previews', () => {
 });
 
 describe('the COG gate', () => {
-  it('a GDAL that writes a GeoTIFF which is no COG: the row fails with the gate\'s reason, nothing counts as processed', async () => {
+  it("a GDAL that writes a GeoTIFF which is no COG: the row fails with the gate's reason, nothing counts as processed", async () => {
     const home = await tempDir();
     const buckets = await freshBuckets();
     await putFile(buckets.input, 'g.tif', await featureTiff(home, 'rgb'));
@@ -174,7 +246,9 @@ describe('the COG gate', () => {
     expect(result.stdout).toMatch(/1 rows, 0 processed, 1 failed/);
     expect(await resultKeyOf(buckets.input, 'g-', 'processed')).toBeUndefined();
     const errors = await getText(buckets.input, (await resultKeyOf(buckets.input, 'g-', 'errors'))!);
-    expect(errors).toMatch(/g\.tif,the output is not a cloud optimized GeoTIFF: not a cloud optimized GeoTIFF: .*tiled/);
+    expect(errors).toMatch(
+      /g\.tif,the output is not a cloud optimized GeoTIFF: not a cloud optimized GeoTIFF: .*tiled/,
+    );
     expect(await keys(buckets.output)).toEqual([]);
   });
 });

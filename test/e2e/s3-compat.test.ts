@@ -12,15 +12,31 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createStorage, type Storage } from '../../src/storage/s3.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import {
-  baseArgs, cogd, endpoint, freshBuckets, getText, keyFiles, keys, makeTiff, put, putFile, s3, s3Kind, tempDir,
+  baseArgs,
+  cogd,
+  endpoint,
+  freshBuckets,
+  getText,
+  keyFiles,
+  keys,
+  makeTiff,
+  put,
+  putFile,
+  s3,
+  s3Kind,
+  tempDir,
 } from '../support/helpers.js';
 
 const onCeph = s3Kind() === 'ceph';
-if (!onCeph) console.warn('NOTICE: the S3 test server is s3rver; the Ceph-only checks are skipped (COGD_TEST_S3=ceph runs them)');
+if (!onCeph)
+  console.warn('NOTICE: the S3 test server is s3rver; the Ceph-only checks are skipped (COGD_TEST_S3=ceph runs them)');
 
 async function storageFor(dir: string, options: Parameters<typeof createStorage>[1] = {}): Promise<Storage> {
   const { access, secret } = await keyFiles(dir);
-  return createStorage({ endpoint: endpoint(), accessKeyFile: access, secretKeyFile: secret, region: 'us-east-1' }, options);
+  return createStorage(
+    { endpoint: endpoint(), accessKeyFile: access, secretKeyFile: secret, region: 'us-east-1' },
+    options,
+  );
 }
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -77,7 +93,19 @@ describe('storage across S3 implementations', () => {
 
   it('rejects bucket names S3 would refuse, before any request (exit 2)', async () => {
     const home = await tempDir();
-    const result = await cogd(['poll', '-p', '*raw.csv', '--input-bucket', 'Upper_Case', '--output-bucket', 'out-bucket', '-e', endpoint(), '--home', home]);
+    const result = await cogd([
+      'poll',
+      '-p',
+      '*raw.csv',
+      '--input-bucket',
+      'Upper_Case',
+      '--output-bucket',
+      'out-bucket',
+      '-e',
+      endpoint(),
+      '--home',
+      home,
+    ]);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(/--input-bucket "Upper_Case" is not a valid bucket name/);
   });
@@ -87,7 +115,10 @@ describe('storage across S3 implementations', () => {
     for (const name of names) {
       const rgw = await s3()
         .send(new CreateBucketCommand({ Bucket: name }))
-        .then(() => 'created', (error: unknown) => (error instanceof Error ? error.name : String(error)));
+        .then(
+          () => 'created',
+          (error: unknown) => (error instanceof Error ? error.name : String(error)),
+        );
       const cogdAccepts = (() => {
         try {
           checkBucketName(name, '--input-bucket');
@@ -103,8 +134,13 @@ describe('storage across S3 implementations', () => {
 
   it('fails at once, without retries, on a permanent S3 error', async () => {
     const storage = await storageFor(await tempDir());
-    await expect(storage.probe('no-such-bucket-cogd')).rejects.toMatchObject({ code: 'NoSuchBucket', name: 'PermanentError' });
-    await expect(storage.download('no-such-bucket-cogd', 'x.tif', path.join(await tempDir(), 'x.tif'))).rejects.toMatchObject({ code: 'NoSuchBucket' });
+    await expect(storage.probe('no-such-bucket-cogd')).rejects.toMatchObject({
+      code: 'NoSuchBucket',
+      name: 'PermanentError',
+    });
+    await expect(
+      storage.download('no-such-bucket-cogd', 'x.tif', path.join(await tempDir(), 'x.tif')),
+    ).rejects.toMatchObject({ code: 'NoSuchBucket' });
     expect(storage.requests).toBe(2); // one request each: no retries
     storage.close();
   });
@@ -126,13 +162,21 @@ describe('storage across S3 implementations', () => {
     await putFile(buckets.input, 'img.tif', await makeTiff(path.join(home, 'img.tif'), { bands: 1 }));
     await put(buckets.input, 'x-raw.csv', 'img.tif,1\n');
     // An endpoint that says yes to every conditional create of the probe: it enforces nothing.
-    proxy = await startFaultProxy({ target: endpoint(), rate: 0, rule: (method, url) => (method === 'PUT' && url.includes('.cogd/probe-') ? 'fake-ok' : undefined) });
+    proxy = await startFaultProxy({
+      target: endpoint(),
+      rate: 0,
+      rule: (method, url) => (method === 'PUT' && url.includes('.cogd/probe-') ? 'fake-ok' : undefined),
+    });
     const args = (await baseArgs(buckets, home)).map((a, i, all) => (all[i - 1] === '-e' ? proxy!.endpoint : a));
     const result = await cogd(['poll', '--wait', ...args]);
     expect(result.exitCode).toBe(0);
-    expect(result.stderr).toMatch(/does not enforce conditional writes \(If-None-Match\): only one cogd daemon may watch this bucket/);
+    expect(result.stderr).toMatch(
+      /does not enforce conditional writes \(If-None-Match\): only one cogd daemon may watch this bucket/,
+    );
     const status = await cogd(['status', '--home', home]);
-    expect(status.stdout).toMatch(/watch w1: s3:\/\/in-\S+ does not enforce conditional writes; only one cogd daemon may watch this bucket/);
+    expect(status.stdout).toMatch(
+      /watch w1: s3:\/\/in-\S+ does not enforce conditional writes; only one cogd daemon may watch this bucket/,
+    );
   });
 });
 
@@ -173,7 +217,15 @@ describe.runIf(onCeph)('two cogd installations on one bucket (RGW)', () => {
         const base = key.replace('raw.csv', '');
         expect(all.filter((k) => k.startsWith(`${base}processed-`)).length, key).toBe(1);
       }
-      const statuses = await Promise.all(homes.map(async (home) => JSON.parse((await cogd(['status', '--json', '--home', home])).stdout) as { runs: Array<{ state: string; counts: { done: number } }>; watches: Array<{ conditionalWrites: boolean }> }));
+      const statuses = await Promise.all(
+        homes.map(
+          async (home) =>
+            JSON.parse((await cogd(['status', '--json', '--home', home])).stdout) as {
+              runs: Array<{ state: string; counts: { done: number } }>;
+              watches: Array<{ conditionalWrites: boolean }>;
+            },
+        ),
+      );
       const runs = statuses.map((s) => s.runs.length);
       expect(runs[0]! + runs[1]!).toBe(20); // every manifest claimed once, by one of them
       expect(Math.min(...runs)).toBeGreaterThan(0); // and both took part

@@ -13,7 +13,24 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { homeHolder, homeId } from '../../src/daemon/home.js';
 import {
-  alive, baseArgs, cogd, download, freshBuckets, getText, keys, makeTiff, put, putFile, resultKeyOf, ROOT, s3, s3Kind, status, tempDir, until, validateCog,
+  alive,
+  baseArgs,
+  cogd,
+  download,
+  freshBuckets,
+  getText,
+  keys,
+  makeTiff,
+  put,
+  putFile,
+  resultKeyOf,
+  ROOT,
+  s3,
+  s3Kind,
+  status,
+  tempDir,
+  until,
+  validateCog,
 } from '../support/helpers.js';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 
@@ -25,7 +42,9 @@ afterEach(async () => {
 });
 
 /** A home with one small image and a manifest naming it, ready for `poll --wait`. */
-async function oneImage(name = 'img.tif'): Promise<{ home: string; buckets: { input: string; output: string }; args: string[] }> {
+async function oneImage(
+  name = 'img.tif',
+): Promise<{ home: string; buckets: { input: string; output: string }; args: string[] }> {
   const home = await tempDir();
   const buckets = await freshBuckets();
   await putFile(buckets.input, name, await makeTiff(path.join(home, 'src.tif'), { bands: 1 }));
@@ -45,10 +64,10 @@ async function gdalProcesses(home: string): Promise<number[]> {
 }
 
 describe('scratch: cogd deletes only what it made', () => {
-  it('keeps unrelated files, another home\'s jobs and the directory itself across starts', async () => {
+  it("keeps unrelated files, another home's jobs and the directory itself across starts", async () => {
     const { home, buckets, args } = await oneImage();
     const scratch = await tempDir('cogd-scratch-');
-    await writeFile(path.join(scratch, 'keep.txt'), 'the user\'s file\n');
+    await writeFile(path.join(scratch, 'keep.txt'), "the user's file\n");
     await mkdir(path.join(scratch, 'cogd-0123456789ab', 'job-7-x'), { recursive: true });
     await writeFile(path.join(scratch, 'cogd-0123456789ab', 'job-7-x', 'input.tif'), 'another home at work');
 
@@ -58,8 +77,10 @@ describe('scratch: cogd deletes only what it made', () => {
       if (round === 0) await put(buckets.input, 'm-raw.csv', 'img.tif,1\n'); // a second manifest for round 2
     }
     expect(await keys(buckets.output)).toEqual(['img.jpg', 'img.tif']);
-    expect(await readFile(path.join(scratch, 'keep.txt'), 'utf8')).toBe('the user\'s file\n');
-    expect(await readFile(path.join(scratch, 'cogd-0123456789ab', 'job-7-x', 'input.tif'), 'utf8')).toBe('another home at work');
+    expect(await readFile(path.join(scratch, 'keep.txt'), 'utf8')).toBe("the user's file\n");
+    expect(await readFile(path.join(scratch, 'cogd-0123456789ab', 'job-7-x', 'input.tif'), 'utf8')).toBe(
+      'another home at work',
+    );
     expect((await readdir(scratch)).sort()).toEqual(['cogd-0123456789ab', `cogd-${homeId(home)}`, 'keep.txt']);
     expect(await readdir(path.join(scratch, `cogd-${homeId(home)}`))).toEqual([]);
   });
@@ -94,7 +115,7 @@ describe('scratch: cogd deletes only what it made', () => {
 });
 
 describe('GDAL processes after a kill -9', () => {
-  it('a restart kills the old attempt\'s process group before the job runs again, and the job runs once', async () => {
+  it("a restart kills the old attempt's process group before the job runs again, and the job runs once", async () => {
     const { home, buckets, args } = await oneImage();
     homes.push(home);
     const gate = path.join(home, 'gate');
@@ -131,7 +152,15 @@ describe('GDAL processes after a kill -9', () => {
     expect(done.jobs?.[0]?.attempts).toBe(2); // the attempt a crash cut short counts: a job that crashes cogd cannot loop forever
     expect(await keys(buckets.output)).toEqual(['img.jpg', 'img.tif']);
     expect((await validateCog(await download(buckets.output, 'img.tif', path.join(home, 'out.tif')))).ok).toBe(true);
-    const runLog = await readFile(path.join(home, 'logs', (await readdir(path.join(home, 'logs'))).find((d) => d.startsWith('run-'))!, 'img.log'), 'utf8');
+    const runLog = await readFile(
+      path.join(
+        home,
+        'logs',
+        (await readdir(path.join(home, 'logs'))).find((d) => d.startsWith('run-'))!,
+        'img.log',
+      ),
+      'utf8',
+    );
     expect(runLog.match(/gdal_translate done in/g)?.length).toBe(2); // one COG, one preview: converted once
     expect(await gdalProcesses(home)).toEqual([]);
   });
@@ -144,7 +173,9 @@ describe('what cogd never overwrites or claims', () => {
     for (const verb of ['poll', 'start']) {
       const result = await cogd([verb, ...same]);
       expect(result.exitCode).toBe(2);
-      expect(result.stderr).toMatch(/--input-bucket and --output-bucket are both "in-\S+": every COG would overwrite its source image/);
+      expect(result.stderr).toMatch(
+        /--input-bucket and --output-bucket are both "in-\S+": every COG would overwrite its source image/,
+      );
     }
     expect(await keys(buckets.input)).toEqual(['img.tif', 'm-raw.csv']);
     expect(existsSync(path.join(home, 'cogd.db'))).toBe(false);
@@ -166,7 +197,9 @@ describe('what cogd never overwrites or claims', () => {
     expect(Buffer.from(await body.Body!.transformToByteArray()).equals(tiff)).toBe(true);
     const log = await readFile(path.join(home, 'logs', 'cogd.log'), 'utf8');
     expect(log.match(/Watch:NotAManifest/g)?.length).toBe(1);
-    expect(log).toMatch(/disguised-raw\.csv matches the pattern but is not a CSV manifest \(binary content: a NUL byte at offset \d+\)/);
+    expect(log).toMatch(
+      /disguised-raw\.csv matches the pattern but is not a CSV manifest \(binary content: a NUL byte at offset \d+\)/,
+    );
     // Found again by the next poll, it is not looked at again.
     const next = await cogd(['poll', '--wait', ...all]);
     expect(next.stdout).toMatch(/no new manifests/);
@@ -184,7 +217,11 @@ describe('what cogd never overwrites or claims', () => {
     const result = await cogd(['poll', '--wait', ...args]);
     expect(result.exitCode, `${result.stdout}${result.stderr}`).toBe(0);
     expect(await keys(buckets.output)).toEqual([name.replace(/\.tif$/, '.jpg'), name]);
-    const runDir = path.join(home, 'logs', (await readdir(path.join(home, 'logs'))).find((d) => d.startsWith('run-'))!);
+    const runDir = path.join(
+      home,
+      'logs',
+      (await readdir(path.join(home, 'logs'))).find((d) => d.startsWith('run-'))!,
+    );
     const logs = (await readdir(runDir)).filter((f) => f.endsWith('.log') && f.startsWith('nnn'));
     expect(logs.length).toBe(1);
     expect(Buffer.byteLength(logs[0]!)).toBeLessThan(255);
@@ -200,12 +237,22 @@ describe('keys as written', () => {
     await putFile(buckets.input, ' lead.tif', tiff);
     await putFile(buckets.input, 'trail.tif', tiff);
     const bad = Buffer.from([0x62, 0xe9, 0x74, 0x65, 0x2e, 0x74, 0x69, 0x66, 0x2c, 0x31]); // "bete.tif,1" in Latin-1
-    await put(buckets.input, 'm-raw.csv', Buffer.concat([Buffer.from(' lead.tif,1\r\ntrail.tif ,1\n'), bad, Buffer.from('\n')]));
+    await put(
+      buckets.input,
+      'm-raw.csv',
+      Buffer.concat([Buffer.from(' lead.tif,1\r\ntrail.tif ,1\n'), bad, Buffer.from('\n')]),
+    );
     const result = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home))]);
     expect(result.stdout).toMatch(/3 rows, 1 processed, 2 failed/);
     expect(await keys(buckets.output)).toEqual([' lead.jpg', ' lead.tif']); // never trail.tif: the row named "trail.tif "
-    const failed = await s3().send(new GetObjectCommand({ Bucket: buckets.input, Key: (await resultKeyOf(buckets.input, 'm-', 'failed'))! }));
-    expect(Buffer.from(await failed.Body!.transformToByteArray()).equals(Buffer.concat([Buffer.from('trail.tif ,1\n'), bad, Buffer.from('\n')]))).toBe(true);
+    const failed = await s3().send(
+      new GetObjectCommand({ Bucket: buckets.input, Key: (await resultKeyOf(buckets.input, 'm-', 'failed'))! }),
+    );
+    expect(
+      Buffer.from(await failed.Body!.transformToByteArray()).equals(
+        Buffer.concat([Buffer.from('trail.tif ,1\n'), bad, Buffer.from('\n')]),
+      ),
+    ).toBe(true);
     const errors = await getText(buckets.input, (await resultKeyOf(buckets.input, 'm-', 'errors'))!);
     expect(errors).toMatch(/ends in blanks after its \.tif/);
     expect(errors).toMatch(/the row is not valid UTF-8 \(byte 0xe9 at byte 2\)/);
@@ -223,10 +270,16 @@ describe('a damaged state DB', () => {
     const { home, args } = await usedHome();
     const db = path.join(home, 'cogd.db');
     await truncate(db, 0);
-    for (const command of [['poll', '--wait', ...args], ['status', '--home', home], ['start', ...args]]) {
+    for (const command of [
+      ['poll', '--wait', ...args],
+      ['status', '--home', home],
+      ['start', ...args],
+    ]) {
       const result = await cogd(command);
       expect(result.exitCode, command[0]).toBe(1);
-      expect(result.stderr).toMatch(new RegExp(`the state DB ${db} is empty, but \\S+ holds 1 run\\(s\\): their state is lost`));
+      expect(result.stderr).toMatch(
+        new RegExp(`the state DB ${db} is empty, but \\S+ holds 1 run\\(s\\): their state is lost`),
+      );
       expect(result.stderr).toMatch(/move it aside \(mv cogd\.db cogd\.db\.damaged\)/);
       expect(result.stderr).not.toMatch(/at .*\.js:\d+/); // no stack trace
       expect(statSync(db).size).toBe(0);
@@ -292,11 +345,16 @@ describe('the home lock', () => {
     const { home, args } = await oneImage();
     const gate = path.join(home, 'gate');
     const env = { PATH: `${GATED}:${process.env['PATH'] ?? ''}`, COGD_TEST_GDAL_GATE: gate };
-    const first = execa('node', [path.join(ROOT, 'bin', 'cogd'), 'poll', '--wait', ...args], { env: { ...env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }, reject: false });
+    const first = execa('node', [path.join(ROOT, 'bin', 'cogd'), 'poll', '--wait', ...args], {
+      env: { ...env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      reject: false,
+    });
     await until('GDAL held at the gate', async () => ((await gdalProcesses(home)).length === 1 ? true : undefined));
     const second = await cogd(['poll', '--wait', ...args]);
     expect(second.exitCode).toBe(1);
-    expect(second.stderr).toMatch(new RegExp(`a cogd poll \\(pid ${first.pid}\\) is working on ${home.replace(/[/.]/g, '\\$&')}`));
+    expect(second.stderr).toMatch(
+      new RegExp(`a cogd poll \\(pid ${first.pid}\\) is working on ${home.replace(/[/.]/g, '\\$&')}`),
+    );
     expect((await status(home)).poll).toEqual({ pid: first.pid });
     await writeFile(gate, '');
     expect((await first).exitCode).toBe(0);
@@ -323,7 +381,8 @@ describe('file modes', () => {
     expect(mode('logs/cogd.log')).toBe('600');
     const runDir = (await readdir(path.join(home, 'logs'))).find((d) => d.startsWith('run-'))!;
     expect(mode(`logs/${runDir}`)).toBe('700');
-    for (const file of await readdir(path.join(home, 'logs', runDir))) expect(mode(`logs/${runDir}/${file}`), file).toBe('600');
+    for (const file of await readdir(path.join(home, 'logs', runDir)))
+      expect(mode(`logs/${runDir}/${file}`), file).toBe('600');
     expect(mode('scratch')).toBe('700');
     const warning = `the key file ${path.join(home, 'secret.key')} is readable by others (mode 0644); run: chmod 600 ${path.join(home, 'secret.key')}`;
     const s = await status(home);
@@ -344,7 +403,9 @@ describe('a watch keeps its settings', () => {
     const watchRow = (): Record<string, unknown> => {
       const db = new Database(path.join(home, 'cogd.db'), { readonly: true });
       try {
-        return db.prepare('SELECT schedule, max_running, retries, retry_delay_ms, executor FROM watches WHERE id = 1').get() as Record<string, unknown>;
+        return db
+          .prepare('SELECT schedule, max_running, retries, retry_delay_ms, executor FROM watches WHERE id = 1')
+          .get() as Record<string, unknown>;
       } finally {
         db.close();
       }

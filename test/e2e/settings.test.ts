@@ -5,7 +5,18 @@
  */
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { baseArgs, cogd, freshBuckets, makeTiff, put, putFile, ROOT, status, tempDir, until } from '../support/helpers.js';
+import {
+  baseArgs,
+  cogd,
+  freshBuckets,
+  makeTiff,
+  put,
+  putFile,
+  ROOT,
+  status,
+  tempDir,
+  until,
+} from '../support/helpers.js';
 
 const FAULT_GDAL = path.join(ROOT, 'test/fixtures/fault-gdal');
 const homes: string[] = [];
@@ -24,14 +35,21 @@ describe('settings', () => {
     const first = await cogd(['start', ...args, '--retries', '0', '--schedule', '0 0 1 1 *'], { env });
     expect(first.exitCode, first.stderr).toBe(0);
 
-    const second = await cogd(['start', ...args, '--retries', '2', '--schedule', '* * * * * *', '--io-concurrency', '4'], { env });
+    const second = await cogd(
+      ['start', ...args, '--retries', '2', '--schedule', '* * * * * *', '--io-concurrency', '4'],
+      { env },
+    );
     expect(second.exitCode, second.stderr).toBe(0);
     expect(second.stdout).toMatch(/^watch 1: --retries 0 → 2$/m);
     expect(second.stdout).toMatch(/^watch 1: --schedule "0 0 1 1 \*" → "\* \* \* \* \* \*"$/m);
     expect(second.stdout).toMatch(/^home: --io-concurrency 8 → 4 \(takes effect after `cogd stop && cogd start`\)$/m);
 
     // A conversion that fails every time: with the new --retries it is tried 1 + 2 times.
-    await putFile(buckets.input, 'bad.tif', await makeTiff(path.join(home, 'bad.tif'), { bands: 1, type: 'UInt16', metadata: { COGD_TEST: 'fail' } }));
+    await putFile(
+      buckets.input,
+      'bad.tif',
+      await makeTiff(path.join(home, 'bad.tif'), { bands: 1, type: 'UInt16', metadata: { COGD_TEST: 'fail' } }),
+    );
     await put(buckets.input, 'm-raw.csv', 'bad.tif,1\n');
     const done = await until('the run done', async () => {
       const s = await status(home, '--jobs');
@@ -42,10 +60,18 @@ describe('settings', () => {
 
     const config = await cogd(['config', '--json', '--home', home]);
     expect(config.exitCode, config.stderr).toBe(0);
-    const report = JSON.parse(config.stdout) as { settings: Array<{ setting: string; value: string; source: string }>; watches: Array<{ settings: Array<{ setting: string; value: string; source: string }> }> };
+    const report = JSON.parse(config.stdout) as {
+      settings: Array<{ setting: string; value: string; source: string }>;
+      watches: Array<{ settings: Array<{ setting: string; value: string; source: string }> }>;
+    };
     const homeSetting = (name: string) => report.settings.find((s) => s.setting === name);
     expect(homeSetting('ioConcurrency')).toMatchObject({ value: '4', source: expect.stringMatching(/^given \d{4}-/) });
-    expect(homeSetting('jobTimeoutMs')).toEqual({ setting: 'jobTimeoutMs', flag: '--job-timeout', value: '1800 s', source: 'default' });
+    expect(homeSetting('jobTimeoutMs')).toEqual({
+      setting: 'jobTimeoutMs',
+      flag: '--job-timeout',
+      value: '1800 s',
+      source: 'default',
+    });
     const watchSetting = (name: string) => report.watches[0]?.settings.find((s) => s.setting === name);
     expect(watchSetting('retries')).toMatchObject({ value: '2', source: expect.stringMatching(/^given /) });
     expect(watchSetting('maxRunning')).toMatchObject({ value: '10000', source: 'default' });
@@ -69,7 +95,10 @@ describe('settings', () => {
     [['stop', '--timeout', 'x'], /--timeout must be a number of seconds, got "x"/],
     [['logs', '1.2'], /"1\.2" is not a run id/],
     [['rm', '1.2.3'], /"1\.2\.3" is not a run, job, watch or batch name/],
-    [['poll', '-p', '*', '--input-bucket', 'in-b', '--output-bucket', 'out-b', '-m', 'many'], /-m\/--max-running must be a whole number, got "many"/],
+    [
+      ['poll', '-p', '*', '--input-bucket', 'in-b', '--output-bucket', 'out-b', '-m', 'many'],
+      /-m\/--max-running must be a whole number, got "many"/,
+    ],
     [['start', '-p', '*', '--input-bucket', 'in-b', '--output-bucket', 'out-b', '--executor', 'slurm'], /--executor/],
     [['config', 'x3'], /"x3" is not a watch id/],
   ])('cogd %j exits 2 naming the flag and what it takes', async (command, message) => {

@@ -6,7 +6,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type Fault = 'error500' | 'error503' | 'slowdown' | 'reset-before' | 'reset-after' | 'delay' | 'access-denied' | 'fake-ok';
+export type Fault =
+  'error500' | 'error503' | 'slowdown' | 'reset-before' | 'reset-after' | 'delay' | 'access-denied' | 'fake-ok';
 
 export interface FaultProxyOptions {
   target: string;
@@ -53,7 +54,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const injected: Record<string, number> = {};
   let requests = 0;
 
-  const forward = (req: http.IncomingMessage, res: http.ServerResponse, after?: (upstream: http.IncomingMessage) => void): void => {
+  const forward = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    after?: (upstream: http.IncomingMessage) => void,
+  ): void => {
     const upstream = http.request(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
       (answer) => {
@@ -72,13 +77,19 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   const server = http.createServer((req, res) => {
     requests += 1;
-    const fault = rule?.(req.method ?? 'GET', req.url ?? '/') ?? (random() < rate ? kinds[Math.floor(random() * kinds.length)] : undefined);
+    const fault =
+      rule?.(req.method ?? 'GET', req.url ?? '/') ??
+      (random() < rate ? kinds[Math.floor(random() * kinds.length)] : undefined);
     if (fault === undefined) return forward(req, res);
     injected[fault] = (injected[fault] ?? 0) + 1;
     const reply = (status: number, code: string, message: string): void => {
       req.resume();
       const body = xmlError(code, message);
-      res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), connection: 'close' });
+      res.writeHead(status, {
+        'content-type': 'application/xml',
+        'content-length': Buffer.byteLength(body),
+        connection: 'close',
+      });
       res.end(body);
     };
     switch (fault) {

@@ -31,7 +31,9 @@ export async function setup(project: TestProject): Promise<void> {
   if (kind === 'ceph') {
     const started = Date.now();
     ceph = await startCephRgw();
-    console.log(`S3 for this test run: Ceph RGW on ${ceph.endpoint} (ready in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    console.log(
+      `S3 for this test run: Ceph RGW on ${ceph.endpoint} (ready in ${((Date.now() - started) / 1000).toFixed(1)} s)`,
+    );
     project.provide('s3Endpoint', ceph.endpoint);
     project.provide('s3Kind', 'ceph');
     project.provide('s3AccessKey', ceph.accessKey);
@@ -43,7 +45,10 @@ export async function setup(project: TestProject): Promise<void> {
   const lines = readline.createInterface({ input: server.stdout! });
   const first = await new Promise<string>((resolve, reject) => {
     lines.once('line', resolve);
-    server!.then((result) => reject(new Error(`the S3 test server exited early: ${result.exitCode ?? result.signal ?? ''}`)), reject);
+    server!.then(
+      (result) => reject(new Error(`the S3 test server exited early: ${result.exitCode ?? result.signal ?? ''}`)),
+      reject,
+    );
   });
   const { endpoint } = JSON.parse(first) as { endpoint: string };
   console.log(`S3 for this test run: s3rver on ${endpoint}`);

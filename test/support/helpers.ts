@@ -1,5 +1,11 @@
 /** Test helpers: real S3 buckets on the loopback server, real GeoTIFFs made with GDAL, the real CLI. */
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { execa, type Result } from 'execa';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
@@ -61,7 +67,9 @@ export async function keys(bucket: string, prefix = ''): Promise<string[]> {
   const found: string[] = [];
   let token: string | undefined;
   do {
-    const page = await s3().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    const page = await s3().send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+    );
     for (const item of page.Contents ?? []) if (item.Key !== undefined) found.push(item.Key);
     token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
   } while (token !== undefined);
@@ -99,14 +107,24 @@ export async function keyFiles(dir: string): Promise<{ access: string; secret: s
 
 export { makeTiff } from '../../scripts/lib/geotiff.mjs';
 
-export async function gdalinfo(file: string): Promise<{ bands: Array<{ type: string }>; metadata?: Record<string, Record<string, string>>; driverShortName: string }> {
+export async function gdalinfo(file: string): Promise<{
+  bands: Array<{ type: string }>;
+  metadata?: Record<string, Record<string, string>>;
+  driverShortName: string;
+}> {
   const { stdout } = await execa('gdalinfo', ['-json', file]);
-  return JSON.parse(stdout) as { bands: Array<{ type: string }>; metadata?: Record<string, Record<string, string>>; driverShortName: string };
+  return JSON.parse(stdout) as {
+    bands: Array<{ type: string }>;
+    metadata?: Record<string, Record<string, string>>;
+    driverShortName: string;
+  };
 }
 
 /** GDAL's own COG validator, run with Debian's python3 (a pyenv python3 on PATH lacks osgeo). */
 export async function validateCog(file: string): Promise<{ ok: boolean; output: string }> {
-  const result = await execa('/usr/bin/python3', ['-m', 'osgeo_utils.samples.validate_cloud_optimized_geotiff', file], { reject: false });
+  const result = await execa('/usr/bin/python3', ['-m', 'osgeo_utils.samples.validate_cloud_optimized_geotiff', file], {
+    reject: false,
+  });
   return { ok: result.exitCode === 0, output: `${result.stdout}${result.stderr}` };
 }
 
@@ -117,7 +135,10 @@ export interface CogdRun {
 }
 
 /** Runs the real CLI as a child process. */
-export async function cogd(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<CogdRun> {
+export async function cogd(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<CogdRun> {
   const result: Result = await execa('node', [CLI, ...args], {
     reject: false,
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...options.env },
@@ -128,11 +149,29 @@ export async function cogd(args: string[], options: { env?: Record<string, strin
 }
 
 /** The flags every pipeline test passes: the test server, its credentials, a home, fast retries. */
-export async function baseArgs(buckets: { input: string; output: string }, home: string, pattern = '*raw.csv'): Promise<string[]> {
+export async function baseArgs(
+  buckets: { input: string; output: string },
+  home: string,
+  pattern = '*raw.csv',
+): Promise<string[]> {
   const { access, secret } = await keyFiles(home);
   return [
-    '-p', pattern, '--input-bucket', buckets.input, '--output-bucket', buckets.output,
-    '-e', endpoint(), '-a', access, '-s', secret, '--home', home, '--retry-delay', '0.1',
+    '-p',
+    pattern,
+    '--input-bucket',
+    buckets.input,
+    '--output-bucket',
+    buckets.output,
+    '-e',
+    endpoint(),
+    '-a',
+    access,
+    '-s',
+    secret,
+    '--home',
+    home,
+    '--retry-delay',
+    '0.1',
   ];
 }
 

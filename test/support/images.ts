@@ -6,7 +6,8 @@
 import { execa } from 'execa';
 import path from 'node:path';
 
-export type Feature = 'bgr' | 'rgb' | 'rgba' | 'u16-nodata' | 'i16' | 'f32-nodata' | 'palette' | 'bit1' | 'tall' | 'rgb-nodata';
+export type Feature =
+  'bgr' | 'rgb' | 'rgba' | 'u16-nodata' | 'i16' | 'f32-nodata' | 'palette' | 'bit1' | 'tall' | 'rgb-nodata';
 
 const SCRIPT = String.raw`
 import sys, numpy as np
@@ -63,5 +64,8 @@ export async function featureTiff(dir: string, feature: Feature): Promise<string
 /** Pixel values at (x, y) of every band of an image GDAL reads (a JPEG preview, say). */
 export async function pixel(file: string, x: number, y: number): Promise<number[]> {
   const { stdout } = await execa('gdallocationinfo', ['-valonly', file, String(x), String(y)]);
-  return stdout.split('\n').filter((l) => l.trim() !== '').map(Number);
+  return stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map(Number);
 }

@@ -8,7 +8,15 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { planRows } from '../../src/dag/plan.js';
 import { parseEvents, type JobEvent } from '../../src/executors/condor/eventlog.js';
-import { applyEvent, JobEventCode, outcomeOf, REMOVED_AFTER_HOLDS, submitNoteBatch, type EventEffect, type JobView } from '../../src/executors/condor/events.js';
+import {
+  applyEvent,
+  JobEventCode,
+  outcomeOf,
+  REMOVED_AFTER_HOLDS,
+  submitNoteBatch,
+  type EventEffect,
+  type JobView,
+} from '../../src/executors/condor/events.js';
 import { recordEvents } from '../../src/executors/condor/record.js';
 import { parseManifest } from '../../src/manifest/parse.js';
 import { StateDB } from '../../src/state/db.js';
@@ -60,8 +68,12 @@ describe('applyEvent', () => {
   const job: JobView = { jobId: 7, result: null, error: null };
 
   it('names HTCondor event numbers', () => {
-    expect([JobEventCode.Submit, JobEventCode.Execute, JobEventCode.Evicted, JobEventCode.Terminated]).toEqual([0, 1, 4, 5]);
-    expect([JobEventCode.ShadowException, JobEventCode.Aborted, JobEventCode.Held, JobEventCode.Released]).toEqual([7, 9, 12, 13]);
+    expect([JobEventCode.Submit, JobEventCode.Execute, JobEventCode.Evicted, JobEventCode.Terminated]).toEqual([
+      0, 1, 4, 5,
+    ]);
+    expect([JobEventCode.ShadowException, JobEventCode.Aborted, JobEventCode.Held, JobEventCode.Released]).toEqual([
+      7, 9, 12, 13,
+    ]);
   });
 
   it('holds with the reason and code, releases to idle, runs, and ends with the return value', () => {
@@ -75,32 +87,59 @@ describe('applyEvent', () => {
       fmt(5, 40, 2, 'Job terminated.', ['(0) Abnormal termination (signal 9)']),
     );
     const reason = 'held: Transfer input files failure at execution point slot1@sim using protocol s3 (hold code 13/0)';
-    expect(applyEvent(job, held!)).toEqual<EventEffect>({ jobId: 7, progress: { state: 'held', error: reason }, note: `HTCondor 40.2: ${reason}`, started: false });
-    expect(applyEvent(job, released!)).toMatchObject({ progress: { state: 'idle' }, note: "HTCondor 40.2: released: The job attribute PeriodicRelease expression 'x' evaluated to TRUE" });
+    expect(applyEvent(job, held!)).toEqual<EventEffect>({
+      jobId: 7,
+      progress: { state: 'held', error: reason },
+      note: `HTCondor 40.2: ${reason}`,
+      started: false,
+    });
+    expect(applyEvent(job, released!)).toMatchObject({
+      progress: { state: 'idle' },
+      note: "HTCondor 40.2: released: The job attribute PeriodicRelease expression 'x' evaluated to TRUE",
+    });
     expect(applyEvent(job, released!)?.progress?.error).toBeUndefined(); // the hold reason stays the job's error
-    expect(applyEvent(job, executing!)).toMatchObject({ progress: { state: 'running' }, started: true, note: 'HTCondor 40.2: Job executing on host: <127.0.0.1:9618>' });
+    expect(applyEvent(job, executing!)).toMatchObject({
+      progress: { state: 'running' },
+      started: true,
+      note: 'HTCondor 40.2: Job executing on host: <127.0.0.1:9618>',
+    });
     expect(applyEvent(job, evicted!)).toMatchObject({ progress: { state: 'idle' }, started: false });
     expect(applyEvent(job, ok!)).toMatchObject({ result: 'ok', note: 'HTCondor 40.2: terminated, return value 0' });
-    expect(applyEvent(job, failed!)).toMatchObject({ result: 'exit 1', note: 'HTCondor 40.2: terminated, return value 1' });
+    expect(applyEvent(job, failed!)).toMatchObject({
+      result: 'exit 1',
+      note: 'HTCondor 40.2: terminated, return value 1',
+    });
     expect(applyEvent(job, killed!)?.result).toBe('the worker was killed by signal 9');
     // An attempt whose outcome is recorded takes no more events.
     expect(applyEvent({ ...job, result: 'ok' }, held!)).toBeUndefined();
   });
 
   it('fails a job periodic_remove took after holds permanently, and any other abort for a retry', () => {
-    const seen = replay(events(
-      fmt(0, 41, 0, 'Job submitted from host: <127.0.0.1:9618>', ['    cogd run 1 batch 1']),
-      fmt(12, 41, 0, 'Job was held.', HOLD),
-      fmt(13, 41, 0, 'Job was released.', ['PeriodicRelease']),
-      fmt(12, 41, 0, 'Job was held.', ['Transfer output files failure', 'Code 12 Subcode 2']),
-      fmt(9, 41, 0, 'Job was aborted.', [PERIODIC_REMOVE]),
-      fmt(12, 41, 1, 'Job was held.', HOLD),
-      fmt(9, 41, 1, 'Job was aborted.', ['via condor_rm (by user sim)']),
-      fmt(9, 41, 2, 'Job was aborted.', [PERIODIC_REMOVE]), // never held: not "after holds"
-    ));
+    const seen = replay(
+      events(
+        fmt(0, 41, 0, 'Job submitted from host: <127.0.0.1:9618>', ['    cogd run 1 batch 1']),
+        fmt(12, 41, 0, 'Job was held.', HOLD),
+        fmt(13, 41, 0, 'Job was released.', ['PeriodicRelease']),
+        fmt(12, 41, 0, 'Job was held.', ['Transfer output files failure', 'Code 12 Subcode 2']),
+        fmt(9, 41, 0, 'Job was aborted.', [PERIODIC_REMOVE]),
+        fmt(12, 41, 1, 'Job was held.', HOLD),
+        fmt(9, 41, 1, 'Job was aborted.', ['via condor_rm (by user sim)']),
+        fmt(9, 41, 2, 'Job was aborted.', [PERIODIC_REMOVE]), // never held: not "after holds"
+      ),
+    );
     const removed = seen.get('41.0')!;
-    expect(removed.states).toEqual(['held', 'idle', 'held', `result: ${REMOVED_AFTER_HOLDS}; last held: Transfer output files failure (hold code 12/2)`]);
-    expect(outcomeOf(removed.result!)).toEqual({ ok: false, exitCode: undefined, permanent: true, reason: removed.result });
+    expect(removed.states).toEqual([
+      'held',
+      'idle',
+      'held',
+      `result: ${REMOVED_AFTER_HOLDS}; last held: Transfer output files failure (hold code 12/2)`,
+    ]);
+    expect(outcomeOf(removed.result!)).toEqual({
+      ok: false,
+      exitCode: undefined,
+      permanent: true,
+      reason: removed.result,
+    });
     expect(seen.get('41.1')!.result).toBe('HTCondor aborted the job: via condor_rm (by user sim)');
     expect(seen.get('41.2')!.result).toBe(`HTCondor aborted the job: ${PERIODIC_REMOVE}`);
     expect(outcomeOf(seen.get('41.2')!.result!)).toMatchObject({ ok: false, permanent: false });
@@ -110,7 +149,11 @@ describe('applyEvent', () => {
     expect(outcomeOf('ok')).toEqual({ ok: true });
     expect(outcomeOf('exit 1')).toEqual({ ok: false, exitCode: 1, permanent: false });
     expect(outcomeOf('exit 2')).toEqual({ ok: false, exitCode: 2, permanent: true });
-    expect(outcomeOf('the worker was killed by signal 9')).toMatchObject({ ok: false, exitCode: undefined, permanent: false });
+    expect(outcomeOf('the worker was killed by signal 9')).toMatchObject({
+      ok: false,
+      exitCode: undefined,
+      permanent: false,
+    });
   });
 
   it("finds a batch's number in its submit events, for this run only", () => {
@@ -141,7 +184,11 @@ describe.skipIf(!haveFixtures)('applyEvent on genuine HTCondor logs', () => {
 
   it('evicts to idle, aborts with the reason, and fails a non-zero return value', () => {
     const seen = replay(sample('userlog-dag-nodes-evicted-aborted-2025.log'));
-    expect(seen.get('9229.0')!.states).toEqual(['running', 'idle', 'result: HTCondor aborted the job: DAG Abort: DAG is exiting and writing rescue file. (by user testuser)']);
+    expect(seen.get('9229.0')!.states).toEqual([
+      'running',
+      'idle',
+      'result: HTCondor aborted the job: DAG Abort: DAG is exiting and writing rescue file. (by user testuser)',
+    ]);
     expect(seen.get('9231.0')!.result).toBe('exit 1');
     expect([...seen.values()].filter((j) => j.result === 'ok').length).toBe(4);
   });
@@ -149,15 +196,22 @@ describe.skipIf(!haveFixtures)('applyEvent on genuine HTCondor logs', () => {
   it('sends a job back to idle on each shadow exception', () => {
     const seen = replay(sample('userlog-shadow-exception-007.log')).get('781.0')!;
     expect(seen.states).toEqual(['running', 'idle', 'running', 'idle']);
-    expect(seen.notes[1]).toBe('HTCondor 781.0: Shadow exception! Error from slot1_2@bat: FATAL:    executable file not found in $PATH');
+    expect(seen.notes[1]).toBe(
+      'HTCondor 781.0: Shadow exception! Error from slot1_2@bat: FATAL:    executable file not found in $PATH',
+    );
   });
 
   it('acts only on the events it names in a log of every event type', () => {
     const list = sample('userlog-legacy-all-event-types-stress.log');
-    const acted = new Set(list.filter((e) => applyEvent({ jobId: 1, result: null, error: null }, e) !== undefined).map((e) => e.code));
+    const acted = new Set(
+      list.filter((e) => applyEvent({ jobId: 1, result: null, error: null }, e) !== undefined).map((e) => e.code),
+    );
     expect([...acted].sort((a, b) => a - b)).toEqual(Object.values(JobEventCode).filter((v) => typeof v === 'number'));
     const emptyHold = list.find((e) => e.code === JobEventCode.Held && e.body.length === 0)!;
-    expect(applyEvent({ jobId: 1, result: null, error: null }, emptyHold)?.progress).toEqual({ state: 'held', error: 'held: no reason given' });
+    expect(applyEvent({ jobId: 1, result: null, error: null }, emptyHold)?.progress).toEqual({
+      state: 'held',
+      error: 'held: no reason given',
+    });
   });
 });
 
@@ -166,11 +220,30 @@ describe('recordEvents', () => {
     const db = new StateDB(path.join(await tempDir(), 'cogd.db'));
     const watch = db.saveWatch(
       { pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', endpoint: undefined },
-      { accessKeyFile: undefined, secretKeyFile: undefined, region: 'us-east-1', schedule: '*/15 * * * *', maxRunning: 10, retries: 3, retryDelayMs: 1000, executor: 'condor', ...DEFAULT_CONVERSION },
+      {
+        accessKeyFile: undefined,
+        secretKeyFile: undefined,
+        region: 'us-east-1',
+        schedule: '*/15 * * * *',
+        maxRunning: 10,
+        retries: 3,
+        retryDelayMs: 1000,
+        executor: 'condor',
+        ...DEFAULT_CONVERSION,
+      },
     );
     const run = db.insertRun({
-      watchId: watch.id, inputBucket: 'raw', outputBucket: 'cogs', manifestKey: 'x-raw.csv', manifestEtag: '"e"', manifestMtime: '2026-11-21T00:00:00.000Z',
-      base: 'x-', ts: '20261121-000000', processingKey: 'x-processing-20261121-000000.csv', runDir: '/tmp/run', batchName: 'COG-Pipeline-DAG-*raw.csv',
+      watchId: watch.id,
+      inputBucket: 'raw',
+      outputBucket: 'cogs',
+      manifestKey: 'x-raw.csv',
+      manifestEtag: '"e"',
+      manifestMtime: '2026-11-21T00:00:00.000Z',
+      base: 'x-',
+      ts: '20261121-000000',
+      processingKey: 'x-processing-20261121-000000.csv',
+      runDir: '/tmp/run',
+      batchName: 'COG-Pipeline-DAG-*raw.csv',
     });
     db.insertJobs(run.id, planRows(parseManifest('a.tif,1\nb.tif,1\nc.tif,1\n')));
     const [a, b, c] = db.jobs(run.id).map((j) => j.id);
@@ -192,8 +265,20 @@ describe('recordEvents', () => {
 
     const hold = 'held: Transfer input files failure at execution point slot1@sim using protocol s3 (hold code 13/0)';
     expect(settled).toEqual([[a, `${REMOVED_AFTER_HOLDS}; last ${hold}`]]);
-    expect(effects.map((e) => [e.jobId, e.note.split(':')[0]])).toEqual([[a, 'HTCondor 60.0'], [a, 'HTCondor 60.0'], [a, 'HTCondor 60.0'], [b, 'HTCondor 60.1'], [c, 'HTCondor 61.0'], [c, 'HTCondor 61.0']]);
-    expect(db.condorSubmission(a!)).toMatchObject({ cluster: 60, proc: 0, state: 'held', result: `${REMOVED_AFTER_HOLDS}; last ${hold}` });
+    expect(effects.map((e) => [e.jobId, e.note.split(':')[0]])).toEqual([
+      [a, 'HTCondor 60.0'],
+      [a, 'HTCondor 60.0'],
+      [a, 'HTCondor 60.0'],
+      [b, 'HTCondor 60.1'],
+      [c, 'HTCondor 61.0'],
+      [c, 'HTCondor 61.0'],
+    ]);
+    expect(db.condorSubmission(a!)).toMatchObject({
+      cluster: 60,
+      proc: 0,
+      state: 'held',
+      result: `${REMOVED_AFTER_HOLDS}; last ${hold}`,
+    });
     expect(db.condorSubmission(b!)).toMatchObject({ cluster: 60, proc: 1, state: 'running', result: null });
     expect(db.condorSubmission(c!)).toMatchObject({ cluster: 61, proc: 0, state: 'held', result: null });
     expect(db.jobError(c!)).toBe(hold);

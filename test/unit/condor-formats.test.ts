@@ -10,7 +10,10 @@ import { parseEvents } from '../../src/executors/condor/eventlog.js';
 import { parseQueueTotals, parseSubmitOutput } from '../../src/executors/condor/tools.js';
 
 const dir = process.env['COGD_HTCONDOR_FIXTURES'];
-if (dir === undefined || dir === '') console.warn('NOTICE: COGD_HTCONDOR_FIXTURES is not set; the HTCondor sample suite is skipped (CI sets it to ../shared/fixtures/htcondor)');
+if (dir === undefined || dir === '')
+  console.warn(
+    'NOTICE: COGD_HTCONDOR_FIXTURES is not set; the HTCondor sample suite is skipped (CI sets it to ../shared/fixtures/htcondor)',
+  );
 const read = (name: string): string => readFileSync(path.join(dir!, name), 'utf8');
 const log = (name: string) => {
   const text = read(name);
@@ -21,18 +24,22 @@ const codes = (events: Array<{ code: number }>): number[] => events.map((e) => e
 
 describe('event log parser (incremental)', () => {
   it('keeps a half-written event for the next read and resumes at the offset', () => {
-    const whole = '000 (001.000.000) 2026-11-21 10:00:00 Job submitted from host: <127.0.0.1:9618>\n...\n012 (001.000.000) 2026-11-21 10:00:05 Job was held.\n\tTransfer input files failure\n\tCode 13 Subcode 2\n...\n';
+    const whole =
+      '000 (001.000.000) 2026-11-21 10:00:00 Job submitted from host: <127.0.0.1:9618>\n...\n012 (001.000.000) 2026-11-21 10:00:05 Job was held.\n\tTransfer input files failure\n\tCode 13 Subcode 2\n...\n';
     const cut = whole.indexOf('\tCode 13');
     const first = parseEvents(whole.slice(0, cut));
     expect(codes(first.events)).toEqual([0]);
     expect(first.consumed).toBe(whole.indexOf('012'));
     const rest = parseEvents(whole.slice(first.consumed));
-    expect(rest.events).toMatchObject([{ code: 12, cluster: 1, proc: 0, reason: 'Transfer input files failure', holdCode: 13, holdSubcode: 2 }]);
+    expect(rest.events).toMatchObject([
+      { code: 12, cluster: 1, proc: 0, reason: 'Transfer input files failure', holdCode: 13, holdSubcode: 2 },
+    ]);
     expect(first.consumed + rest.consumed).toBe(Buffer.byteLength(whole));
   });
 
   it('counts bytes, not characters, in its offsets', () => {
-    const text = '000 (002.000.000) 2026-11-21 10:00:00 Job submitted from host: <127.0.0.1:9618>\n\tDAG Node: ünïcødé\n...\n';
+    const text =
+      '000 (002.000.000) 2026-11-21 10:00:00 Job submitted from host: <127.0.0.1:9618>\n\tDAG Node: ünïcødé\n...\n';
     expect(parseEvents(text).consumed).toBe(Buffer.byteLength(text));
   });
 });
@@ -52,7 +59,13 @@ describe.skipIf(dir === undefined || dir === '')('genuine HTCondor samples', () 
   it('abnormal termination by signal 11, then an abort, then a normal end', () => {
     const { events } = log('userlog-abnormal-signal11-aborted.log');
     expect(codes(events)).toEqual([0, 1, 5, 0, 1, 9, 5]);
-    expect(events[0]).toMatchObject({ cluster: 180158, proc: 0, subproc: 0, time: '03/10 16:40:06', body: ['DAG Node: A'] });
+    expect(events[0]).toMatchObject({
+      cluster: 180158,
+      proc: 0,
+      subproc: 0,
+      time: '03/10 16:40:06',
+      body: ['DAG Node: A'],
+    });
     expect(events[2]!.termination).toEqual({ normal: false, signal: 11 });
     expect(events[5]).toMatchObject({ cluster: 180158, reason: 'Job was aborted by the user.' });
     expect(events[6]).toMatchObject({ cluster: 180159, termination: { normal: true, returnValue: 0 } });
@@ -61,7 +74,14 @@ describe.skipIf(dir === undefined || dir === '')('genuine HTCondor samples', () 
   it('a hold with its reason and code, then the release', () => {
     const { events } = log('userlog-held-released-third-party-fixture.log');
     expect(codes(events)).toEqual([0, 12, 13, 1, 6, 5]);
-    expect(events[1]).toMatchObject({ cluster: 12345, time: '2024-09-15 10:23:45', description: 'Job was held.', reason: 'Spooling input data files', holdCode: 16, holdSubcode: 0 });
+    expect(events[1]).toMatchObject({
+      cluster: 12345,
+      time: '2024-09-15 10:23:45',
+      description: 'Job was held.',
+      reason: 'Spooling input data files',
+      holdCode: 16,
+      holdSubcode: 0,
+    });
     expect(events[2]).toMatchObject({ description: 'Job was released.', reason: 'Data files spooled' });
     expect(events[5]!.termination).toEqual({ normal: true, returnValue: 0 });
   });
@@ -113,7 +133,11 @@ describe.skipIf(dir === undefined || dir === '')('genuine HTCondor samples', () 
   it('the legacy stress log: every event type, empty hold bodies, ids of -1', () => {
     const { events } = log('userlog-legacy-all-event-types-stress.log');
     expect(events.length).toBe(851);
-    for (const code of [...Array.from({ length: 21 }, (_, i) => i), 22, 23, 24]) expect(events.some((e) => e.code === code), `event ${code}`).toBe(true);
+    for (const code of [...Array.from({ length: 21 }, (_, i) => i), 22, 23, 24])
+      expect(
+        events.some((e) => e.code === code),
+        `event ${code}`,
+      ).toBe(true);
     expect(events.some((e) => e.cluster === -1 && e.proc === -1 && e.subproc === -1)).toBe(true);
     const held = events.filter((e) => e.code === 12);
     expect(held.length).toBe(48);
@@ -121,18 +145,49 @@ describe.skipIf(dir === undefined || dir === '')('genuine HTCondor samples', () 
   });
 
   it('condor_submit output: clusters and warnings', () => {
-    expect(parseSubmitOutput(read('condor_submit-output.txt'))).toEqual({ clusters: [{ cluster: 6, firstProc: 0, lastProc: 0, jobs: 1 }], messages: [] });
+    expect(parseSubmitOutput(read('condor_submit-output.txt'))).toEqual({
+      clusters: [{ cluster: 6, firstProc: 0, lastProc: 0, jobs: 1 }],
+      messages: [],
+    });
     const warned = parseSubmitOutput(read('condor_submit-output-with-warning.txt'));
     expect(warned.clusters).toEqual([{ cluster: 452, firstProc: 0, lastProc: 0, jobs: 1 }]);
     expect(warned.messages.length).toBe(2);
-    expect(parseSubmitOutput(read('condor_submit_dag-output.txt')).clusters).toEqual([{ cluster: 61, firstProc: 0, lastProc: 0, jobs: 1 }]);
-    expect(parseSubmitOutput('1234.0 - 1234.499\n').clusters).toEqual([{ cluster: 1234, firstProc: 0, lastProc: 499, jobs: 500 }]);
+    expect(parseSubmitOutput(read('condor_submit_dag-output.txt')).clusters).toEqual([
+      { cluster: 61, firstProc: 0, lastProc: 0, jobs: 1 },
+    ]);
+    expect(parseSubmitOutput('1234.0 - 1234.499\n').clusters).toEqual([
+      { cluster: 1234, firstProc: 0, lastProc: 499, jobs: 500 },
+    ]);
   });
 
   it('condor_q totals in both formats', () => {
-    expect(parseQueueTotals(read('condor_q-default-batch-hold-column.txt'))).toEqual({ jobs: 2388, completed: 0, removed: 1, idle: 58, running: 2276, held: 53, suspended: 0 });
-    expect(parseQueueTotals(read('condor_q-empty-queue-totals.txt'))).toEqual({ jobs: 0, completed: 0, removed: 0, idle: 0, running: 0, held: 0, suspended: 0 });
-    expect(parseQueueTotals(read('condor_q-nobatch.txt'))).toEqual({ jobs: 14, completed: 0, removed: 0, idle: 4, running: 8, held: 2, suspended: 0 });
+    expect(parseQueueTotals(read('condor_q-default-batch-hold-column.txt'))).toEqual({
+      jobs: 2388,
+      completed: 0,
+      removed: 1,
+      idle: 58,
+      running: 2276,
+      held: 53,
+      suspended: 0,
+    });
+    expect(parseQueueTotals(read('condor_q-empty-queue-totals.txt'))).toEqual({
+      jobs: 0,
+      completed: 0,
+      removed: 0,
+      idle: 0,
+      running: 0,
+      held: 0,
+      suspended: 0,
+    });
+    expect(parseQueueTotals(read('condor_q-nobatch.txt'))).toEqual({
+      jobs: 14,
+      completed: 0,
+      removed: 0,
+      idle: 4,
+      running: 8,
+      held: 2,
+      suspended: 0,
+    });
     expect(parseQueueTotals(read('condor_q-batch-held-cmd-batchname.txt'))?.held).toBe(1);
     expect(parseQueueTotals(read('condor_q-format-clusterid-procid.txt'))).toBeUndefined();
   });

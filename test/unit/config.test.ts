@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { checkWatchSettings, DEFAULT_WATCH_SETTINGS, homeChanges, readRunRequest, resolveHomeSettings } from '../../src/config/index.js';
+import {
+  checkWatchSettings,
+  DEFAULT_WATCH_SETTINGS,
+  homeChanges,
+  readRunRequest,
+  resolveHomeSettings,
+} from '../../src/config/index.js';
 import { endpoint } from '../../src/config/parse.js';
 
 const normalizeEndpoint = (value: string): string => endpoint(value, '--s3-endpoint');
@@ -19,34 +25,79 @@ describe('config', () => {
     expect(() => normalizeEndpoint('ftp://x')).toThrow(UsageError);
   });
 
-  it('has the reference tool\'s defaults, applied only to what no flag gives', () => {
-    expect(DEFAULT_WATCH_SETTINGS).toMatchObject({ maxRunning: 10000, retries: 3, schedule: '*/15 * * * *', executor: 'local', region: 'us-east-1' });
+  it("has the reference tool's defaults, applied only to what no flag gives", () => {
+    expect(DEFAULT_WATCH_SETTINGS).toMatchObject({
+      maxRunning: 10000,
+      retries: 3,
+      schedule: '*/15 * * * *',
+      executor: 'local',
+      region: 'us-east-1',
+    });
     const config = resolveConfig(base, {});
     // Nothing given: a new watch takes the defaults, an existing one keeps what it has.
     expect(config.watch.given).toEqual({});
-    expect(config.watch.identity).toEqual({ pattern: '*raw.csv', inputBucket: 'in-bucket', outputBucket: 'out-bucket', endpoint: undefined });
-    const given = resolveConfig({ ...base, maxRunning: '500', schedule: '* * * * *', retries: '0', retryDelay: '2.5', executor: 'condor', accessKey: 'a', secretKey: 's' }, { AWS_REGION: 'eu-west-1' });
+    expect(config.watch.identity).toEqual({
+      pattern: '*raw.csv',
+      inputBucket: 'in-bucket',
+      outputBucket: 'out-bucket',
+      endpoint: undefined,
+    });
+    const given = resolveConfig(
+      {
+        ...base,
+        maxRunning: '500',
+        schedule: '* * * * *',
+        retries: '0',
+        retryDelay: '2.5',
+        executor: 'condor',
+        accessKey: 'a',
+        secretKey: 's',
+      },
+      { AWS_REGION: 'eu-west-1' },
+    );
     expect(given.watch.given).toEqual({
-      maxRunning: 500, schedule: '* * * * *', retries: 0, retryDelayMs: 2500, executor: 'condor',
-      accessKeyFile: path.resolve('a'), secretKeyFile: path.resolve('s'), region: 'eu-west-1',
+      maxRunning: 500,
+      schedule: '* * * * *',
+      retries: 0,
+      retryDelayMs: 2500,
+      executor: 'condor',
+      accessKeyFile: path.resolve('a'),
+      secretKeyFile: path.resolve('s'),
+      region: 'eu-west-1',
     });
   });
 
   it('refuses an output bucket equal to the input bucket: the COGs would overwrite their sources', () => {
-    expect(() => resolveConfig({ ...base, outputBucket: 'in-bucket' }, {})).toThrow(/--input-bucket and --output-bucket are both "in-bucket": every COG would overwrite its source image/);
+    expect(() => resolveConfig({ ...base, outputBucket: 'in-bucket' }, {})).toThrow(
+      /--input-bucket and --output-bucket are both "in-bucket": every COG would overwrite its source image/,
+    );
   });
 
   it('refuses a scratch directory that is, holds, or lies in the logs of the home', () => {
-    expect(() => resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp/h1' }, {})).toThrow(/--scratch \/tmp\/h1 is the cogd home/);
-    expect(() => resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp' }, {})).toThrow(/--scratch \/tmp contains the cogd home/);
+    expect(() => resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp/h1' }, {})).toThrow(
+      /--scratch \/tmp\/h1 is the cogd home/,
+    );
+    expect(() => resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp' }, {})).toThrow(
+      /--scratch \/tmp contains the cogd home/,
+    );
     expect(() => resolveConfig({ ...base, home: '/tmp/h1', scratch: '/' }, {})).toThrow(UsageError);
-    expect(() => resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp/h1/logs/x' }, {})).toThrow(/inside the home's logs/);
-    expect(resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp/h1/scratch2' }, {}).given.home.scratch).toBe('/tmp/h1/scratch2');
-    expect(resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp/elsewhere' }, {}).given.home.scratch).toBe('/tmp/elsewhere');
+    expect(() => resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp/h1/logs/x' }, {})).toThrow(
+      /inside the home's logs/,
+    );
+    expect(resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp/h1/scratch2' }, {}).given.home.scratch).toBe(
+      '/tmp/h1/scratch2',
+    );
+    expect(resolveConfig({ ...base, home: '/tmp/h1', scratch: '/tmp/elsewhere' }, {}).given.home.scratch).toBe(
+      '/tmp/elsewhere',
+    );
   });
 
   it('resolves home settings given over stored over defaults, and says what a start changes', () => {
-    const { settings, sources } = resolveHomeSettings('/tmp/h1', { ioConcurrency: 4, jobTimeoutMs: 60_000 }, { jobTimeoutMs: 120_000 });
+    const { settings, sources } = resolveHomeSettings(
+      '/tmp/h1',
+      { ioConcurrency: 4, jobTimeoutMs: 60_000 },
+      { jobTimeoutMs: 120_000 },
+    );
     expect(settings.ioConcurrency).toBe(4);
     expect(sources.ioConcurrency).toBe('stored');
     expect(settings.jobTimeoutMs).toBe(120_000);
@@ -54,12 +105,18 @@ describe('config', () => {
     expect(settings.stepTimeoutMs).toBe(120_000); // its default follows the job timeout
     expect(settings.scratch).toBe('/tmp/h1/scratch');
     expect(sources.cpuConcurrency).toBe('default');
-    expect(homeChanges('/tmp/h1', { ioConcurrency: 8 }, { ioConcurrency: 4, maxBands: 64 })).toEqual(['--io-concurrency 8 → 4']);
+    expect(homeChanges('/tmp/h1', { ioConcurrency: 8 }, { ioConcurrency: 4, maxBands: 64 })).toEqual([
+      '--io-concurrency 8 → 4',
+    ]);
   });
 
   it('checks what the stored and given settings make together: condor needs key files', () => {
-    expect(() => checkWatchSettings({ ...DEFAULT_WATCH_SETTINGS, executor: 'condor' })).toThrow(/--executor condor needs the S3 keys in files/);
-    expect(() => checkWatchSettings({ ...DEFAULT_WATCH_SETTINGS, executor: 'condor', accessKeyFile: '/a', secretKeyFile: '/s' })).not.toThrow();
+    expect(() => checkWatchSettings({ ...DEFAULT_WATCH_SETTINGS, executor: 'condor' })).toThrow(
+      /--executor condor needs the S3 keys in files/,
+    );
+    expect(() =>
+      checkWatchSettings({ ...DEFAULT_WATCH_SETTINGS, executor: 'condor', accessKeyFile: '/a', secretKeyFile: '/s' }),
+    ).not.toThrow();
   });
 
   it('takes the home from the flag, else COGD_HOME, else the current directory', () => {

@@ -60,7 +60,7 @@ describe('parseManifest', () => {
     expect(rows[2]!.reason).toBe('duplicate of line 1; the image is converted once');
   });
 
-  it('fails a row whose preview would overwrite an earlier row\'s', () => {
+  it("fails a row whose preview would overwrite an earlier row's", () => {
     const rows = parseManifest('d/x.tif,3\nd/x.tiff,3\n');
     expect(rows[1]!.reason).toMatch(/preview d\/x\.jpg would overwrite the preview of line 1/);
   });
@@ -100,11 +100,17 @@ describe('parseManifest', () => {
   });
 
   it('fails a row that is not valid UTF-8 alone and keeps its bytes', () => {
-    const bytes = Buffer.concat([Buffer.from('a.tif,3\n'), Buffer.from([0x62, 0xff, 0xfe, 0x2e, 0x74, 0x69, 0x66]), Buffer.from(',1\nc.tif,1\n')]);
+    const bytes = Buffer.concat([
+      Buffer.from('a.tif,3\n'),
+      Buffer.from([0x62, 0xff, 0xfe, 0x2e, 0x74, 0x69, 0x66]),
+      Buffer.from(',1\nc.tif,1\n'),
+    ]);
     const rows = parseManifest(bytes);
     expect(rows.map((r) => r.key)).toEqual(['a.tif', undefined, 'c.tif']);
     expect(Buffer.isBuffer(rows[1]!.raw)).toBe(true);
-    expect((rows[1]!.raw as Buffer).equals(Buffer.from([0x62, 0xff, 0xfe, 0x2e, 0x74, 0x69, 0x66, 0x2c, 0x31]))).toBe(true);
+    expect((rows[1]!.raw as Buffer).equals(Buffer.from([0x62, 0xff, 0xfe, 0x2e, 0x74, 0x69, 0x66, 0x2c, 0x31]))).toBe(
+      true,
+    );
     expect(rows[1]!.reason).toBe('the row is not valid UTF-8 (byte 0xff at byte 2)');
   });
 

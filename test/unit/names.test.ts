@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { isResultName, logNames, manifestBase, previewKey, resultKey, runBatchName, timestamp, watchBatchName } from '../../src/manifest/names.js';
+import {
+  isResultName,
+  logNames,
+  manifestBase,
+  previewKey,
+  resultKey,
+  runBatchName,
+  timestamp,
+  watchBatchName,
+} from '../../src/manifest/names.js';
 
 describe('names', () => {
   it('derives result names as the reference tool did', () => {

@@ -7,17 +7,42 @@ import { autoProfile, cogCommand, planCog, wantsChecksum } from '../../src/conve
 import type { ConversionSettings } from '../../src/types.js';
 
 const band = (type: string, extra: Partial<BandInfo> = {}): BandInfo => ({ type, hasColorTable: false, ...extra });
-const image = (bands: BandInfo[], extra: Partial<ImageInfo> = {}): ImageInfo => ({ driver: 'GTiff', width: 1000, height: 800, bands, ...extra });
-const settings = (extra: Partial<ConversionSettings> = {}): ConversionSettings => ({
-  profile: 'lzw', creationOptions: [], overviewResampling: undefined, maxZError: 0, previewBackground: 'white', previewMaxSize: undefined, ...extra,
+const image = (bands: BandInfo[], extra: Partial<ImageInfo> = {}): ImageInfo => ({
+  driver: 'GTiff',
+  width: 1000,
+  height: 800,
+  bands,
+  ...extra,
 });
-const rgb = image([band('Byte', { colorInterpretation: 'Red' }), band('Byte', { colorInterpretation: 'Green' }), band('Byte', { colorInterpretation: 'Blue' })]);
-const options = (info: ImageInfo, extra: Partial<ConversionSettings> = {}) => Object.fromEntries(planCog(info, settings(extra)).options);
+const settings = (extra: Partial<ConversionSettings> = {}): ConversionSettings => ({
+  profile: 'lzw',
+  creationOptions: [],
+  overviewResampling: undefined,
+  maxZError: 0,
+  previewBackground: 'white',
+  previewMaxSize: undefined,
+  ...extra,
+});
+const rgb = image([
+  band('Byte', { colorInterpretation: 'Red' }),
+  band('Byte', { colorInterpretation: 'Green' }),
+  band('Byte', { colorInterpretation: 'Blue' }),
+]);
+const options = (info: ImageInfo, extra: Partial<ConversionSettings> = {}) =>
+  Object.fromEntries(planCog(info, settings(extra)).options);
 
 describe('profiles', () => {
   it('lzw, deflate and zstd take the predictor of the data type, none for palettes', () => {
-    expect(options(rgb)).toEqual({ COMPRESS: 'LZW', PREDICTOR: '2', OVERVIEW_RESAMPLING: 'AVERAGE', BIGTIFF: 'IF_SAFER' });
-    expect(options(image([band('Float32')]), { profile: 'deflate' })).toMatchObject({ COMPRESS: 'DEFLATE', PREDICTOR: '3' });
+    expect(options(rgb)).toEqual({
+      COMPRESS: 'LZW',
+      PREDICTOR: '2',
+      OVERVIEW_RESAMPLING: 'AVERAGE',
+      BIGTIFF: 'IF_SAFER',
+    });
+    expect(options(image([band('Float32')]), { profile: 'deflate' })).toMatchObject({
+      COMPRESS: 'DEFLATE',
+      PREDICTOR: '3',
+    });
     expect(options(image([band('Int16')]), { profile: 'zstd' })).toMatchObject({ COMPRESS: 'ZSTD', PREDICTOR: '2' });
     const palette = image([band('Byte', { hasColorTable: true, colorInterpretation: 'Palette' })]);
     expect(options(palette)).toEqual({ COMPRESS: 'LZW', OVERVIEW_RESAMPLING: 'NEAREST', BIGTIFF: 'IF_SAFER' });
@@ -38,23 +63,47 @@ describe('profiles', () => {
 
   it('a profile that cannot hold the image fails it, naming one that can', () => {
     const u16 = image([band('UInt16'), band('UInt16'), band('UInt16')]);
-    expect(() => planCog(u16, settings({ profile: 'jpeg' }))).toThrow(/the jpeg profile holds RGB Byte images; this image has 3 UInt16 bands: use --profile zstd \(or auto\)/);
-    expect(() => planCog(image([band('Byte')]), settings({ profile: 'webp' }))).toThrow(/webp profile holds 3 or 4 Byte bands .* 1 Byte band: use --profile zstd/);
+    expect(() => planCog(u16, settings({ profile: 'jpeg' }))).toThrow(
+      /the jpeg profile holds RGB Byte images; this image has 3 UInt16 bands: use --profile zstd \(or auto\)/,
+    );
+    expect(() => planCog(image([band('Byte')]), settings({ profile: 'webp' }))).toThrow(
+      /webp profile holds 3 or 4 Byte bands .* 1 Byte band: use --profile zstd/,
+    );
     const withNodata = image(rgb.bands.map((b) => ({ ...b, nodata: 0 })));
     expect(() => planCog(withNodata, settings({ profile: 'jpeg' }))).toThrow(/use --profile webp/);
-    expect(() => planCog(image([band('Byte', { hasColorTable: true })]), settings({ profile: 'lerc' }))).toThrow(/not palette indices/);
+    expect(() => planCog(image([band('Byte', { hasColorTable: true })]), settings({ profile: 'lerc' }))).toThrow(
+      /not palette indices/,
+    );
   });
 
   it('auto picks by type; --co and --overview-resampling override; the command lists every option', () => {
     expect(autoProfile(rgb)).toBe('webp');
     expect(autoProfile(image([...rgb.bands, band('Byte', { colorInterpretation: 'Alpha' })]))).toBe('zstd'); // exact RGBA
-    expect(planCog(image([...rgb.bands, band('Byte', { colorInterpretation: 'Alpha' })]), settings({ profile: 'webp' })).exactBands).toEqual([4]);
+    expect(
+      planCog(image([...rgb.bands, band('Byte', { colorInterpretation: 'Alpha' })]), settings({ profile: 'webp' }))
+        .exactBands,
+    ).toEqual([4]);
     expect(autoProfile(image([band('Float32')]))).toBe('zstd');
     expect(planCog(image([band('UInt16')]), settings({ profile: 'auto' })).profile).toBe('zstd');
-    expect(options(rgb, { creationOptions: ['LEVEL=9', 'BLOCKSIZE=256'], overviewResampling: 'lanczos' })).toMatchObject({ LEVEL: '9', BLOCKSIZE: '256', OVERVIEW_RESAMPLING: 'LANCZOS' });
+    expect(
+      options(rgb, { creationOptions: ['LEVEL=9', 'BLOCKSIZE=256'], overviewResampling: 'lanczos' }),
+    ).toMatchObject({ LEVEL: '9', BLOCKSIZE: '256', OVERVIEW_RESAMPLING: 'LANCZOS' });
     expect(cogCommand(planCog(rgb, settings()), 'in.tif', 'out.tif')).toEqual([
-      '-q', '-of', 'COG', '-co', 'COMPRESS=LZW', '-co', 'PREDICTOR=2', '-co', 'OVERVIEW_RESAMPLING=AVERAGE', '-co', 'BIGTIFF=IF_SAFER',
-      '-mo', 'OVR_RESAMPLING_ALG=AVERAGE', 'in.tif', 'out.tif',
+      '-q',
+      '-of',
+      'COG',
+      '-co',
+      'COMPRESS=LZW',
+      '-co',
+      'PREDICTOR=2',
+      '-co',
+      'OVERVIEW_RESAMPLING=AVERAGE',
+      '-co',
+      'BIGTIFF=IF_SAFER',
+      '-mo',
+      'OVR_RESAMPLING_ALG=AVERAGE',
+      'in.tif',
+      'out.tif',
     ]);
     expect(wantsChecksum(settings({ profile: 'jpeg' }))).toBe(false);
     expect(wantsChecksum(settings({ profile: 'auto' }))).toBe(true);
@@ -63,12 +112,29 @@ describe('profiles', () => {
 
 describe('previews', () => {
   it('choose bands by role, falling back to position', () => {
-    const bgr = image([band('Byte', { colorInterpretation: 'Blue' }), band('Byte', { colorInterpretation: 'Green' }), band('Byte', { colorInterpretation: 'Red' })]);
+    const bgr = image([
+      band('Byte', { colorInterpretation: 'Blue' }),
+      band('Byte', { colorInterpretation: 'Green' }),
+      band('Byte', { colorInterpretation: 'Red' }),
+    ]);
     expect(previewBands(bgr)).toEqual({ bands: [3, 2, 1], expand: false });
-    expect(previewBands(image([band('Byte', { colorInterpretation: 'Alpha' }), band('Byte', { colorInterpretation: 'Gray' })]))).toEqual({ bands: [2], expand: false });
-    expect(previewBands(image([band('Byte'), band('Byte'), band('Byte'), band('Byte'), band('Byte')]))).toEqual({ bands: [1, 2, 3], expand: false });
-    expect(previewBands(image([band('Byte'), band('Byte', { colorInterpretation: 'Alpha' })]))).toEqual({ bands: [1], expand: false });
-    expect(previewBands(image([band('Byte', { hasColorTable: true, colorInterpretation: 'Palette' })]))).toEqual({ bands: [1], expand: true });
+    expect(
+      previewBands(
+        image([band('Byte', { colorInterpretation: 'Alpha' }), band('Byte', { colorInterpretation: 'Gray' })]),
+      ),
+    ).toEqual({ bands: [2], expand: false });
+    expect(previewBands(image([band('Byte'), band('Byte'), band('Byte'), band('Byte'), band('Byte')]))).toEqual({
+      bands: [1, 2, 3],
+      expand: false,
+    });
+    expect(previewBands(image([band('Byte'), band('Byte', { colorInterpretation: 'Alpha' })]))).toEqual({
+      bands: [1],
+      expand: false,
+    });
+    expect(previewBands(image([band('Byte', { hasColorTable: true, colorInterpretation: 'Palette' })]))).toEqual({
+      bands: [1],
+      expand: true,
+    });
   });
 
   it('paint masked pixels with the background through a VRT, and stretch only what needs it', () => {
@@ -78,16 +144,44 @@ describe('previews', () => {
     const vrt = previewVrt(plan, dem, '/s/in put&.tif');
     expect(vrt).toContain('<SourceFilename relativeToVRT="0">/s/in put&amp;.tif</SourceFilename>');
     expect(vrt).toContain('<ScaleOffset>29</ScaleOffset><ScaleRatio>0</ScaleRatio>'); // the gray of #102030
-    expect(vrt).toContain(`<ScaleOffset>${-35 * 5.1}</ScaleOffset><ScaleRatio>5.1</ScaleRatio><UseMaskBand>true</UseMaskBand>`);
-    expect(previewCommand(plan, 'p.vrt', 'o.jpg')).toEqual(['-q', '-of', 'JPEG', '-co', 'QUALITY=80', 'p.vrt', 'o.jpg']);
-    expect(previewCommand(planPreview(rgb, settings()), 'i', 'o')).toEqual(['-q', '-of', 'JPEG', '-co', 'QUALITY=80', '-b', '1', '-b', '2', '-b', '3', 'i', 'o']);
-    expect(previewCommand(planPreview(image([band('Byte', { nbits: 1 })]), settings()), 'i', 'o')).toContain('-scale_1');
+    expect(vrt).toContain(
+      `<ScaleOffset>${-35 * 5.1}</ScaleOffset><ScaleRatio>5.1</ScaleRatio><UseMaskBand>true</UseMaskBand>`,
+    );
+    expect(previewCommand(plan, 'p.vrt', 'o.jpg')).toEqual([
+      '-q',
+      '-of',
+      'JPEG',
+      '-co',
+      'QUALITY=80',
+      'p.vrt',
+      'o.jpg',
+    ]);
+    expect(previewCommand(planPreview(rgb, settings()), 'i', 'o')).toEqual([
+      '-q',
+      '-of',
+      'JPEG',
+      '-co',
+      'QUALITY=80',
+      '-b',
+      '1',
+      '-b',
+      '2',
+      '-b',
+      '3',
+      'i',
+      'o',
+    ]);
+    expect(previewCommand(planPreview(image([band('Byte', { nbits: 1 })]), settings()), 'i', 'o')).toContain(
+      '-scale_1',
+    );
     expect(backgroundRgb('255,0,10')).toEqual([255, 0, 10]);
   });
 
-  it('scale images over JPEG\'s limit, or over --preview-max-size, keeping the aspect', () => {
+  it("scale images over JPEG's limit, or over --preview-max-size, keeping the aspect", () => {
     expect(planPreview(image([band('Byte')], { width: 1, height: 70_000 }), settings()).outsize).toEqual([1, 65_500]);
-    expect(planPreview(image([band('Byte')], { width: 4000, height: 2000 }), settings({ previewMaxSize: 1000 })).outsize).toEqual([1000, 500]);
+    expect(
+      planPreview(image([band('Byte')], { width: 4000, height: 2000 }), settings({ previewMaxSize: 1000 })).outsize,
+    ).toEqual([1000, 500]);
     expect(planPreview(rgb, settings()).outsize).toBeUndefined();
   });
 });
@@ -98,7 +192,11 @@ describe('fidelity', () => {
 
   it('passes a faithful output and names each difference', () => {
     expect(differences(input, structuredClone(input), { exactBands: [1] })).toEqual([]);
-    const out = image([band('Int16', { checksum: 12, colorInterpretation: 'Gray' })], { ...geo, width: 999, geoTransform: [500000, 10, 0, 4500010, 0, -10] });
+    const out = image([band('Int16', { checksum: 12, colorInterpretation: 'Gray' })], {
+      ...geo,
+      width: 999,
+      geoTransform: [500000, 10, 0, 4500010, 0, -10],
+    });
     expect(differences(input, out, { exactBands: [1] })).toEqual([
       'size 1000 x 800 became 999 x 800',
       'the geotransform [500000,10,0,4500000,0,-10] became [500000,10,0,4500010,0,-10]',

@@ -14,8 +14,11 @@ describe('README flag tables', () => {
 
   it('list every option a person can give, with its default', () => {
     const doc = optionsMarkdown();
-    for (const spec of Object.values(OPTIONS)) expect(doc).toContain(`\`${spec.flags.split(', ').at(-1)!.replace(/\|/g, '\\|')}\``);
-    expect(doc).toContain('| `-m`, `--max-running <n>` | jobs of this watch in flight at most | `10000` | poll, start |');
+    for (const spec of Object.values(OPTIONS))
+      expect(doc).toContain(`\`${spec.flags.split(', ').at(-1)!.replace(/\|/g, '\\|')}\``);
+    expect(doc).toContain(
+      '| `-m`, `--max-running <n>` | jobs of this watch in flight at most | `10000` | poll, start |',
+    );
     expect(doc).toContain('`--s3-endpoint <host\\|url>`');
     expect(doc).toMatch(/`--retry-timeouts`, `--no-retry-timeouts`/);
   });

@@ -13,12 +13,31 @@ async function home(): Promise<{ db: StateDB; runs: number[] }> {
   const db = new StateDB(path.join(await tempDir(), 'cogd.db'));
   const watch = db.saveWatch(
     { pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', endpoint: undefined },
-    { accessKeyFile: undefined, secretKeyFile: undefined, region: 'us-east-1', schedule: '* * * * *', maxRunning: 5, retries: 0, retryDelayMs: 0, executor: 'local', ...DEFAULT_CONVERSION },
+    {
+      accessKeyFile: undefined,
+      secretKeyFile: undefined,
+      region: 'us-east-1',
+      schedule: '* * * * *',
+      maxRunning: 5,
+      retries: 0,
+      retryDelayMs: 0,
+      executor: 'local',
+      ...DEFAULT_CONVERSION,
+    },
   );
   const runs = [1, 2].map((n) => {
     const run = db.insertRun({
-      watchId: watch.id, inputBucket: 'raw', outputBucket: 'cogs', manifestKey: `m${n}-raw.csv`, manifestEtag: `"${n}"`, manifestMtime: 't',
-      base: `m${n}-`, ts: '20261130-000000', processingKey: `m${n}-processing.csv`, runDir: `/tmp/run-${n}`, batchName: 'COG-Pipeline-DAG-*raw.csv',
+      watchId: watch.id,
+      inputBucket: 'raw',
+      outputBucket: 'cogs',
+      manifestKey: `m${n}-raw.csv`,
+      manifestEtag: `"${n}"`,
+      manifestMtime: 't',
+      base: `m${n}-`,
+      ts: '20261130-000000',
+      processingKey: `m${n}-processing.csv`,
+      runDir: `/tmp/run-${n}`,
+      batchName: 'COG-Pipeline-DAG-*raw.csv',
     });
     db.insertJobs(run.id, planRows(parseManifest('a.tif,1\nb.tif,1\nc.png,1\n')));
     return run.id;
@@ -30,7 +49,10 @@ describe('requestRemoval', () => {
   it('marks jobs, runs, watches and batches as condor_rm says it, and names what matched nothing', async () => {
     const { db, runs } = await home();
     const request = requestRemoval(db, ['1.2', 'w1', '99', '1.3'].map(parseTarget));
-    expect(request.lines).toEqual(['Job 1.2 has been marked for removal', 'Watch w1 (COG-Pipeline-Crondor-*raw.csv) has been removed; its runs go on']);
+    expect(request.lines).toEqual([
+      'Job 1.2 has been marked for removal',
+      'Watch w1 (COG-Pipeline-Crondor-*raw.csv) has been removed; its runs go on',
+    ]);
     expect(request.unknown).toEqual(['99', '1.3']); // 1.3 was rejected at planning: nothing unfinished
     expect(request).toMatchObject({ watchesChanged: true, jobsChanged: true });
     expect(db.liveWatches()).toEqual([]);

@@ -17,7 +17,9 @@ describe('notText', () => {
     expect(notText(Buffer.alloc(0))).toBeUndefined();
     const tiff = await readFile(await makeTiff(path.join(await tempDir(), 'x.tif'), { bands: 1 }));
     expect(notText(tiff)).toMatch(/^binary content: a NUL byte at offset \d+$/);
-    expect(notText(Buffer.from('\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\u000e\u000f'))).toMatch(/10 control bytes/);
+    expect(notText(Buffer.from('\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\u000e\u000f'))).toMatch(
+      /10 control bytes/,
+    );
   });
 });
 
@@ -29,7 +31,11 @@ describe('log names', () => {
     expect(stem.length).toBe(MAX_LOG_STEM);
     expect(stem).toMatch(/^n+-[0-9a-f]{10}$/);
     expect(logStem(`y/${'n'.repeat(300)}.tif`)).not.toBe(stem); // another key, another hash
-    const names = logNames([{ key: long, line: 1 }, { key: `z/${'n'.repeat(300)}.tif`, line: 2 }, { key: long.replace('x/', 'w/'), line: 3 }]);
+    const names = logNames([
+      { key: long, line: 1 },
+      { key: `z/${'n'.repeat(300)}.tif`, line: 2 },
+      { key: long.replace('x/', 'w/'), line: 3 },
+    ]);
     for (const name of names.values()) expect(Buffer.byteLength(`${name}.log`)).toBeLessThan(255);
     expect(new Set(names.values()).size).toBe(3);
   });
@@ -56,7 +62,9 @@ describe('state files', () => {
     const other = await tempDir();
     await mkdir(path.join(other, 'logs', 'run-20261130-000000'), { recursive: true });
     await writeFile(path.join(other, 'cogd.db'), '');
-    expect(() => new StateDB(path.join(other, 'cogd.db'))).toThrow(/is empty, but \S+ holds 1 run\(s\): their state is lost/);
+    expect(() => new StateDB(path.join(other, 'cogd.db'))).toThrow(
+      /is empty, but \S+ holds 1 run\(s\): their state is lost/,
+    );
   });
 
   it('a file that is not SQLite, or cut short, is refused before SQLite opens it', async () => {
@@ -65,7 +73,9 @@ describe('state files', () => {
     new StateDB(file).close();
     // Filler pages written straight into the state file (the state layer has no door for this).
     const db = new Database(file);
-    db.exec('CREATE TABLE filler (x TEXT); INSERT INTO filler SELECT hex(randomblob(500)) FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) SELECT i FROM n);');
+    db.exec(
+      'CREATE TABLE filler (x TEXT); INSERT INTO filler SELECT hex(randomblob(500)) FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) SELECT i FROM n);',
+    );
     db.pragma('wal_checkpoint(TRUNCATE)');
     db.close();
     const whole = await readFile(file);

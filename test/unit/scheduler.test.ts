@@ -15,7 +15,18 @@ import { parseManifest } from '../../src/manifest/parse.js';
 import { StateDB, type JobRecord, type RunRecord } from '../../src/state/db.js';
 import type { Storage } from '../../src/storage/s3.js';
 import type { Watch } from '../../src/types.js';
-import { FakeExecutor, failing, hang, hangTicking, held, permanent, succeed, wait, type Call, type Script } from '../support/fake-executor.js';
+import {
+  FakeExecutor,
+  failing,
+  hang,
+  hangTicking,
+  held,
+  permanent,
+  succeed,
+  wait,
+  type Call,
+  type Script,
+} from '../support/fake-executor.js';
 import { tempDir } from '../support/helpers.js';
 import { DEFAULT_CONVERSION } from '../../src/convert/profiles.js';
 
@@ -54,7 +65,17 @@ function newWatch(maxRunning = 10): Watch {
   counter += 1;
   return db.saveWatch(
     { pattern: `*w${counter}.csv`, inputBucket: 'raw', outputBucket: 'cogs', endpoint: undefined },
-    { accessKeyFile: undefined, secretKeyFile: undefined, region: 'us-east-1', schedule: '*/15 * * * *', maxRunning, retries: 3, retryDelayMs: 0, executor: 'local', ...DEFAULT_CONVERSION },
+    {
+      accessKeyFile: undefined,
+      secretKeyFile: undefined,
+      region: 'us-east-1',
+      schedule: '*/15 * * * *',
+      maxRunning,
+      retries: 3,
+      retryDelayMs: 0,
+      executor: 'local',
+      ...DEFAULT_CONVERSION,
+    },
   );
 }
 
@@ -64,9 +85,17 @@ async function newRun(watch: Watch, rows: string[]): Promise<RunRecord> {
   const runDir = path.join(dir, `run${counter}`);
   await mkdir(runDir);
   const run = db.insertRun({
-    watchId: watch.id, inputBucket: 'raw', outputBucket: 'cogs', manifestKey: `m${counter}-raw.csv`, manifestEtag: `"e${counter}"`,
-    manifestMtime: '2026-01-01T00:00:00.000Z', base: `m${counter}-`, ts: '20260101-000000', processingKey: `m${counter}-processing-20260101-000000.csv`,
-    runDir, batchName: 'COG-Pipeline-DAG-*raw.csv',
+    watchId: watch.id,
+    inputBucket: 'raw',
+    outputBucket: 'cogs',
+    manifestKey: `m${counter}-raw.csv`,
+    manifestEtag: `"e${counter}"`,
+    manifestMtime: '2026-01-01T00:00:00.000Z',
+    base: `m${counter}-`,
+    ts: '20260101-000000',
+    processingKey: `m${counter}-processing-20260101-000000.csv`,
+    runDir,
+    batchName: 'COG-Pipeline-DAG-*raw.csv',
   });
   db.insertJobs(run.id, planRows(parseManifest(rows.map((r) => (r.includes(',') ? r : `${r},1`)).join('\n') + '\n')));
   return db.run(run.id)!;
@@ -89,7 +118,14 @@ function execute(run: RunRecord, executor: FakeExecutor, handle: Partial<RunHand
   let settled = false;
   const done = scheduler!
     .execute({
-      run, log, storage, executor, maxRunning: 10, retries: 0, backoff: NO_DELAY, conversion: DEFAULT_CONVERSION,
+      run,
+      log,
+      storage,
+      executor,
+      maxRunning: 10,
+      retries: 0,
+      backoff: NO_DELAY,
+      conversion: DEFAULT_CONVERSION,
       post: async () => {
         posts.push(db.jobs(run.id));
       },
@@ -223,7 +259,11 @@ describe('retries and back-off', () => {
     const fake = new FakeExecutor({ 'a.tif': permanent('the image s3://raw/a.tif does not exist') });
     await execute(run, fake, { retries: 3 }).done;
     expect(fake.calls).toHaveLength(1);
-    expect(jobs(run)['a.tif']).toMatchObject({ state: 'failed', attempts: 1, error: 'the image s3://raw/a.tif does not exist' });
+    expect(jobs(run)['a.tif']).toMatchObject({
+      state: 'failed',
+      attempts: 1,
+      error: 'the image s3://raw/a.tif does not exist',
+    });
   });
 });
 
@@ -241,7 +281,12 @@ describe('-m (maxRunning)', () => {
     expect(scheduler!.running).toBe(2);
     // Handed over but not started: still idle (their attempt counted); the others untouched.
     expect(Object.values(jobs(run)).map((j) => [j.imageKey, j.state, j.attempts])).toEqual([
-      ['a.tif', 'idle', 1], ['b.tif', 'idle', 1], ['c.tif', 'idle', 0], ['d.tif', 'idle', 0], ['e.tif', 'idle', 0], ['f.tif', 'idle', 0],
+      ['a.tif', 'idle', 1],
+      ['b.tif', 'idle', 1],
+      ['c.tif', 'idle', 0],
+      ['d.tif', 'idle', 0],
+      ['e.tif', 'idle', 0],
+      ['f.tif', 'idle', 0],
     ]);
     fake.calls[0]!.job.started();
     expect(jobs(run)['a.tif']!.state).toBe('running');
@@ -267,7 +312,14 @@ describe('round-robin', () => {
     const first = execute(one, fake, { maxRunning: 1 });
     const second = execute(two, fake, { maxRunning: 1 });
     await Promise.all([first.done, second.done]);
-    expect(fake.calls.map((c) => c.key)).toEqual(['one/a.tif', 'two/a.tif', 'one/b.tif', 'two/b.tif', 'one/c.tif', 'one/d.tif']);
+    expect(fake.calls.map((c) => c.key)).toEqual([
+      'one/a.tif',
+      'two/a.tif',
+      'one/b.tif',
+      'two/b.tif',
+      'one/c.tif',
+      'one/d.tif',
+    ]);
     expect(fake.maxInFlight).toBe(1);
   });
 
@@ -283,7 +335,11 @@ describe('round-robin', () => {
     expect(fake.calls.length).toBe(3);
     expect(fake.inFlightByRun.get(narrow.id)).toBe(1);
     expect(fake.inFlightByRun.get(wide.id)).toBe(2);
-    const both = { settled: () => first.settled() && second.settled(), done: Promise.all([first.done, second.done]).then(() => undefined), posts: [] };
+    const both = {
+      settled: () => first.settled() && second.settled(),
+      done: Promise.all([first.done, second.done]).then(() => undefined),
+      posts: [],
+    };
     await finishAll(fake, both);
     expect(fake.maxInFlightByRun.get(narrow.id)).toBe(1);
     expect(fake.maxInFlightByRun.get(wide.id)).toBe(2);
@@ -329,12 +385,14 @@ describe('deadlines', () => {
     newScheduler({ jobTimeoutMs: 5000 });
     const run = await newRun(newWatch(), ['a.tif', 'b.tif']);
     // 3 s of work, 20 s queued, then 1.999 s more work (a) or work that never ends (b).
-    const queued = (last: (call: Call) => Promise<void>): Script => async (call) => {
-      call.job.started();
-      await call.job.clock.ticking(() => wait(3000, call.signal));
-      await wait(20_000, call.signal);
-      await call.job.clock.ticking(() => last(call));
-    };
+    const queued =
+      (last: (call: Call) => Promise<void>): Script =>
+      async (call) => {
+        call.job.started();
+        await call.job.clock.ticking(() => wait(3000, call.signal));
+        await wait(20_000, call.signal);
+        await call.job.clock.ticking(() => last(call));
+      };
     const fake = new FakeExecutor({
       'a.tif': queued((call) => wait(1999, call.signal)),
       'b.tif': queued(hang),
@@ -431,7 +489,11 @@ describe('drain', () => {
     const run = await newRun(newWatch(), ['a.tif', 'b.tif', 'c.tif', 'd.tif']);
     // b works; c is handed over but still waits for a slot inside the executor (not started).
     const fake = new FakeExecutor({ 'a.tif': failing(1), 'c.tif': held(false) }, hang);
-    const execution = execute(run, fake, { maxRunning: 2, retries: 3, backoff: { kind: 'fixed', delayMs: 60_000, jitter: 0 } });
+    const execution = execute(run, fake, {
+      maxRunning: 2,
+      retries: 3,
+      backoff: { kind: 'fixed', delayMs: 60_000, jitter: 0 },
+    });
     await until('b running, c in flight', () => jobs(run)['b.tif']!.state === 'running' && fake.calls.length === 3);
     expect(jobs(run)['a.tif']).toMatchObject({ state: 'idle', attempts: 1, error: 'transient failure 1' });
     expect(jobs(run)['c.tif']).toMatchObject({ state: 'idle', attempts: 1 });
@@ -489,9 +551,18 @@ describe('re-attach', () => {
     // The followed attempt 1 fails: with --retries 1 it still has its attempt 2.
     fake.calls[0]!.fail(new Error('transient failure'));
     await finishAll(fake, execution);
-    expect(fake.calls.map((call) => [call.key, call.reattach])).toEqual([['c.tif', true], ['a.tif', false], ['b.tif', false], ['d.tif', false], ['c.tif', false]]);
+    expect(fake.calls.map((call) => [call.key, call.reattach])).toEqual([
+      ['c.tif', true],
+      ['a.tif', false],
+      ['b.tif', false],
+      ['d.tif', false],
+      ['c.tif', false],
+    ]);
     expect(Object.values(jobs(run)).map((j) => [j.imageKey, j.state, j.attempts])).toEqual([
-      ['a.tif', 'converted', 1], ['b.tif', 'converted', 1], ['c.tif', 'converted', 2], ['d.tif', 'converted', 1],
+      ['a.tif', 'converted', 1],
+      ['b.tif', 'converted', 1],
+      ['c.tif', 'converted', 2],
+      ['d.tif', 'converted', 1],
     ]);
     const jobLog = await readFile(path.join(run.runDir, `${c.logName}.log`), 'utf8');
     expect(jobLog).toContain('attempt 1 of 2: following it again after a restart');
@@ -528,14 +599,20 @@ describe('post', () => {
     const run = await newRun(newWatch(), ['a.tif', 'b.tif', 'c.tif', 'd.png']); // d.png is rejected by the plan
     const fake = new FakeExecutor({ 'b.tif': permanent('not a TIFF'), 'c.tif': held() });
     const execution = execute(run, fake, { maxRunning: 3, retries: 2 });
-    await until('a and b final', () => ['converted', 'failed'].includes(jobs(run)['a.tif']!.state) && jobs(run)['b.tif']!.state === 'failed');
+    await until(
+      'a and b final',
+      () => ['converted', 'failed'].includes(jobs(run)['a.tif']!.state) && jobs(run)['b.tif']!.state === 'failed',
+    );
     await settle();
     expect(execution.posts).toHaveLength(0);
     expect(scheduler!.remove([jobs(run)['c.tif']!.id])).toEqual([]);
     await execution.done;
     expect(execution.posts).toHaveLength(1);
     expect(execution.posts[0]!.map((j) => [j.imageKey ?? `line${j.line}`, j.state])).toEqual([
-      ['a.tif', 'converted'], ['b.tif', 'failed'], ['c.tif', 'removed'], ['line4', 'failed'],
+      ['a.tif', 'converted'],
+      ['b.tif', 'failed'],
+      ['c.tif', 'removed'],
+      ['line4', 'failed'],
     ]);
     await settle();
     expect(execution.posts).toHaveLength(1);

@@ -6,7 +6,12 @@ import { StateDB, type NewJob, type NewRun, type WatchIdentity, type WatchSettin
 import { tempDir } from '../support/helpers.js';
 import { DEFAULT_CONVERSION } from '../../src/convert/profiles.js';
 
-const identity: WatchIdentity = { pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', endpoint: 'http://127.0.0.1:9000' };
+const identity: WatchIdentity = {
+  pattern: '*raw.csv',
+  inputBucket: 'raw',
+  outputBucket: 'cogs',
+  endpoint: 'http://127.0.0.1:9000',
+};
 const settings: WatchSettings = {
   accessKeyFile: '/keys/a',
   secretKeyFile: '/keys/s',
@@ -60,8 +65,20 @@ describe('watches', () => {
   it('are saved, found, updated in place, removed, and kept in the file', async () => {
     const { db, file } = await fresh();
     const saved = db.saveWatch(identity, settings);
-    expect(saved).toMatchObject({ pattern: '*raw.csv', schedule: '*/15 * * * *', executor: 'local', conditionalWrites: null, warning: null, removedAt: null });
-    expect(saved.s3).toEqual({ endpoint: 'http://127.0.0.1:9000', accessKeyFile: '/keys/a', secretKeyFile: '/keys/s', region: 'us-east-1' });
+    expect(saved).toMatchObject({
+      pattern: '*raw.csv',
+      schedule: '*/15 * * * *',
+      executor: 'local',
+      conditionalWrites: null,
+      warning: null,
+      removedAt: null,
+    });
+    expect(saved.s3).toEqual({
+      endpoint: 'http://127.0.0.1:9000',
+      accessKeyFile: '/keys/a',
+      secretKeyFile: '/keys/s',
+      region: 'us-east-1',
+    });
     expect(db.findWatch(identity)?.id).toBe(saved.id);
     expect(db.findWatch({ ...identity, endpoint: undefined })).toBeUndefined();
 
@@ -183,7 +200,15 @@ describe('runs and jobs', () => {
     expect(db.hasCondorSubmissions(run.id)).toBe(false);
     expect(db.recordCondorBatch(run.id, [a!, b!])).toBe(1);
     expect(db.recordCondorBatch(run.id, [c!])).toBe(2);
-    expect(db.condorSubmission(b!)).toEqual({ jobId: b, runId: run.id, state: 'idle', batch: 1, cluster: null, proc: 1, result: null });
+    expect(db.condorSubmission(b!)).toEqual({
+      jobId: b,
+      runId: run.id,
+      state: 'idle',
+      batch: 1,
+      cluster: null,
+      proc: 1,
+      result: null,
+    });
     expect(db.unconfirmedCondorBatches(run.id).sort()).toEqual([1, 2]);
     expect(db.anyCondorSubmissions([a!, b!])).toBe(false);
     expect(db.setCondorCluster(run.id, 1, 77)).toBe(2);
@@ -218,7 +243,9 @@ describe('GDAL processes and skipped objects', () => {
     const { db } = await fresh();
     db.recordProcess({ pid: 300, jobId: 1, command: 'gdal_translate', startTime: 'boot:1', ownerPid: 10 });
     db.recordProcess({ pid: 200, jobId: 2, command: 'gdaladdo', startTime: 'boot:2', ownerPid: 11 });
-    expect(db.leftProcesses(10)).toEqual([{ pid: 200, jobId: 2, command: 'gdaladdo', startTime: 'boot:2', ownerPid: 11 }]);
+    expect(db.leftProcesses(10)).toEqual([
+      { pid: 200, jobId: 2, command: 'gdaladdo', startTime: 'boot:2', ownerPid: 11 },
+    ]);
     expect(db.leftProcesses(12).map((p) => p.pid)).toEqual([200, 300]);
     db.forgetProcess(200);
     expect(db.leftProcesses(10)).toEqual([]);

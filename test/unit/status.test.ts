@@ -7,35 +7,118 @@ import { StateDB } from '../../src/state/db.js';
 import { tempDir } from '../support/helpers.js';
 import { DEFAULT_CONVERSION } from '../../src/convert/profiles.js';
 
-const counts = (c: Partial<StatusReport['totals']>) => ({ done: 0, failed: 0, removed: 0, running: 0, idle: 0, held: 0, total: 0, ...c });
+const counts = (c: Partial<StatusReport['totals']>) => ({
+  done: 0,
+  failed: 0,
+  removed: 0,
+  running: 0,
+  idle: 0,
+  held: 0,
+  total: 0,
+  ...c,
+});
 
 // Local-time stamps, so SUBMITTED reads the same in every time zone.
-const at = (month: number, day: number, hour: number, minute: number): string => new Date(2026, month - 1, day, hour, minute).toISOString();
+const at = (month: number, day: number, hour: number, minute: number): string =>
+  new Date(2026, month - 1, day, hour, minute).toISOString();
 
 const fixed: StatusReport = {
   home: '/data/cogd',
   owner: 'nemo',
   daemon: { running: true, pid: 4242 },
-  watches: [{ id: 'w1', batchName: 'COG-Pipeline-Crondor-*raw.csv', pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', schedule: '*/15 * * * *', createdAt: at(11, 20, 9, 5), conditionalWrites: false, warning: null }],
+  watches: [
+    {
+      id: 'w1',
+      batchName: 'COG-Pipeline-Crondor-*raw.csv',
+      pattern: '*raw.csv',
+      inputBucket: 'raw',
+      outputBucket: 'cogs',
+      schedule: '*/15 * * * *',
+      createdAt: at(11, 20, 9, 5),
+      conditionalWrites: false,
+      warning: null,
+    },
+  ],
   runs: [
     {
-      id: 3, batchName: 'COG-Pipeline-DAG-*raw.csv', manifest: 's3://raw/a/x-raw.csv', state: 'running', runDir: '/data/cogd/logs/run-1',
-      createdAt: at(11, 21, 14, 3), finishedAt: null, manifestError: null, postError: null,
-      counts: counts({ done: 4428, failed: 3, running: 2, idle: 999, held: 2, total: 5434 }), firstLine: 1, lastLine: 5434,
-      holdReasons: [{ reason: 'held: Transfer input files failure at execution point slot1@node7 using protocol s3 (hold code 13/0)', jobs: 2 }],
+      id: 3,
+      batchName: 'COG-Pipeline-DAG-*raw.csv',
+      manifest: 's3://raw/a/x-raw.csv',
+      state: 'running',
+      runDir: '/data/cogd/logs/run-1',
+      createdAt: at(11, 21, 14, 3),
+      finishedAt: null,
+      manifestError: null,
+      postError: null,
+      counts: counts({ done: 4428, failed: 3, running: 2, idle: 999, held: 2, total: 5434 }),
+      firstLine: 1,
+      lastLine: 5434,
+      holdReasons: [
+        {
+          reason:
+            'held: Transfer input files failure at execution point slot1@node7 using protocol s3 (hold code 13/0)',
+          jobs: 2,
+        },
+      ],
     },
     {
-      id: 4, batchName: 'COG-Pipeline-DAG-*raw.csv', manifest: 's3://raw/b-raw.csv', state: 'done', runDir: '/data/cogd/logs/run-2',
-      createdAt: at(11, 21, 14, 30), finishedAt: at(11, 21, 14, 31), manifestError: null, postError: null,
-      counts: counts({ done: 1, total: 1 }), firstLine: 1, lastLine: 1, holdReasons: [],
+      id: 4,
+      batchName: 'COG-Pipeline-DAG-*raw.csv',
+      manifest: 's3://raw/b-raw.csv',
+      state: 'done',
+      runDir: '/data/cogd/logs/run-2',
+      createdAt: at(11, 21, 14, 30),
+      finishedAt: at(11, 21, 14, 31),
+      manifestError: null,
+      postError: null,
+      counts: counts({ done: 1, total: 1 }),
+      firstLine: 1,
+      lastLine: 1,
+      holdReasons: [],
     },
   ],
   totals: { ...counts({ done: 4429, failed: 3, running: 2, idle: 999, held: 2, total: 5435 }), suspended: 0 },
   jobs: [
-    { id: '3.1', run: 3, line: 1, key: 'img/a.tif', state: 'converted', attempts: 1, error: null, createdAt: at(11, 21, 14, 3) },
-    { id: '3.2', run: 3, line: 2, key: 'img/missing.tif', state: 'failed', attempts: 1, error: 'the image s3://raw/img/missing.tif does not exist', createdAt: at(11, 21, 14, 3) },
-    { id: '3.4', run: 3, line: 4, key: 'img/far.tif', state: 'held', attempts: 1, error: 'held: Transfer input files failure at execution point slot1@node7 using protocol s3 (hold code 13/0)', createdAt: at(11, 21, 14, 3) },
-    { id: '3.3', run: 3, line: 3, key: null, state: 'failed', attempts: 0, error: 'the band count "x" (column 2) is not a positive whole number', createdAt: at(11, 21, 14, 3) },
+    {
+      id: '3.1',
+      run: 3,
+      line: 1,
+      key: 'img/a.tif',
+      state: 'converted',
+      attempts: 1,
+      error: null,
+      createdAt: at(11, 21, 14, 3),
+    },
+    {
+      id: '3.2',
+      run: 3,
+      line: 2,
+      key: 'img/missing.tif',
+      state: 'failed',
+      attempts: 1,
+      error: 'the image s3://raw/img/missing.tif does not exist',
+      createdAt: at(11, 21, 14, 3),
+    },
+    {
+      id: '3.4',
+      run: 3,
+      line: 4,
+      key: 'img/far.tif',
+      state: 'held',
+      attempts: 1,
+      error: 'held: Transfer input files failure at execution point slot1@node7 using protocol s3 (hold code 13/0)',
+      createdAt: at(11, 21, 14, 3),
+    },
+    {
+      id: '3.3',
+      run: 3,
+      line: 3,
+      key: null,
+      state: 'failed',
+      attempts: 0,
+      error: 'the band count "x" (column 2) is not a positive whole number',
+      createdAt: at(11, 21, 14, 3),
+    },
   ],
 };
 
@@ -74,7 +157,9 @@ describe('status text', () => {
 
   it('draws one progress bar per run', () => {
     const [bar] = renderBars(fixed, 10);
-    expect(bar).toBe('run 3 [########..] 4431/5434 done: 4428 converted, 3 failed, 0 removed; 2 running, 999 idle, 2 held (running) s3://raw/a/x-raw.csv');
+    expect(bar).toBe(
+      'run 3 [########..] 4431/5434 done: 4428 converted, 3 failed, 0 removed; 2 running, 999 idle, 2 held (running) s3://raw/a/x-raw.csv',
+    );
   });
 });
 
@@ -83,16 +168,36 @@ describe('status --json', () => {
     const db = new StateDB(path.join(await tempDir(), 'cogd.db'));
     const watch = db.saveWatch(
       { pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', endpoint: undefined },
-      { accessKeyFile: undefined, secretKeyFile: undefined, region: 'us-east-1', schedule: '*/15 * * * *', maxRunning: 10, retries: 3, retryDelayMs: 1000, executor: 'condor', ...DEFAULT_CONVERSION },
+      {
+        accessKeyFile: undefined,
+        secretKeyFile: undefined,
+        region: 'us-east-1',
+        schedule: '*/15 * * * *',
+        maxRunning: 10,
+        retries: 3,
+        retryDelayMs: 1000,
+        executor: 'condor',
+        ...DEFAULT_CONVERSION,
+      },
     );
     const run = db.insertRun({
-      watchId: watch.id, inputBucket: 'raw', outputBucket: 'cogs', manifestKey: 'x-raw.csv', manifestEtag: '"e"', manifestMtime: '2026-11-21T00:00:00.000Z',
-      base: 'x-', ts: '20261121-000000', processingKey: 'x-processing-20261121-000000.csv', runDir: '/tmp/run', batchName: 'COG-Pipeline-DAG-*raw.csv',
+      watchId: watch.id,
+      inputBucket: 'raw',
+      outputBucket: 'cogs',
+      manifestKey: 'x-raw.csv',
+      manifestEtag: '"e"',
+      manifestMtime: '2026-11-21T00:00:00.000Z',
+      base: 'x-',
+      ts: '20261121-000000',
+      processingKey: 'x-processing-20261121-000000.csv',
+      runDir: '/tmp/run',
+      batchName: 'COG-Pipeline-DAG-*raw.csv',
     });
     db.insertJobs(run.id, planRows(parseManifest('a.tif,3\nb.tif,1\nc.png,1\n')));
     const [a, b] = db.jobs(run.id);
     db.setJobState(a!.id, 'running', { attempts: 1 });
-    const holdReason = 'held: Transfer input files failure at execution point slot1@node7 using protocol s3 (hold code 13/0)';
+    const holdReason =
+      'held: Transfer input files failure at execution point slot1@node7 using protocol s3 (hold code 13/0)';
     db.setCondorProgress(b!.id, 'held', holdReason);
 
     const report = buildStatus(db, '/home/x', { pid: 77, role: 'daemon' }, { jobs: true });
@@ -100,22 +205,80 @@ describe('status --json', () => {
       home: '/home/x',
       owner: expect.any(String),
       daemon: { running: true, pid: 77 },
-      watches: [{ id: 'w1', batchName: 'COG-Pipeline-Crondor-*raw.csv', pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', schedule: '*/15 * * * *', createdAt: expect.any(String), conditionalWrites: null, warning: null }],
-      runs: [{
-        id: run.id, batchName: 'COG-Pipeline-DAG-*raw.csv', manifest: 's3://raw/x-raw.csv', state: 'running', runDir: '/tmp/run',
-        createdAt: expect.any(String), finishedAt: null, manifestError: null, postError: null,
-        counts: { done: 0, failed: 1, removed: 0, running: 1, idle: 0, held: 1, total: 3 }, firstLine: 1, lastLine: 3,
-        holdReasons: [{ reason: holdReason, jobs: 1 }],
-      }],
+      watches: [
+        {
+          id: 'w1',
+          batchName: 'COG-Pipeline-Crondor-*raw.csv',
+          pattern: '*raw.csv',
+          inputBucket: 'raw',
+          outputBucket: 'cogs',
+          schedule: '*/15 * * * *',
+          createdAt: expect.any(String),
+          conditionalWrites: null,
+          warning: null,
+        },
+      ],
+      runs: [
+        {
+          id: run.id,
+          batchName: 'COG-Pipeline-DAG-*raw.csv',
+          manifest: 's3://raw/x-raw.csv',
+          state: 'running',
+          runDir: '/tmp/run',
+          createdAt: expect.any(String),
+          finishedAt: null,
+          manifestError: null,
+          postError: null,
+          counts: { done: 0, failed: 1, removed: 0, running: 1, idle: 0, held: 1, total: 3 },
+          firstLine: 1,
+          lastLine: 3,
+          holdReasons: [{ reason: holdReason, jobs: 1 }],
+        },
+      ],
       totals: { done: 0, failed: 1, removed: 0, running: 1, idle: 0, held: 1, total: 3, suspended: 0 },
       jobs: [
-        { id: `${run.id}.1`, run: run.id, line: 1, key: 'a.tif', state: 'running', attempts: 1, error: null, createdAt: expect.any(String) },
-        { id: `${run.id}.2`, run: run.id, line: 2, key: 'b.tif', state: 'held', attempts: 0, error: holdReason, createdAt: expect.any(String) },
-        { id: `${run.id}.3`, run: run.id, line: 3, key: null, state: 'failed', attempts: 0, error: expect.stringMatching(/does not name a GeoTIFF/), createdAt: expect.any(String) },
+        {
+          id: `${run.id}.1`,
+          run: run.id,
+          line: 1,
+          key: 'a.tif',
+          state: 'running',
+          attempts: 1,
+          error: null,
+          createdAt: expect.any(String),
+        },
+        {
+          id: `${run.id}.2`,
+          run: run.id,
+          line: 2,
+          key: 'b.tif',
+          state: 'held',
+          attempts: 0,
+          error: holdReason,
+          createdAt: expect.any(String),
+        },
+        {
+          id: `${run.id}.3`,
+          run: run.id,
+          line: 3,
+          key: null,
+          state: 'failed',
+          attempts: 0,
+          error: expect.stringMatching(/does not name a GeoTIFF/),
+          createdAt: expect.any(String),
+        },
       ],
     });
     // Filters: a job id narrows to that job; an unknown run gives nothing.
-    expect(buildStatus(db, '/home/x', undefined, { filter: `${run.id}.2` }).runs[0]!.counts).toEqual({ done: 0, failed: 0, removed: 0, running: 0, idle: 0, held: 1, total: 1 });
+    expect(buildStatus(db, '/home/x', undefined, { filter: `${run.id}.2` }).runs[0]!.counts).toEqual({
+      done: 0,
+      failed: 0,
+      removed: 0,
+      running: 0,
+      idle: 0,
+      held: 1,
+      total: 1,
+    });
     expect(buildStatus(db, '/home/x', undefined, { filter: '99' }).runs).toEqual([]);
     expect(buildStatus(db, '/home/x', undefined, { filter: 'w1' }).watches.length).toBe(1);
     db.close();

@@ -8,7 +8,11 @@ describe('targets', () => {
     expect(parseTarget('12.5')).toEqual({ kind: 'job', run: 12, line: 5, text: '12.5' });
     expect(parseTarget('w3')).toEqual({ kind: 'watch', watch: 3, text: 'w3' });
     expect(parseTarget('W3')).toEqual({ kind: 'watch', watch: 3, text: 'W3' });
-    expect(parseTarget('COG-Pipeline-DAG-*raw.csv')).toEqual({ kind: 'batch', name: 'COG-Pipeline-DAG-*raw.csv', text: 'COG-Pipeline-DAG-*raw.csv' });
+    expect(parseTarget('COG-Pipeline-DAG-*raw.csv')).toEqual({
+      kind: 'batch',
+      name: 'COG-Pipeline-DAG-*raw.csv',
+      text: 'COG-Pipeline-DAG-*raw.csv',
+    });
     expect(parseTarget(' 7 ')).toMatchObject({ kind: 'run', run: 7 });
   });
 

@@ -3,7 +3,16 @@
  * watch's — with its value and where it came from: a default, or a flag given (and when).
  */
 import { existsSync } from 'node:fs';
-import { namesOf, readOptions, resolveHome, resolveHomeSettings, showValue, storedHomeValues, flagLabel, type OptionName } from '../../config/index.js';
+import {
+  namesOf,
+  readOptions,
+  resolveHome,
+  resolveHomeSettings,
+  showValue,
+  storedHomeValues,
+  flagLabel,
+  type OptionName,
+} from '../../config/index.js';
 import { homePaths } from '../../daemon/home.js';
 import { UsageError } from '../../errors.js';
 import { watchBatchName } from '../../manifest/names.js';
@@ -24,7 +33,15 @@ interface Setting {
 export interface ConfigReport {
   home: string;
   settings: Setting[];
-  watches: Array<{ id: string; batchName: string; pattern: string; inputBucket: string; outputBucket: string; endpoint: string | null; settings: Setting[] }>;
+  watches: Array<{
+    id: string;
+    batchName: string;
+    pattern: string;
+    inputBucket: string;
+    outputBucket: string;
+    endpoint: string | null;
+    settings: Setting[];
+  }>;
 }
 
 const given = (at: string | undefined): string => (at === undefined ? 'default' : `given ${at}`);
@@ -33,7 +50,12 @@ function watchSettings(db: StateDB, watch: Watch): Setting[] {
   const values = settingsOf(watch);
   const when = db.watchGiven(watch.id);
   const names = [...namesOf('watch')] as Array<OptionName & keyof WatchSettings>;
-  const rows: Setting[] = names.map((name) => ({ setting: name, flag: flagLabel(name), value: showValue(name, values[name]), source: given(when[name]) }));
+  const rows: Setting[] = names.map((name) => ({
+    setting: name,
+    flag: flagLabel(name),
+    value: showValue(name, values[name]),
+    source: given(when[name]),
+  }));
   rows.push({ setting: 'region', flag: 'AWS_REGION', value: values.region, source: given(when['region']) });
   return rows;
 }
@@ -42,7 +64,8 @@ function watchSettings(db: StateDB, watch: Watch): Setting[] {
 function watchId(filter: string | undefined): number | undefined {
   if (filter === undefined) return undefined;
   const target = /^w\d+$/i.test(filter) ? parseTarget(filter) : undefined;
-  if (target?.kind !== 'watch') throw new UsageError(`"${filter}" is not a watch id`, 'watch ids are w1, w2… as `cogd status` shows them');
+  if (target?.kind !== 'watch')
+    throw new UsageError(`"${filter}" is not a watch id`, 'watch ids are w1, w2… as `cogd status` shows them');
   return target.watch;
 }
 
@@ -73,10 +96,22 @@ export function buildConfig(db: StateDB, home: string, filter?: string): ConfigR
 }
 
 export function renderConfig(report: ConfigReport): string {
-  const block = (rows: Setting[]): string[] => table([['SETTING', 'VALUE', 'SOURCE'], ...rows.map((r) => [r.flag, r.value, r.source])], new Set()).map((l) => `  ${l}`);
-  const lines = [`-- cogd config: ${report.home}`, '', 'home (read by the daemon at its start):', ...block(report.settings)];
+  const block = (rows: Setting[]): string[] =>
+    table([['SETTING', 'VALUE', 'SOURCE'], ...rows.map((r) => [r.flag, r.value, r.source])], new Set()).map(
+      (l) => `  ${l}`,
+    );
+  const lines = [
+    `-- cogd config: ${report.home}`,
+    '',
+    'home (read by the daemon at its start):',
+    ...block(report.settings),
+  ];
   for (const w of report.watches) {
-    lines.push('', `watch ${w.id} ${w.batchName}: s3://${w.inputBucket} → s3://${w.outputBucket}${w.endpoint === null ? '' : ` on ${w.endpoint}`}`, ...block(w.settings));
+    lines.push(
+      '',
+      `watch ${w.id} ${w.batchName}: s3://${w.inputBucket} → s3://${w.outputBucket}${w.endpoint === null ? '' : ` on ${w.endpoint}`}`,
+      ...block(w.settings),
+    );
   }
   return lines.join('\n');
 }

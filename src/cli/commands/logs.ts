@@ -31,11 +31,16 @@ function jobLineOf(text: string, runId: number): number | undefined {
   if (!/^\d+\.\d+$/.test(text)) return undefined;
   const target = parseTarget(text);
   if (target.kind !== 'job') return undefined;
-  if (target.run !== runId) throw new UsageError(`job ${text} is not in run ${runId}`, `use \`cogd logs ${target.run} ${text}\``);
+  if (target.run !== runId)
+    throw new UsageError(`job ${text} is not in run ${runId}`, `use \`cogd logs ${target.run} ${text}\``);
   return target.line;
 }
 
-export async function logsCommand(runArg: string, jobArg: string | undefined, flags: Record<string, unknown>): Promise<number> {
+export async function logsCommand(
+  runArg: string,
+  jobArg: string | undefined,
+  flags: Record<string, unknown>,
+): Promise<number> {
   const options = readOptions('logs', flags).command;
   const home = resolveHome(options.home);
   const runId = parseRun(runArg);
@@ -44,15 +49,22 @@ export async function logsCommand(runArg: string, jobArg: string | undefined, fl
   const db = new StateDB(dbFile);
   try {
     const run = db.run(runId);
-    if (run === undefined) throw new CogdError('UnknownRun', `there is no run ${runArg} on ${home}`, { hint: 'see `cogd status`' });
+    if (run === undefined)
+      throw new CogdError('UnknownRun', `there is no run ${runArg} on ${home}`, { hint: 'see `cogd status`' });
     let names: string[];
     if (jobArg === undefined) {
       names = ['run.log', 'post.out', 'post.err'];
     } else {
       // A manifest line (5), a job id of this run (12.5), an image key or a log name.
       const line = /^\d+$/.test(jobArg) ? Number(jobArg) : jobLineOf(jobArg, run.id);
-      const job = line !== undefined ? db.jobByLine(run.id, line) : db.jobs(run.id).find((j) => j.imageKey === jobArg || j.logName === jobArg);
-      if (job === undefined) throw new CogdError('UnknownJob', `run ${run.id} has no job ${jobArg}`, { hint: `see \`cogd status --jobs ${run.id}\`` });
+      const job =
+        line !== undefined
+          ? db.jobByLine(run.id, line)
+          : db.jobs(run.id).find((j) => j.imageKey === jobArg || j.logName === jobArg);
+      if (job === undefined)
+        throw new CogdError('UnknownJob', `run ${run.id} has no job ${jobArg}`, {
+          hint: `see \`cogd status --jobs ${run.id}\``,
+        });
       if (job.logName === null) {
         process.stdout.write(`line ${job.line} was rejected before it ran: ${job.error ?? ''}\n`);
         return 0;
@@ -68,7 +80,10 @@ export async function logsCommand(runArg: string, jobArg: string | undefined, fl
         const { text, size } = await readFrom(file, offsets.get(name) ?? 0);
         offsets.set(name, size);
         if (text === '') continue;
-        if (lastShown !== name) process.stdout.write(`${lastShown === '' ? '' : '\n'}==> ${path.join(path.relative(home, run.runDir), name)} <==\n`);
+        if (lastShown !== name)
+          process.stdout.write(
+            `${lastShown === '' ? '' : '\n'}==> ${path.join(path.relative(home, run.runDir), name)} <==\n`,
+          );
         lastShown = name;
         process.stdout.write(text);
       }

@@ -83,7 +83,9 @@ export async function pollCommand(flags: PollFlags): Promise<number> {
     }
     if (!wait) {
       for (const run of await ctx.daemon.settled(runIds)) {
-        process.stdout.write(`run ${run.id} s3://${run.inputBucket}/${run.manifestKey}: claimed, ${run.rowsTotal ?? 0} rows planned; logs in ${path.relative(request.home, run.runDir)}\n`);
+        process.stdout.write(
+          `run ${run.id} s3://${run.inputBucket}/${run.manifestKey}: claimed, ${run.rowsTotal ?? 0} rows planned; logs in ${path.relative(request.home, run.runDir)}\n`,
+        );
       }
       process.stdout.write('the runs continue under `cogd start`, or run `cogd poll --wait` to see them through now\n');
       return 0;

@@ -22,7 +22,10 @@ import { StateDB } from '../../state/db.js';
 export async function rmCommand(texts: string[], flags: Record<string, unknown>): Promise<number> {
   const options = readOptions('rm', flags).command;
   if (texts.length === 0 && options.all !== true) {
-    throw new UsageError('cogd rm needs what to remove', 'give run ids (12), job ids (12.5), watch ids (w3), a batch name, or --all');
+    throw new UsageError(
+      'cogd rm needs what to remove',
+      'give run ids (12), job ids (12.5), watch ids (w3), a batch name, or --all',
+    );
   }
   const targets = texts.map(parseTarget);
   const home = resolveHome(options.home);
@@ -49,7 +52,9 @@ export async function rmCommand(texts: string[], flags: Record<string, unknown>)
         const result = await removeFromQueue(db, ids);
         if (result.output !== '') request.lines.push(result.output);
         if (result.exitCode === 0) return true;
-        process.stderr.write(`cogd rm: condor_rm ${result.args.join(' ')} failed; the jobs are marked removed here, check condor_q\n`);
+        process.stderr.write(
+          `cogd rm: condor_rm ${result.args.join(' ')} failed; the jobs are marked removed here, check condor_q\n`,
+        );
         return false;
       });
       condorFailed = !done;

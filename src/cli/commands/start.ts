@@ -81,7 +81,9 @@ export async function startCommand(flags: Record<string, unknown>): Promise<numb
   const paths = homePaths(home);
 
   if (request.given.command.foreground === true) {
-    process.stdout.write(`watch ${watch.id} ${batch}: polling s3://${watch.inputBucket} on "${watch.schedule}" (foreground; Ctrl-C stops)\n`);
+    process.stdout.write(
+      `watch ${watch.id} ${batch}: polling s3://${watch.inputBucket} on "${watch.schedule}" (foreground; Ctrl-C stops)\n`,
+    );
     return runDaemon({
       home,
       consoleLevel: consoleLevel(request.given.command),
@@ -92,7 +94,9 @@ export async function startCommand(flags: Record<string, unknown>): Promise<numb
 
   if (existing !== undefined && existing > 0) {
     process.kill(existing, 'SIGHUP');
-    process.stdout.write(`watch ${watch.id} ${batch}: ${created ? 'added to' : 'kept by'} the cogd daemon (pid ${existing}) on ${home}\n`);
+    process.stdout.write(
+      `watch ${watch.id} ${batch}: ${created ? 'added to' : 'kept by'} the cogd daemon (pid ${existing}) on ${home}\n`,
+    );
     return 0;
   }
 
@@ -111,7 +115,9 @@ export async function startCommand(flags: Record<string, unknown>): Promise<numb
     const pid = runningDaemon(home);
     if (pid !== undefined && pid > 0) {
       process.stdout.write(`watch ${watch.id} ${batch}: polling s3://${watch.inputBucket} on "${watch.schedule}"\n`);
-      process.stdout.write(`cogd daemon (pid ${pid}) runs on ${home}; log: ${path.relative(process.cwd(), paths.daemonLog) || paths.daemonLog}\n`);
+      process.stdout.write(
+        `cogd daemon (pid ${pid}) runs on ${home}; log: ${path.relative(process.cwd(), paths.daemonLog) || paths.daemonLog}\n`,
+      );
       return 0;
     }
     if ((child_.exited !== null && child_.exited !== 0 && pid === undefined) || Date.now() > deadline) {

@@ -25,7 +25,10 @@ export async function statusCommand(filter: string | undefined, flags: StatusFla
   const query: StatusQuery = { jobs: options.jobs === true };
   if (filter !== undefined) query.filter = filter;
   if (db === undefined) {
-    if (options.json === true) process.stdout.write(`${JSON.stringify({ home, daemon: { running: false, pid: null }, watches: [], runs: [], totals: null })}\n`);
+    if (options.json === true)
+      process.stdout.write(
+        `${JSON.stringify({ home, daemon: { running: false, pid: null }, watches: [], runs: [], totals: null })}\n`,
+      );
     else process.stdout.write(`-- cogd: ${home} : nothing has run here yet (start with \`cogd start\`)\n`);
     return 0;
   }
@@ -43,7 +46,11 @@ export async function statusCommand(filter: string | undefined, flags: StatusFla
   }
 }
 
-export async function watchCommand(filter: string | undefined, flags: StatusFlags, verb: 'status' | 'watch' = 'watch'): Promise<number> {
+export async function watchCommand(
+  filter: string | undefined,
+  flags: StatusFlags,
+  verb: 'status' | 'watch' = 'watch',
+): Promise<number> {
   const options = readOptions(verb, flags).command;
   const home = resolveHome(options.home);
   const db = openState(home);

@@ -21,7 +21,9 @@ export async function stopCommand(flags: Record<string, unknown>): Promise<numbe
       signalled.add(holder);
     }
     if (Date.now() > deadline) {
-      throw new CogdError('StopTimeout', `the cogd daemon (pid ${pid}) is still stopping`, { hint: 'wait, or run `cogd stop` again' });
+      throw new CogdError('StopTimeout', `the cogd daemon (pid ${pid}) is still stopping`, {
+        hint: 'wait, or run `cogd stop` again',
+      });
     }
     await sleep(100);
   }

@@ -58,7 +58,8 @@ export interface ParseResult {
   skipped: string[];
 }
 
-const HEADER = /^(\d{3}) \((-?\d+)\.(-?\d+)\.(-?\d+)\) (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?|\d{2}\/\d{2} \d{2}:\d{2}:\d{2}) ?(.*)$/;
+const HEADER =
+  /^(\d{3}) \((-?\d+)\.(-?\d+)\.(-?\d+)\) (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?|\d{2}\/\d{2} \d{2}:\d{2}:\d{2}) ?(.*)$/;
 
 function decode(event: JobEvent): void {
   const first = event.body[0];

@@ -89,16 +89,25 @@ export function applyEvent(job: JobView, event: JobEvent): EventEffect | undefin
     case JobEventCode.Terminated: {
       const t = event.termination;
       const result =
-        t === undefined ? 'the job terminated without a return value in the event log'
-        : t.normal ? (t.returnValue === 0 ? 'ok' : `exit ${t.returnValue}`)
-        : `the worker was killed by signal ${t.signal}`;
-      return effect(t?.normal === true ? `terminated, return value ${t.returnValue}` : `terminated: ${result}`, { result });
+        t === undefined
+          ? 'the job terminated without a return value in the event log'
+          : t.normal
+            ? t.returnValue === 0
+              ? 'ok'
+              : `exit ${t.returnValue}`
+            : `the worker was killed by signal ${t.signal}`;
+      return effect(t?.normal === true ? `terminated, return value ${t.returnValue}` : `terminated: ${result}`, {
+        result,
+      });
     }
     case JobEventCode.Aborted: {
       const lastHold = job.error?.startsWith('held: ') === true ? job.error : null;
       const why = event.reason ?? event.description;
       // periodic_remove after holds: HTCondor already retried it (periodic_release), cogd does not.
-      const result = lastHold !== null && /PeriodicRemove/.test(why) ? `${REMOVED_AFTER_HOLDS}; last ${lastHold}` : `HTCondor aborted the job: ${why}`;
+      const result =
+        lastHold !== null && /PeriodicRemove/.test(why)
+          ? `${REMOVED_AFTER_HOLDS}; last ${lastHold}`
+          : `HTCondor aborted the job: ${why}`;
       return effect(`aborted: ${why}`, { result });
     }
     default:
@@ -117,6 +126,7 @@ export type Outcome =
 export function outcomeOf(result: string): Outcome {
   if (result === 'ok') return { ok: true };
   const exit = /^exit (\d+)$/.exec(result);
-  if (exit !== null) return { ok: false, exitCode: Number(exit[1]), permanent: Number(exit[1]) === WORKER_PERMANENT_EXIT };
+  if (exit !== null)
+    return { ok: false, exitCode: Number(exit[1]), permanent: Number(exit[1]) === WORKER_PERMANENT_EXIT };
   return { ok: false, exitCode: undefined, permanent: result.startsWith(REMOVED_AFTER_HOLDS), reason: result };
 }

@@ -67,7 +67,9 @@ export class CondorExecutor implements Executor {
     this.remover = new Remover(options.db, options.log);
     // readAll logs each run's failure itself; nothing is left to reject.
     this.timer = setInterval(() => {
-      this.readAll().catch((error: unknown) => options.log.error('Condor:FollowFailed', { reason: describeError(error) }));
+      this.readAll().catch((error: unknown) =>
+        options.log.error('Condor:FollowFailed', { reason: describeError(error) }),
+      );
     }, options.followIntervalMs ?? 1000);
   }
 
@@ -90,7 +92,9 @@ export class CondorExecutor implements Executor {
       follow.waiters.set(job.jobId, waiter);
       if (submission?.cluster != null) {
         // Queued before a restart (or finished while nobody listened): follow it again.
-        job.files.log(`following HTCondor job ${submission.cluster}.${submission.proc} (log ${path.basename(follow.log.file)})`);
+        job.files.log(
+          `following HTCondor job ${submission.cluster}.${submission.proc} (log ${path.basename(follow.log.file)})`,
+        );
         if (submission.state === 'running') job.started();
         if (submission.result !== null) this.settle(follow, job.jobId, submission.result);
         return;
@@ -117,7 +121,11 @@ export class CondorExecutor implements Executor {
       follow.waiters.delete(job.jobId);
       this.forgetIfIdle(follow);
     }
-    await verifyOutputs(job, 'the HTCondor job ended successfully', 'check transfer_output_remaps in the submit template');
+    await verifyOutputs(
+      job,
+      'the HTCondor job ended successfully',
+      'check transfer_output_remaps in the submit template',
+    );
   }
 
   /**
@@ -227,7 +235,12 @@ export class CondorExecutor implements Executor {
       return;
     }
     const fail = (said: string | undefined): void =>
-      waiter.reject(new ErrorType('CondorJobFailed', `the worker exited with code ${outcome.exitCode}${said === undefined ? '' : `: ${said}`}`));
+      waiter.reject(
+        new ErrorType(
+          'CondorJobFailed',
+          `the worker exited with code ${outcome.exitCode}${said === undefined ? '' : `: ${said}`}`,
+        ),
+      );
     workerError(waiter.job.files).then(fail, () => fail(undefined));
   }
 

@@ -31,7 +31,9 @@ export class EventLogFollower {
     try {
       const { size } = await handle.stat();
       if (size < this.offset) {
-        throw new Error(`the event log ${this.file} is ${size} bytes, shorter than the ${this.offset} bytes already read: it was truncated or replaced`);
+        throw new Error(
+          `the event log ${this.file} is ${size} bytes, shorter than the ${this.offset} bytes already read: it was truncated or replaced`,
+        );
       }
       if (size === this.offset) return { events: [], next: this.offset, skipped: [] };
       const length = Math.min(size - this.offset, CHUNK);

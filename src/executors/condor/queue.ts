@@ -22,7 +22,10 @@ export function queuedIds(db: StateDB, jobIds: number[]): string[] {
  * One `condor_rm` for the given `C.P` ids; a cluster whose every live proc is named is removed as
  * a cluster (`condor_rm C`).
  */
-export async function removeFromQueue(db: StateDB, ids: string[]): Promise<{ args: string[]; exitCode: number | undefined; output: string }> {
+export async function removeFromQueue(
+  db: StateDB,
+  ids: string[],
+): Promise<{ args: string[]; exitCode: number | undefined; output: string }> {
   const byCluster = new Map<string, string[]>();
   for (const id of ids) {
     const cluster = id.split('.')[0]!;
@@ -36,7 +39,11 @@ export async function removeFromQueue(db: StateDB, ids: string[]): Promise<{ arg
   }
   const result = await execa('condor_rm', args, { reject: false, timeout: 120_000 });
   const output = `${result.stdout}\n${result.stderr}`.trim();
-  return { args, exitCode: result.exitCode, output: result.failed && result.exitCode === undefined ? describeError(result) : output };
+  return {
+    args,
+    exitCode: result.exitCode,
+    output: result.failed && result.exitCode === undefined ? describeError(result) : output,
+  };
 }
 
 /**
@@ -63,7 +70,12 @@ export class Remover {
       this.flushing = undefined;
       try {
         const result = await removeFromQueue(this.db, requested);
-        if (result.exitCode !== 0) this.log.warn('Condor:RmFailed', { ids: result.args.join(' '), exitCode: result.exitCode, output: result.output });
+        if (result.exitCode !== 0)
+          this.log.warn('Condor:RmFailed', {
+            ids: result.args.join(' '),
+            exitCode: result.exitCode,
+            output: result.output,
+          });
         else this.log.info('Condor:Removed', { ids: result.args.join(' ') });
       } catch (error) {
         this.log.warn('Condor:RmFailed', { ids: requested.join(' '), output: describeError(error) });

@@ -44,32 +44,57 @@ export class Submitter {
    */
   async submit(target: SubmitTarget, batch: Waiter[]): Promise<void> {
     const { runId, runDir } = target;
-    const number = this.db.recordCondorBatch(runId, batch.map((w) => w.job.jobId));
+    const number = this.db.recordCondorBatch(
+      runId,
+      batch.map((w) => w.job.jobId),
+    );
     crashPoint('condor:batch-recorded');
     const base = path.join(runDir, 'condor', `batch-${number}`);
     try {
-      const items = batch.map(({ job }) => itemLine({ inputKey: job.imageKey, cogKey: job.cogKey, previewKey: job.previewKey, logName: job.files.name }));
+      const items = batch.map(({ job }) =>
+        itemLine({ inputKey: job.imageKey, cogKey: job.cogKey, previewKey: job.previewKey, logName: job.files.name }),
+      );
       await writeFile(`${base}.items`, `${items.join('\n')}\n`);
       const template = await this.loadTemplate();
-      const description = renderSubmit(template, { ...target.fields, items_file: `${base}.items`, submit_notes: `cogd run ${runId} batch ${number}` });
+      const description = renderSubmit(template, {
+        ...target.fields,
+        items_file: `${base}.items`,
+        submit_notes: `cogd run ${runId} batch ${number}`,
+      });
       await writeFile(`${base}.sub`, description);
-      const result = await execa('condor_submit', ['-terse', `${base}.sub`], { cwd: runDir, reject: false, timeout: 300_000 });
+      const result = await execa('condor_submit', ['-terse', `${base}.sub`], {
+        cwd: runDir,
+        reject: false,
+        timeout: 300_000,
+      });
       if (result.exitCode === 0) crashPoint('condor:submitted');
       const parsed = parseSubmitOutput(result.stdout);
       const cluster = parsed.clusters[0];
       if (result.exitCode !== 0 || cluster === undefined) {
         const said = [...parsed.messages, ...result.stderr.split('\n')].map((l) => l.trim()).filter((l) => l !== '');
-        throw new CogdError('CondorSubmitFailed', `condor_submit ${path.basename(base)}.sub failed (exit ${result.exitCode ?? result.signal ?? '?'}): ${said.slice(0, 3).join(' / ') || 'no output'}`, {
-          hint: 'check that this machine is an HTCondor access point (condor_q works) and the submit template',
-        });
+        throw new CogdError(
+          'CondorSubmitFailed',
+          `condor_submit ${path.basename(base)}.sub failed (exit ${result.exitCode ?? result.signal ?? '?'}): ${said.slice(0, 3).join(' / ') || 'no output'}`,
+          {
+            hint: 'check that this machine is an HTCondor access point (condor_q works) and the submit template',
+          },
+        );
       }
       const expected = batch.length;
       if (cluster.jobs !== null && cluster.jobs !== expected) {
-        this.log.warn('Condor:SubmitCount', { run: runId, batch: number, cluster: cluster.cluster, submitted: cluster.jobs, expected });
+        this.log.warn('Condor:SubmitCount', {
+          run: runId,
+          batch: number,
+          cluster: cluster.cluster,
+          submitted: cluster.jobs,
+          expected,
+        });
       }
       this.db.setCondorCluster(runId, number, cluster.cluster);
       this.log.info('Condor:Submitted', { run: runId, batch: number, cluster: cluster.cluster, jobs: expected });
-      batch.forEach(({ job }, proc) => job.files.log(`submitted as HTCondor job ${cluster.cluster}.${proc} (batch ${number})`));
+      batch.forEach(({ job }, proc) =>
+        job.files.log(`submitted as HTCondor job ${cluster.cluster}.${proc} (batch ${number})`),
+      );
     } catch (error) {
       this.db.clearCondorBatch(runId, number);
       this.log.warn('Condor:SubmitFailed', { run: runId, batch: number, reason: describeError(error) });
@@ -87,17 +112,23 @@ export class Submitter {
       this.log.warn('Condor:BatchUnconfirmed', {
         run: runId,
         batch,
-        reason: 'condor_submit was interrupted and the event log has no submit event of this batch: its rows are submitted again',
+        reason:
+          'condor_submit was interrupted and the event log has no submit event of this batch: its rows are submitted again',
       });
       this.db.clearCondorBatch(runId, batch);
     }
   }
 
   private loadTemplate(): Promise<string> {
-    this.template ??= readFile(this.submitTemplate ?? path.join(TEMPLATES_DIR, 'cog.sub'), 'utf8').catch((error: unknown) => {
-      this.template = undefined;
-      throw new CogdError('Template', `cannot read the submit template ${this.submitTemplate}: ${describeError(error)}`);
-    });
+    this.template ??= readFile(this.submitTemplate ?? path.join(TEMPLATES_DIR, 'cog.sub'), 'utf8').catch(
+      (error: unknown) => {
+        this.template = undefined;
+        throw new CogdError(
+          'Template',
+          `cannot read the submit template ${this.submitTemplate}: ${describeError(error)}`,
+        );
+      },
+    );
     return this.template;
   }
 }

@@ -53,7 +53,15 @@ export function parseQueueTotals(text: string): QueueTotals | undefined {
   for (const raw of text.split('\n')) {
     const match = /^(?:Total for query: )?(\d+) jobs; (.*)$/.exec(raw.trim());
     if (match === null) continue;
-    const totals: QueueTotals = { jobs: Number(match[1]), completed: 0, removed: 0, idle: 0, running: 0, held: 0, suspended: 0 };
+    const totals: QueueTotals = {
+      jobs: Number(match[1]),
+      completed: 0,
+      removed: 0,
+      idle: 0,
+      running: 0,
+      held: 0,
+      suspended: 0,
+    };
     for (const part of match[2]!.split(',')) {
       const item = /(\d+) (completed|removed|idle|running|held|suspended)/.exec(part);
       if (item !== null) totals[item[2] as keyof Omit<QueueTotals, 'jobs'>] = Number(item[1]);
