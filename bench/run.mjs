@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // cogd's benchmark. Every ratio is against a baseline measured in the same run, on this machine.
 //
-//   npm run bench -- [--count 200] [--size 1024] [--rounds 3] [--parts throughput,scale,post,idle]
+//   npm run bench -- [--count 200] [--size 1024] [--rounds 3] [--parts throughput,scale,post,idle,profiles]
 //
 // throughput (interleaved rounds on the same files):
 //   1. limit — the gdal_translate commands cogd runs, on local files, xargs -P <cores>
@@ -11,6 +11,8 @@
 // 5. post  — reconcile 10,000 rows against 20,000 outputs: cogd's method vs the reference tool's
 //            (list the whole output bucket for every row, twice; run on a sample, extrapolated)
 // 6. idle poll — S3 requests per poll of a bucket of 50,000 unrelated keys; RSS after 1,000 polls vs 10
+// 7. profiles — each COG profile on one image of each benchmark kind and on the shared corpus
+//    ($COGD_CORPUS, else ../shared/testdata/geotiff): output size vs lzw, time per image, lossless
 // Prints a table; writes bench/results/<date>.json.
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
@@ -28,7 +30,7 @@ const { values } = parseArgs({
     count: { type: 'string', default: '200' },
     size: { type: 'string', default: '1024' },
     rounds: { type: 'string', default: '3' },
-    parts: { type: 'string', default: 'throughput,scale,post,idle' },
+    parts: { type: 'string', default: 'throughput,scale,post,idle,profiles' },
     'scale-rows': { type: 'string', default: '100000' },
     'post-rows': { type: 'string', default: '10000' },
     'reference-sample': { type: 'string', default: '4' },
@@ -164,7 +166,8 @@ const results = { date: new Date().toISOString() };
 // ---- 1-3: throughput
 async function throughput() {
   const { inspect } = await dist('convert/gdal.js');
-  const { cogArgs, jpegArgs, needsStatistics } = await dist('convert/rules.js');
+  const { cogCommand, planCog, DEFAULT_CONVERSION } = await dist('convert/profiles.js');
+  const { planPreview, previewCommand, previewVrt } = await dist('convert/preview.js');
   const { StepFiles } = await dist('log/index.js');
   const AWS = '/usr/bin/aws'; // Debian's awscli, not whatever else is first on PATH
   if (!existsSync(AWS) && process.getuid?.() === 0) {
@@ -195,19 +198,31 @@ async function throughput() {
       type: kind.type,
       burn: [i % 200, (i * 7) % 200, (i * 13) % 200, 255],
     });
-    images.push({ name, bands: kind.bands });
+    images.push({ name, bands: kind.bands, type: kind.type });
   }
-  // The exact gdal_translate command lines cogd runs for each image (from the same rules module).
+  // The exact GDAL command lines cogd runs for each image (from the same rules modules): the
+  // inspection with checksums (and statistics where the preview stretches), the COG, the preview
+  // (through its VRT where masked), and the output's check.
   const files = new StepFiles(work, 'inspect');
   for (const image of images) {
     const file = path.join(imgDir, image.name);
-    let info = await inspect(file, files, { statistics: false });
-    if (needsStatistics(info)) info = await inspect(file, files, { statistics: true });
-    image.cog = cogArgs('IN', 'OUT');
-    image.jpeg = jpegArgs(info, 'IN', 'OUT');
+    const statistics = image.type !== 'Byte';
+    const info = await inspect(file, files, { statistics, checksum: true });
+    const plan = planCog(info, DEFAULT_CONVERSION);
+    const look = planPreview(info, DEFAULT_CONVERSION);
+    image.inspect = ['-json', ...(statistics ? ['-approx_stats'] : []), '-checksum', 'IN'];
+    image.cog = cogCommand(plan, 'IN', 'OUT');
+    if (look.masked) {
+      image.vrt = path.join(imgDir, image.name.replace(/\.tif$/, '.vrt'));
+      writeFileSync(image.vrt, previewVrt(look, info, file));
+    }
+    image.jpeg = previewCommand(look, look.masked ? image.vrt : 'IN', 'OUT');
+    image.check = ['-json', ...(plan.lossless ? ['-checksum'] : []), 'OUT'];
   }
-  const translate = (args, input, output) =>
-    ['gdal_translate', ...args.map((a) => (a === 'IN' ? input : a === 'OUT' ? output : a))].map(quote).join(' ');
+  const command = (tool, args, input, output) =>
+    [tool, ...args.map((a) => (a === 'IN' ? input : a === 'OUT' ? output : a))].map(quote).join(' ');
+  const translate = (args, input, output) => command('gdal_translate', args, input, output);
+  const gdalinfo = (args, input, output) => `${command('gdalinfo', args, input, output)} > /dev/null`;
   await bucket('bench-in');
   await pool(images, 8, (im) => putObject('bench-in', `images/${im.name}`, readFileSync(path.join(imgDir, im.name))));
   const gdalEnv = { ...process.env, GDAL_PAM_ENABLED: 'NO' };
@@ -228,7 +243,12 @@ async function throughput() {
         images.map((im) => {
           const input = path.join(imgDir, im.name);
           const base = path.join(out, im.name.replace(/\.tif$/, ''));
-          return `${translate(im.cog, input, `${base}.tif`)} && ${translate(im.jpeg, input, `${base}.jpg`)}`;
+          return [
+            gdalinfo(im.inspect, input, ''),
+            translate(im.cog, input, `${base}.tif`),
+            translate(im.jpeg, input, `${base}.jpg`),
+            gdalinfo(im.check, '', `${base}.tif`),
+          ].join(' && ');
         }),
         gdalEnv,
       );
@@ -499,7 +519,97 @@ async function idle() {
   );
 }
 
+// ---- 7: profiles — each COG profile's size, time and losslessness, on local files
+async function profiles() {
+  const { inspect } = await dist('convert/gdal.js');
+  const { cogCommand, planCog, DEFAULT_CONVERSION } = await dist('convert/profiles.js');
+  const { StepFiles } = await dist('log/index.js');
+  const names = ['lzw', 'deflate', 'zstd', 'webp', 'jpeg', 'lerc', 'auto'];
+  const files = new StepFiles(work, 'profiles');
+  const out = path.join(work, 'profiles');
+  mkdirSync(out, { recursive: true });
+  // The benchmark's image kinds at --size, one each, and the shared corpus of real GeoTIFFs.
+  const kinds = [
+    { bands: 1, type: 'Byte' },
+    { bands: 3, type: 'Byte' },
+    { bands: 4, type: 'Byte' },
+    { bands: 1, type: 'UInt16' },
+    { bands: 1, type: 'Float32' },
+  ];
+  const generated = [];
+  for (const [i, kind] of kinds.entries()) {
+    const file = path.join(out, `kind-${i}.tif`);
+    await makeTiff(file, {
+      width: size,
+      height: size,
+      bands: kind.bands,
+      type: kind.type,
+      burn: [i * 40, 90, 160, 255],
+    });
+    generated.push(file);
+  }
+  const corpusDir = process.env.COGD_CORPUS ?? path.resolve(root, '..', 'shared', 'testdata', 'geotiff');
+  const corpus = existsSync(corpusDir)
+    ? (await import('node:fs'))
+        .readdirSync(corpusDir)
+        .filter((f) => /\.tiff?$/i.test(f))
+        .map((f) => path.join(corpusDir, f))
+    : [];
+  results.profiles = { sets: {} };
+  for (const [set, inputs] of [
+    ['benchmark images', generated],
+    ['corpus', corpus],
+  ]) {
+    if (inputs.length === 0) continue;
+    const rows = {};
+    for (const name of names)
+      rows[name] = { images: 0, unfit: 0, bytes: 0, lzwBytes: 0, seconds: 0, exact: 0, visible: 0 };
+    for (const input of inputs) {
+      let info;
+      try {
+        info = await inspect(input, files, { statistics: false, checksum: true });
+      } catch {
+        continue; // not readable by GDAL: every profile would fail it alike
+      }
+      const sizes = {};
+      for (const name of names) {
+        const row = rows[name];
+        let plan;
+        try {
+          plan = planCog(info, { ...DEFAULT_CONVERSION, profile: name, maxZError: name === 'lerc' ? 0 : 0 });
+        } catch {
+          row.unfit += 1;
+          continue;
+        }
+        const output = path.join(out, `${path.basename(input, path.extname(input))}.${name}.tif`);
+        const start = now();
+        await run('gdal_translate', cogCommand(plan, input, output), {
+          env: { ...process.env, GDAL_PAM_ENABLED: 'NO' },
+        });
+        const seconds = now() - start;
+        const after = JSON.parse(execFileSync('gdalinfo', ['-json', '-checksum', output]).toString());
+        const same = (b) => after.bands[b - 1]?.checksum === info.bands[b - 1]?.checksum;
+        const all = info.bands.map((_, i) => i + 1);
+        sizes[name] = Number(execFileSync('stat', ['-c', '%s', output]).toString());
+        row.images += 1;
+        row.seconds += seconds;
+        if (all.every(same)) row.exact += 1;
+        else if (plan.exactBands.length > 0 && plan.exactBands.every(same)) row.visible += 1;
+        rmSync(output, { force: true });
+      }
+      for (const name of names) {
+        if (sizes[name] === undefined || sizes.lzw === undefined) continue;
+        rows[name].bytes += sizes[name];
+        rows[name].lzwBytes += sizes.lzw;
+      }
+    }
+    results.profiles.sets[set] = { inputs: inputs.length, rows };
+    log(`profiles: ${set} done`);
+  }
+}
+
 try {
+  if (parts.has('profiles')) await profiles();
   if (parts.has('throughput')) await throughput();
   if (parts.has('scale')) await scale();
   if (parts.has('post')) await post();
@@ -575,11 +685,38 @@ if (i !== undefined) {
     `|   V8 heap in use after ${i.polls} polls vs 10 | ${fmt(i.heapAfterAllMb, 1)} MB vs ${fmt(i.heapAfter10Mb, 1)} MB | | |`,
   );
 }
+const pr = results.profiles;
+if (pr !== undefined) {
+  for (const [set, { inputs, rows }] of Object.entries(pr.sets)) {
+    lines.push(
+      '',
+      `Profiles on the ${set} (${inputs} files; each converted by the profile's own gdal_translate command):`,
+      '',
+    );
+    lines.push(
+      '| profile | converted (unfit) | size vs lzw | time per image | lossless |',
+      '| --- | --- | --- | --- | --- |',
+    );
+    for (const [name, r] of Object.entries(rows)) {
+      const lossless =
+        r.images === 0
+          ? 'n/a'
+          : r.exact === r.images
+            ? 'yes, pixel-identical'
+            : r.exact + r.visible === r.images
+              ? `visible pixels (${r.visible} with alpha)`
+              : `no (${r.images - r.exact - r.visible} of ${r.images} differ)`;
+      lines.push(
+        `| ${name} | ${r.images} (${r.unfit}) | ${r.lzwBytes === 0 ? 'n/a' : `${fmt((100 * r.bytes) / r.lzwBytes, 0)}%`} | ${r.images === 0 ? 'n/a' : `${fmt((1000 * r.seconds) / r.images, 0)} ms`} | ${lossless} |`,
+      );
+    }
+  }
+}
 console.log(lines.join('\n'));
 const resultsDir = path.join(root, 'bench', 'results');
 mkdirSync(resultsDir, { recursive: true });
 // A run of some parts only never overwrites a full run's results.
-const allParts = ['throughput', 'scale', 'post', 'idle'].every((part) => parts.has(part));
+const allParts = ['throughput', 'scale', 'post', 'idle', 'profiles'].every((part) => parts.has(part));
 const file = path.join(resultsDir, `${results.date.slice(0, 10)}${allParts ? '' : `-${[...parts].join('-')}`}.json`);
 writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
 console.log(`\nresults: ${path.relative(root, file)}`);
