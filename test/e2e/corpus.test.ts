@@ -17,6 +17,7 @@ import {
   putFile,
   resultKeyOf,
   tempDir,
+  validateCog,
 } from '../support/helpers.js';
 
 const corpus = process.env['COGD_CORPUS'];
@@ -56,7 +57,8 @@ describe.skipIf(corpus === undefined || corpus === '')('corpus of real GeoTIFFs'
       put(buckets.input, 'mixed-raw.csv', `${rows.join('\n')}\n`),
     );
 
-    const result = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home))]);
+    // auto: each file gets the profile its type calls for, so every kind of file meets every codec cogd picks.
+    const result = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home)), '--profile', 'auto']);
     const processed = (await getText(buckets.input, (await resultKeyOf(buckets.input, 'mixed-', 'processed'))!))
       .split('\n')
       .filter(Boolean);
@@ -79,8 +81,12 @@ describe.skipIf(corpus === undefined || corpus === '')('corpus of real GeoTIFFs'
 
     // Every COG is a COG; every preview is an 8-bit JPEG with 1 or 3 bands.
     for (const name of readable) {
-      const cog = await gdalinfo(await download(buckets.output, `corpus/${name}`, path.join(home, name)));
+      const file = await download(buckets.output, `corpus/${name}`, path.join(home, name));
+      const cog = await gdalinfo(file);
       expect(cog.metadata?.['IMAGE_STRUCTURE']?.['LAYOUT'], name).toBe('COG');
+      expect(cog.metadata?.['IMAGE_STRUCTURE']?.['COMPRESSION'], name).toMatch(/^(WEBP|ZSTD)$/);
+      const validation = await validateCog(file);
+      expect(validation.ok, `${name}: ${validation.output}`).toBe(true);
       const jpegKey = `corpus/${name.replace(/\.tiff?$/i, '.jpg')}`;
       const jpeg = await gdalinfo(await download(buckets.output, jpegKey, path.join(home, `${name}.jpg`)));
       expect(jpeg.driverShortName, name).toBe('JPEG');
