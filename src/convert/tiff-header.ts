@@ -7,35 +7,7 @@
  */
 import { open } from 'node:fs/promises';
 import type { ImageInfo } from './rules.js';
-
-const TAG = {
-  ImageWidth: 256,
-  ImageLength: 257,
-  BitsPerSample: 258,
-  Photometric: 262,
-  SamplesPerPixel: 277,
-  SampleFormat: 339,
-  ColorMap: 320,
-} as const;
-
-/** Type sizes in bytes by TIFF field type (SHORT, LONG, LONG8…). */
-const TYPE_SIZE: Record<number, number> = {
-  1: 1,
-  2: 1,
-  3: 2,
-  4: 4,
-  5: 8,
-  6: 1,
-  7: 1,
-  8: 2,
-  9: 4,
-  10: 8,
-  11: 4,
-  12: 8,
-  16: 8,
-  17: 8,
-  18: 8,
-};
+import { TAG, TYPE_SIZE } from './tiff-ifd.js';
 
 /** GDAL's data type of a sample from BitsPerSample and SampleFormat (1 unsigned, 2 signed, 3 float). */
 const SAMPLE_TYPE: Record<string, string> = {

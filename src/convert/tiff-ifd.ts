@@ -16,7 +16,9 @@ export const TAG = {
   NewSubfileType: 254,
   ImageWidth: 256,
   ImageLength: 257,
+  BitsPerSample: 258,
   Compression: 259,
+  Photometric: 262,
   StripOffsets: 273,
   SamplesPerPixel: 277,
   RowsPerStrip: 278,
@@ -26,10 +28,12 @@ export const TAG = {
   TileLength: 323,
   TileOffsets: 324,
   TileByteCounts: 325,
+  ColorMap: 320,
+  SampleFormat: 339,
 } as const;
 
 /** Bytes per value by TIFF field type (BYTE, ASCII, SHORT, LONG, RATIONAL, …, LONG8, SLONG8, IFD8). */
-const TYPE_SIZE: Record<number, number> = {
+export const TYPE_SIZE: Record<number, number> = {
   1: 1,
   2: 1,
   3: 2,

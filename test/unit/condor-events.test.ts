@@ -6,7 +6,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { planRows } from '../../src/dag/plan.js';
 import { parseEvents, type JobEvent } from '../../src/executors/condor/eventlog.js';
 import {
   applyEvent,
@@ -18,11 +17,8 @@ import {
   type JobView,
 } from '../../src/executors/condor/events.js';
 import { recordEvents } from '../../src/executors/condor/record.js';
-import { parseManifest } from '../../src/manifest/parse.js';
-import { StateDB } from '../../src/state/db.js';
 import { formatEvent as fmt } from '../fixtures/condor-sim/lib.mjs';
-import { tempDir } from '../support/helpers.js';
-import { DEFAULT_CONVERSION } from '../../src/convert/profiles.js';
+import { plannedRun, testState, testWatch } from '../support/state.js';
 
 const fixtures = process.env['COGD_HTCONDOR_FIXTURES'];
 const haveFixtures = fixtures !== undefined && fixtures !== '';
@@ -217,35 +213,8 @@ describe.skipIf(!haveFixtures)('applyEvent on genuine HTCondor logs', () => {
 
 describe('recordEvents', () => {
   it('writes effects and the offset in the state DB, and finds a lost cluster from the submit note', async () => {
-    const db = new StateDB(path.join(await tempDir(), 'cogd.db'));
-    const watch = db.saveWatch(
-      { pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', endpoint: undefined },
-      {
-        accessKeyFile: undefined,
-        secretKeyFile: undefined,
-        region: 'us-east-1',
-        schedule: '*/15 * * * *',
-        maxRunning: 10,
-        retries: 3,
-        retryDelayMs: 1000,
-        executor: 'condor',
-        ...DEFAULT_CONVERSION,
-      },
-    );
-    const run = db.insertRun({
-      watchId: watch.id,
-      inputBucket: 'raw',
-      outputBucket: 'cogs',
-      manifestKey: 'x-raw.csv',
-      manifestEtag: '"e"',
-      manifestMtime: '2026-11-21T00:00:00.000Z',
-      base: 'x-',
-      ts: '20261121-000000',
-      processingKey: 'x-processing-20261121-000000.csv',
-      runDir: '/tmp/run',
-      batchName: 'COG-Pipeline-DAG-*raw.csv',
-    });
-    db.insertJobs(run.id, planRows(parseManifest('a.tif,1\nb.tif,1\nc.tif,1\n')));
+    const db = await testState();
+    const run = plannedRun(db, testWatch(db, { executor: 'condor' }), 'a.tif,1\nb.tif,1\nc.tif,1\n');
     const [a, b, c] = db.jobs(run.id).map((j) => j.id);
     const first = db.recordCondorBatch(run.id, [a!, b!]);
     db.setCondorCluster(run.id, first, 60);

@@ -1,47 +1,14 @@
 /** Removal in one place: what `cogd rm` records, and how requests nobody executes are settled. */
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { requestRemoval, settleRemovals } from '../../src/daemon/removal.js';
-import { planRows } from '../../src/dag/plan.js';
-import { parseManifest } from '../../src/manifest/parse.js';
 import { parseTarget } from '../../src/manifest/targets.js';
-import { StateDB } from '../../src/state/db.js';
-import { tempDir } from '../support/helpers.js';
-import { DEFAULT_CONVERSION } from '../../src/convert/profiles.js';
+import type { StateDB } from '../../src/state/db.js';
+import { plannedRun, testState, testWatch } from '../support/state.js';
 
 async function home(): Promise<{ db: StateDB; runs: number[] }> {
-  const db = new StateDB(path.join(await tempDir(), 'cogd.db'));
-  const watch = db.saveWatch(
-    { pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', endpoint: undefined },
-    {
-      accessKeyFile: undefined,
-      secretKeyFile: undefined,
-      region: 'us-east-1',
-      schedule: '* * * * *',
-      maxRunning: 5,
-      retries: 0,
-      retryDelayMs: 0,
-      executor: 'local',
-      ...DEFAULT_CONVERSION,
-    },
-  );
-  const runs = [1, 2].map((n) => {
-    const run = db.insertRun({
-      watchId: watch.id,
-      inputBucket: 'raw',
-      outputBucket: 'cogs',
-      manifestKey: `m${n}-raw.csv`,
-      manifestEtag: `"${n}"`,
-      manifestMtime: 't',
-      base: `m${n}-`,
-      ts: '20261130-000000',
-      processingKey: `m${n}-processing.csv`,
-      runDir: `/tmp/run-${n}`,
-      batchName: 'COG-Pipeline-DAG-*raw.csv',
-    });
-    db.insertJobs(run.id, planRows(parseManifest('a.tif,1\nb.tif,1\nc.png,1\n')));
-    return run.id;
-  });
+  const db = await testState();
+  const watch = testWatch(db, { schedule: '* * * * *', maxRunning: 5, retries: 0, retryDelayMs: 0 });
+  const runs = [1, 2].map((n) => plannedRun(db, watch, 'a.tif,1\nb.tif,1\nc.png,1\n', n).id);
   return { db, runs };
 }
 

@@ -1,11 +1,6 @@
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildStatus, renderBars, renderBatch, renderJobs, type StatusReport } from '../../src/cli/status-view.js';
-import { planRows } from '../../src/dag/plan.js';
-import { parseManifest } from '../../src/manifest/parse.js';
-import { StateDB } from '../../src/state/db.js';
-import { tempDir } from '../support/helpers.js';
-import { DEFAULT_CONVERSION } from '../../src/convert/profiles.js';
+import { plannedRun, testState, testWatch } from '../support/state.js';
 
 const counts = (c: Partial<StatusReport['totals']>) => ({
   done: 0,
@@ -165,35 +160,8 @@ describe('status text', () => {
 
 describe('status --json', () => {
   it('reports watches, runs, counts and jobs from the state DB', async () => {
-    const db = new StateDB(path.join(await tempDir(), 'cogd.db'));
-    const watch = db.saveWatch(
-      { pattern: '*raw.csv', inputBucket: 'raw', outputBucket: 'cogs', endpoint: undefined },
-      {
-        accessKeyFile: undefined,
-        secretKeyFile: undefined,
-        region: 'us-east-1',
-        schedule: '*/15 * * * *',
-        maxRunning: 10,
-        retries: 3,
-        retryDelayMs: 1000,
-        executor: 'condor',
-        ...DEFAULT_CONVERSION,
-      },
-    );
-    const run = db.insertRun({
-      watchId: watch.id,
-      inputBucket: 'raw',
-      outputBucket: 'cogs',
-      manifestKey: 'x-raw.csv',
-      manifestEtag: '"e"',
-      manifestMtime: '2026-11-21T00:00:00.000Z',
-      base: 'x-',
-      ts: '20261121-000000',
-      processingKey: 'x-processing-20261121-000000.csv',
-      runDir: '/tmp/run',
-      batchName: 'COG-Pipeline-DAG-*raw.csv',
-    });
-    db.insertJobs(run.id, planRows(parseManifest('a.tif,3\nb.tif,1\nc.png,1\n')));
+    const db = await testState();
+    const run = plannedRun(db, testWatch(db, { executor: 'condor' }), 'a.tif,3\nb.tif,1\nc.png,1\n');
     const [a, b] = db.jobs(run.id);
     db.setJobState(a!.id, 'running', { attempts: 1 });
     const holdReason =
