@@ -1,80 +1,239 @@
 /**
  * The HTCondor executor's rendering: the execute-node worker (bash + GDAL) must convert exactly as
- * the local executor does — checked by running it here on real images and comparing its GDAL
- * command lines with the ones the rules module gives — and the submit description must be made of
- * documented submit commands and keep manifest keys out of its syntax.
+ * the local executor does — checked by running it here on real images under several watch settings
+ * and comparing its GDAL command lines, its preview VRT, its failures and its verdicts on the output
+ * with the ones the rules modules give — and the submit description must be made of documented
+ * submit commands and keep manifest keys out of its syntax.
  */
 import { execa } from 'execa';
+import pLimit from 'p-limit';
 import { readdirSync, readFileSync } from 'node:fs';
-import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { checkCog } from '../../src/convert/cog-check.js';
+import { differences } from '../../src/convert/fidelity.js';
 import { inspect } from '../../src/convert/gdal.js';
-import { jpegArgs, needsStatistics } from '../../src/convert/rules.js';
+import { planPreview, previewCommand, previewVrt } from '../../src/convert/preview.js';
+import { cogCommand, DEFAULT_CONVERSION, planCog, wantsChecksum } from '../../src/convert/profiles.js';
+import { checkLimits, DEFAULT_LIMITS } from '../../src/convert/rules.js';
+import { readTiffHeader } from '../../src/convert/tiff-header.js';
+import { PermanentError } from '../../src/errors.js';
 import { condorS3Url } from '../../src/executors/condor/executor.js';
 import { condorUnsafeKey, itemLine, renderSubmit, renderWorker, TEMPLATES_DIR } from '../../src/executors/condor/render.js';
 import { StepFiles } from '../../src/log/index.js';
+import type { ConversionSettings } from '../../src/types.js';
 import { DOCUMENTED_COMMANDS } from '../fixtures/condor-sim/lib.mjs';
-import { gdalinfo, makeTiff, tempDir } from '../support/helpers.js';
+import { featureTiff, type Feature } from '../support/images.js';
+import { makeTiff, ROOT, tempDir, validateCog } from '../support/helpers.js';
 
-/** The preview command the local executor would run for `file`, with input/output stripped. */
-async function localPreviewArgs(file: string, dir: string): Promise<string[]> {
-  const files = new StepFiles(dir, 'inspect');
-  let info = await inspect(file, files, { statistics: false });
-  if (needsStatistics(info)) info = await inspect(file, files, { statistics: true });
-  return jpegArgs(info, 'IN', 'OUT').filter((a) => a !== 'IN' && a !== 'OUT');
+/** What the local executor does with an image (src/executors/local.ts, transform), up to converting. */
+type LocalPlan =
+  | { reason: string }
+  | { cog: string[]; preview: string[]; vrt: string | undefined; exactBands: number[]; lossless: boolean; alphaToMask: boolean; identical: string };
+
+async function localPlan(file: string, settings: ConversionSettings, dir: string): Promise<LocalPlan & { info?: Awaited<ReturnType<typeof inspect>> }> {
+  try {
+    const header = await readTiffHeader(file).catch(() => undefined);
+    if (header !== undefined) checkLimits(header, DEFAULT_LIMITS);
+    const statistics = header === undefined || header.bands.some((b) => b.type !== 'Byte');
+    const info = await inspect(file, new StepFiles(dir, 'inspect'), { statistics, checksum: wantsChecksum(settings) });
+    checkLimits(info, DEFAULT_LIMITS);
+    const plan = planCog(info, settings);
+    const look = planPreview(info, settings);
+    const n = info.bands.length;
+    return {
+      info,
+      cog: cogCommand(plan, 'input.tif', 'cog.tif'),
+      preview: previewCommand(look, look.masked ? 'preview.vrt' : 'input.tif', 'preview.jpg'),
+      vrt: look.masked ? previewVrt(look, info, 'input.tif') : undefined,
+      exactBands: plan.exactBands,
+      lossless: plan.lossless,
+      alphaToMask: plan.profile === 'jpeg',
+      identical: plan.exactBands.length === n ? ', pixels identical' : plan.exactBands.length > 0 ? ', visible pixels identical' : '',
+    };
+  } catch (error) {
+    if (error instanceof PermanentError) return { reason: error.message };
+    throw error;
+  }
 }
 
-/** Equal, with numbers compared to 1e-9 relative (bash prints %.17g, JavaScript shortest round-trip). */
-function sameArgs(actual: string[], expected: string[]): boolean {
-  return actual.length === expected.length && actual.every((a, i) => {
-    const e = expected[i]!;
-    if (a === e) return true;
-    const [x, y] = [Number(a), Number(e)];
-    return Number.isFinite(x) && Number.isFinite(y) && Math.abs(x - y) <= 1e-9 * Math.max(1, Math.abs(y));
-  });
+/** Runs a rendered worker on a copy of `file` in a fresh sandbox, as HTCondor would. */
+async function runWorker(worker: string, file: string, env: Record<string, string> = {}): Promise<{ sandbox: string; exitCode: number; stderr: string; translates: string[][] }> {
+  const sandbox = await tempDir('cogd-sandbox-');
+  await copyFile(file, path.join(sandbox, 'input.tif'));
+  const run = await execa('bash', [worker, 'input.tif'], { cwd: sandbox, reject: false, env });
+  const stderr = run.stderr;
+  // The worker logs each translate's arguments as bash words: bash reads them back.
+  const lines = stderr.split('\n').filter((l) => l.startsWith('cogd-worker: gdal_translate ')).map((l) => l.slice('cogd-worker: gdal_translate '.length));
+  const translates = await Promise.all(lines.map(async (line) => {
+    const { stdout } = await execa('bash', ['-c', 'eval "set -- $1"; printf "%s\\0" "$@"', 'words', line]);
+    return stdout.split('\0').slice(0, -1);
+  }));
+  return { sandbox, exitCode: run.exitCode ?? -1, stderr, translates };
 }
+
+/** A directory with a gdal_translate that adds `flags` when it writes a COG (put it first on PATH). */
+async function fakeTranslate(dir: string, name: string, flags: string): Promise<string> {
+  const bin = path.join(dir, `fake-${name}`);
+  await mkdir(bin);
+  const script = `#!/bin/sh\ncase " $* " in *" -of COG "*) exec /usr/bin/gdal_translate ${flags} "$@" ;; esac\nexec /usr/bin/gdal_translate "$@"\n`;
+  await writeFile(path.join(bin, 'gdal_translate'), script, { mode: 0o755 });
+  return bin;
+}
+
+/** The worker's last own line: the reason cogd reports. */
+const lastWord = (stderr: string): string | undefined => stderr.split('\n').filter((l) => l.startsWith('cogd-worker: ')).at(-1);
+
+/** A VRT with its source paths left out (the worker's may be relative to the VRT). */
+const anySource = (vrt: string): string => vrt.replace(/<SourceFilename relativeToVRT="[01]">[^<]*<\/SourceFilename>/g, '<SourceFilename/>');
+
+const SETTINGS: Array<[string, Partial<ConversionSettings>]> = [
+  ['default', {}],
+  ['auto', { profile: 'auto' }],
+  ['webp', { profile: 'webp' }],
+  ['jpeg', { profile: 'jpeg' }],
+  ['lerc, --max-z-error 0.5', { profile: 'lerc', maxZError: 0.5 }],
+  ['zstd, --co LEVEL=15', { profile: 'zstd', creationOptions: ['LEVEL=15'] }],
+  ['--preview-background #ff0000', { previewBackground: '#ff0000' }],
+  ['--preview-max-size 100', { previewMaxSize: 100 }],
+];
+
+const FEATURES: Feature[] = ['bgr', 'rgb', 'rgba', 'u16-nodata', 'i16', 'f32-nodata', 'palette', 'bit1', 'rgb-nodata'];
 
 describe('the condor worker', () => {
-  it('applies the local executor\'s rules, generated from the same module', async () => {
+  it('applies the local executor\'s rules, generated from the same modules: plans, failures, gate and fidelity', async () => {
     const dir = await tempDir();
-    const worker = path.join(dir, 'cog-worker.sh');
-    await writeFile(worker, await renderWorker(), { mode: 0o755 });
-    expect(await readFile(worker, 'utf8')).not.toMatch(/@@/);
+    const inputs: Array<{ name: string; file: string }> = [];
+    for (const kind of FEATURES) inputs.push({ name: kind, file: await featureTiff(dir, kind) });
     const cases = [
       { name: 'gray', spec: { bands: 1 } },
       { name: 'gray-alpha', spec: { bands: 2 } },
-      { name: 'rgb', spec: { bands: 3 } },
-      { name: 'rgba', spec: { bands: 4 } },
+      { name: 'three', spec: { bands: 3 } },
+      { name: 'four', spec: { bands: 4 } },
       { name: 'five', spec: { bands: 5 } },
       { name: 'u16', spec: { bands: 3, type: 'UInt16' as const } },
       { name: 'i16', spec: { bands: 1, type: 'Int16' as const } },
       { name: 'f32', spec: { bands: 1, type: 'Float32' as const } },
     ];
-    const inputs = await Promise.all(cases.map(async (c) => ({ name: c.name, file: await makeTiff(path.join(dir, `${c.name}.tif`), c.spec) })));
+    for (const c of cases) inputs.push({ name: `makeTiff ${c.name}`, file: await makeTiff(path.join(dir, `${c.name}.tif`), c.spec) });
+    // A type no preview can show: both refuse it with the same reason.
+    const cint16 = path.join(dir, 'cint16.tif');
+    await execa('gdal_translate', ['-q', '-ot', 'CInt16', path.join(dir, 'gray.tif'), cint16]);
+    inputs.push({ name: 'cint16', file: cint16 });
     const corpus = process.env['COGD_CORPUS'];
     for (const name of corpus ? readdirSync(corpus).filter((f) => f.startsWith('palette-') || f.includes('uint16')) : []) {
       inputs.push({ name, file: path.join(corpus!, name) });
     }
-    for (const { name, file } of inputs) {
-      const sandbox = await tempDir('cogd-sandbox-');
-      await copyFile(file, path.join(sandbox, 'input.tif'));
-      const run = await execa('bash', [worker, 'input.tif'], { cwd: sandbox, reject: false });
-      expect(run.exitCode, `${name}: ${run.stderr}`).toBe(0);
-      const jpegLine = run.stderr.split('\n').find((l) => l.includes('-of JPEG'))!;
-      const workerArgs = jpegLine.replace(/^cogd-worker: gdal_translate /, '').split(' ').filter((a) => a !== 'input.tif' && a !== 'preview.jpg');
-      const expected = await localPreviewArgs(path.join(sandbox, 'input.tif'), sandbox);
-      expect(sameArgs(workerArgs, expected), `${name}: worker ${workerArgs.join(' ')} / local ${expected.join(' ')}`).toBe(true);
-      expect(run.stderr).toContain('gdal_translate -q -of COG -co COMPRESS=LZW input.tif cog.tif');
-      expect((await gdalinfo(path.join(sandbox, 'cog.tif'))).metadata?.['IMAGE_STRUCTURE']?.['LAYOUT'], name).toBe('COG');
-      expect([1, 3], name).toContain((await gdalinfo(path.join(sandbox, 'preview.jpg'))).bands.length);
+
+    const outcomes: string[] = [];
+    const limit = pLimit(2);
+    for (const [label, overrides] of SETTINGS) {
+      const settings: ConversionSettings = { ...DEFAULT_CONVERSION, ...overrides };
+      const worker = path.join(dir, `worker-${outcomes.length}.sh`);
+      const script = await renderWorker(settings);
+      expect(script).not.toMatch(/@@/);
+      await writeFile(worker, script, { mode: 0o755 });
+      outcomes.push(...(await Promise.all(inputs.map(({ name, file }) => limit(async () => {
+        const what = `${label} / ${name}`;
+        const run = await runWorker(worker, file);
+        const local = await localPlan(path.join(run.sandbox, 'input.tif'), settings, run.sandbox);
+        if ('reason' in local) {
+          expect(run.exitCode, `${what}: ${run.stderr}`).toBe(2);
+          expect(lastWord(run.stderr), what).toBe(`cogd-worker: ${local.reason}`);
+          return 'refused';
+        }
+        // The same GDAL commands, argument for argument, and the same preview VRT.
+        expect(run.translates[0], `${what}: ${run.stderr}`).toEqual(local.cog);
+        expect(run.translates[1], `${what}: ${run.stderr}`).toEqual(local.preview);
+        if (local.vrt !== undefined) expect(anySource(await readFile(path.join(run.sandbox, 'preview.vrt'), 'utf8')), what).toBe(anySource(local.vrt));
+        // The same verdict on what came out: the gate, then fidelity in the same words.
+        const cog = path.join(run.sandbox, 'cog.tif');
+        const gate = await checkCog(cog);
+        const output = await inspect(cog, new StepFiles(run.sandbox, 'output'), { statistics: false, checksum: local.lossless });
+        const changed = differences(local.info!, output, { exactBands: local.exactBands, alphaToMask: local.alphaToMask });
+        if (!gate.ok) {
+          expect(run.exitCode, `${what}: ${run.stderr}`).toBe(2);
+          expect(lastWord(run.stderr), what).toMatch(/^cogd-worker: the output is not a cloud optimized GeoTIFF: /);
+          return 'not a COG';
+        }
+        if (changed.length > 0) {
+          expect(run.exitCode, `${what}: ${run.stderr}`).toBe(2);
+          expect(lastWord(run.stderr), what).toBe(`cogd-worker: the COG does not keep the input's ${changed.join('; ')}`);
+          return 'unfaithful';
+        }
+        expect(run.exitCode, `${what}: ${run.stderr}`).toBe(0);
+        expect(lastWord(run.stderr), what).toBe(`cogd-worker: checked: a valid COG, faithful to the input${local.identical}`);
+        const validation = await validateCog(cog);
+        expect(validation.ok, `${what}: ${validation.output}`).toBe(true);
+        return 'converted';
+      })))));
     }
+    // Most cases convert; the profiles refuse what they cannot hold (webp, jpeg, lerc on some images).
+    expect(outcomes.filter((o) => o === 'converted').length).toBeGreaterThan(outcomes.length / 2);
+    expect(outcomes).toContain('refused');
+  });
+
+  it('fails when its output is no COG, with the gate\'s reason', async () => {
+    const dir = await tempDir();
+    const worker = path.join(dir, 'cog-worker.sh');
+    await writeFile(worker, await renderWorker(DEFAULT_CONVERSION), { mode: 0o755 });
+    // A gdal_translate that writes a striped GeoTIFF without overviews when asked for a COG.
+    const env = { PATH: `${path.join(ROOT, 'test/fixtures/noncog-gdal')}:${process.env['PATH'] ?? ''}` };
+    const run = await runWorker(worker, await featureTiff(dir, 'rgb'), env);
+    expect(run.exitCode, run.stderr).toBe(2);
+    expect(lastWord(run.stderr)).toBe(
+      'cogd-worker: the output is not a cloud optimized GeoTIFF: the main image (600 x 400) is not tiled (it is stored in strips); ' +
+        'the image is 600 x 400 but has no overviews; GDAL does not read it as a COG (its IMAGE_STRUCTURE metadata has no LAYOUT)',
+    );
+  });
+
+  it('fails when its COG does not keep the input, naming what was lost in the local executor\'s words', async () => {
+    const dir = await tempDir();
+    const worker = path.join(dir, 'cog-worker.sh');
+    await writeFile(worker, await renderWorker(DEFAULT_CONVERSION), { mode: 0o755 });
+    // A gdal_translate that drops the nodata value.
+    const dropsNodata = await fakeTranslate(dir, 'drops-nodata', '-a_nodata none');
+    const run = await runWorker(worker, await featureTiff(dir, 'u16-nodata'), { PATH: `${dropsNodata}:${process.env['PATH'] ?? ''}` });
+    expect(run.exitCode, run.stderr).toBe(2);
+    expect(lastWord(run.stderr)).toBe('cogd-worker: the COG does not keep the input\'s band 1 nodata 0 became none');
+
+    // Other losses, each said as differences() says it of the same files.
+    const rgb = await featureTiff(dir, 'rgb');
+    const losses: Array<[string, string]> = [
+      ['crs', '-a_srs EPSG:4326'],
+      ['geotransform', '-a_ullr 0 400 600 0'],
+      ['gcps', '-gcp 0 0 500000 4500000 -gcp 600 0 506000 4500000 -gcp 0 400 500000 4496000'],
+      ['bands', '-b 1 -b 2'],
+      ['pixels', '-scale 0 255 255 0'],
+      ['colour', '-colorinterp_1 gray'],
+      ['alpha', '-b 1 -b 2 -b 3 -b 3 -colorinterp_4 alpha'],
+    ];
+    for (const [name, flags] of losses) {
+      const bin = await fakeTranslate(dir, name, flags);
+      const lossy = await runWorker(worker, rgb, { PATH: `${bin}:${process.env['PATH'] ?? ''}` });
+      const files = new StepFiles(lossy.sandbox, 'check');
+      const [input, output] = [await inspect(path.join(lossy.sandbox, 'input.tif'), files, { statistics: false, checksum: true }), await inspect(path.join(lossy.sandbox, 'cog.tif'), files, { statistics: false, checksum: true })];
+      const changed = differences(input, output, { exactBands: [1, 2, 3] });
+      expect(changed.length, name).toBeGreaterThan(0);
+      expect(lossy.exitCode, `${name}: ${lossy.stderr}`).toBe(2);
+      expect(lastWord(lossy.stderr), name).toBe(`cogd-worker: the COG does not keep the input's ${changed.join('; ')}`);
+    }
+  });
+
+  it('keeps --co values data, never shell syntax', async () => {
+    const value = `a b'c"$(touch pwned)\`x\`;\\`;
+    const script = await renderWorker({ ...DEFAULT_CONVERSION, creationOptions: [`NOTE=${value}`] });
+    const dir = await tempDir();
+    const { stdout } = await execa('bash', ['-c', `eval "$(sed -n '/^cog_options() {/,/^}/p')"; cog_options lzw/integer; printf '%s\\n' "\${cog[@]}"`], { input: script, cwd: dir });
+    expect(stdout.split('\n')).toContain(`NOTE=${value}`);
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('fails with a reason on a file that is not a TIFF', async () => {
     const sandbox = await tempDir('cogd-sandbox-');
     const worker = path.join(sandbox, 'cog-worker.sh');
-    await writeFile(worker, await renderWorker(), { mode: 0o755 });
+    await writeFile(worker, await renderWorker(DEFAULT_CONVERSION), { mode: 0o755 });
     await writeFile(path.join(sandbox, 'input.tif'), 'not an image\n');
     const run = await execa('bash', [worker, 'input.tif'], { cwd: sandbox, reject: false });
     expect(run.exitCode).toBe(2);

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CrashPoint } from '../../src/util/crash.js';
 import { parseEvents } from '../../src/executors/condor/eventlog.js';
-import { baseArgs, cogd, freshBuckets, getText, keys, makeTiff, put, putFile, ROOT, tempDir } from '../support/helpers.js';
+import { featureTiff, pixel } from '../support/images.js';
+import { baseArgs, cogd, download, freshBuckets, gdalinfo, getText, keys, makeTiff, put, putFile, ROOT, tempDir } from '../support/helpers.js';
 
 const SIM = path.join(ROOT, 'test/fixtures/condor-sim');
 const simDirs: string[] = [];
@@ -257,6 +258,31 @@ describe('the condor executor', () => {
     expect(await keys(buckets.output)).toEqual(['a', 'b', 'c', 'd', 'e'].flatMap((n) => [`img/${n}.jpg`, `img/${n}.tif`]));
     const { processed } = await results(buckets.input);
     expect(processed).toEqual(rows);
+  });
+
+  it('converts with the watch\'s profile and preview settings, checked on the execute node', async () => {
+    const home = await tempDir();
+    const buckets = await freshBuckets();
+    await putFile(buckets.input, 'img/dem.tif', await featureTiff(home, 'u16-nodata'));
+    await put(buckets.input, 'q/m-raw.csv', 'img/dem.tif,1\n');
+    const env = await simEnv();
+    const run = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home)), ...CONDOR, '--profile', 'zstd', '--preview-background', 'gray'], { env });
+    expect(run.stdout, run.stderr).toMatch(/1 rows, 1 processed, 0 failed/);
+    const cog = await download(buckets.output, 'img/dem.tif', path.join(home, 'out.tif'));
+    const structure = (await gdalinfo(cog)).metadata?.['IMAGE_STRUCTURE'] ?? {};
+    expect(structure['COMPRESSION']).toBe('ZSTD');
+    expect(structure['PREDICTOR']).toBe('2');
+    // Nodata (the left half) is drawn in the background colour; the data is stretched over 8 bits.
+    const preview = await download(buckets.output, 'img/dem.jpg', path.join(home, 'out.jpg'));
+    const [gap] = await pixel(preview, 100, 200);
+    expect(Math.abs(gap! - 128), `nodata drawn as ${gap}`).toBeLessThanOrEqual(2);
+    expect((await pixel(preview, 599, 399))[0]).toBeGreaterThan(225);
+    // The worker said what it did and that its own gate and fidelity check passed.
+    const runDir = path.join(home, 'logs', readdirSync(path.join(home, 'logs')).find((d) => d.startsWith('run-'))!);
+    const said = readFileSync(path.join(runDir, 'dem.err'), 'utf8');
+    expect(said).toMatch(/cogd-worker: profile zstd: lossless; preview from band\(s\) 1, masked pixels drawn as the background/);
+    expect(said).toMatch(/cogd-worker: gdal_translate -q -of COG -co COMPRESS=ZSTD -co PREDICTOR=2 /);
+    expect(said).toMatch(/cogd-worker: checked: a valid COG, faithful to the input, pixels identical/);
   });
 
   it('refuses to start without S3 key files, and explains', async () => {

@@ -45,7 +45,7 @@ export async function runFields(db: StateDB, settings: FieldSettings, runId: num
   const condorDir = path.join(run.runDir, 'condor');
   await mkdir(condorDir, { recursive: true });
   const worker = path.join(condorDir, 'cog-worker.sh');
-  await writeFile(worker, await renderWorker(), { mode: 0o755 });
+  await writeFile(worker, await renderWorker(watch.conversion), { mode: 0o755 });
   return {
     runDir: run.runDir,
     fields: {
