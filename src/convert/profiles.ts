@@ -79,6 +79,10 @@ export function unfit(profile: ConcreteProfile, info: ImageInfo): string | undef
     return `the webp profile holds 3 or 4 Byte bands (RGB or RGBA); this image has ${what}: ${instead}`;
   if (profile === 'jpeg') {
     if (!byteRgb(info, true)) return `the jpeg profile holds RGB Byte images; this image has ${what}: ${instead}`;
+    const roles = info.bands.slice(0, 3).map((b) => b.colorInterpretation ?? 'Undefined');
+    if (roles.join() !== 'Red,Green,Blue') {
+      return `the jpeg profile stores colour as YCbCr, which reads back as Red, Green, Blue; the bands of this image are ${roles.join(', ')}: use --profile webp`;
+    }
     if (info.bands.some((b) => b.nodata !== undefined)) {
       return `the jpeg profile would blur nodata into the image (JPEG is lossy and has no nodata): use --profile webp for a lossless RGB COG`;
     }

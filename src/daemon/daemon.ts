@@ -273,7 +273,7 @@ export class Daemon {
           maxRunning: watch.maxRunning,
           retries: watch.retries,
           backoff: exponential(watch.retryDelayMs),
-          conversion: watch.conversion,
+          conversion: this.db.runConversion(planned.id) ?? watch.conversion,
           post: () => this.postWithRetries(planned, storage, log),
         });
         this.applyRemovals(); // requests recorded while no process was executing this run

@@ -226,8 +226,11 @@ export class LocalExecutor implements Executor {
     await runGdal('gdal_translate', previewCommand(look, look.masked ? vrt : input, preview), files, gdal);
 
     const gate = await checkCog(cog);
-    if (!gate.ok)
-      throw new PermanentError('NotCog', `the output is not a cloud optimized GeoTIFF: ${gate.errors.join('; ')}`);
+    if (!gate.ok) {
+      // Each of the gate's reasons opens with "not a cloud optimized GeoTIFF: ": said once here.
+      const reasons = gate.errors.map((e) => e.replace(/^not a cloud optimized GeoTIFF: /, ''));
+      throw new PermanentError('NotCog', `the output is not a cloud optimized GeoTIFF: ${reasons.join('; ')}`);
+    }
     const output = await inspect(cog, files, { ...inspection, statistics: false, checksum: plan.lossless });
     const changed = differences(info, output, { exactBands: plan.exactBands, alphaToMask: plan.profile === 'jpeg' });
     if (changed.length > 0)

@@ -10,7 +10,15 @@
  * where their SQL is.
  */
 import type Database from 'better-sqlite3';
-import type { ClaimStep, JobState, RunState, Watch, WatchIdentity, WatchSettings } from '../types.js';
+import type {
+  ClaimStep,
+  ConversionSettings,
+  JobState,
+  RunState,
+  Watch,
+  WatchIdentity,
+  WatchSettings,
+} from '../types.js';
 import { CondorBookkeeping, type CondorSubmission } from './condor.js';
 import { Jobs, type JobRecord, type JobStateFields, type NewJob } from './jobs.js';
 import { asDamaged, openState, quickCheck } from './open.js';
@@ -152,6 +160,12 @@ export class StateDB {
   }
   setPostError(runId: number, error: string | null): void {
     this.of.runs.setPostError(runId, error);
+  }
+  runConversion(runId: number): ConversionSettings | undefined {
+    return this.of.runs.conversion(runId);
+  }
+  setRunConversion(runId: number, settings: ConversionSettings): void {
+    this.of.runs.setConversion(runId, settings);
   }
   finishRun(runId: number, processed: number, failed: number): void {
     this.of.runs.finish(runId, processed, failed);

@@ -187,6 +187,9 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       -- resampling, LERC's error, the preview's background and size, as JSON. Watches made before
       -- profiles convert as they always did: lzw, white background, full-size previews.
       ALTER TABLE watches ADD COLUMN conversion TEXT NOT NULL DEFAULT '{}';
+      -- The settings a run converts with, fixed when it is claimed: every row of a manifest gets the
+      -- same profile, whatever happens to the watch's settings (or the daemon) while it runs.
+      ALTER TABLE runs ADD COLUMN conversion TEXT;
     `,
   },
 ];

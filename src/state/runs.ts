@@ -2,6 +2,8 @@
 import type Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import type { ClaimStep, RunState } from '../types.js';
+import { DEFAULT_CONVERSION } from '../convert/profiles.js';
+import type { ConversionSettings } from '../types.js';
 import { now, prepareAll } from './statements.js';
 
 export interface RunRecord {
@@ -69,6 +71,8 @@ const SQL = {
   setError: 'UPDATE runs SET error = ? WHERE id = ?',
   setPostError: 'UPDATE runs SET post_error = ? WHERE id = ?',
   finish: `UPDATE runs SET state = 'done', processed = ?, failed = ?, post_error = NULL, finished_at = ? WHERE id = ?`,
+  conversion: 'SELECT conversion FROM runs WHERE id = ?',
+  setConversion: 'UPDATE runs SET conversion = ? WHERE id = ?',
 };
 
 export class Runs {
@@ -146,5 +150,17 @@ export class Runs {
 
   finish(runId: number, processed: number, failed: number): void {
     this.sql.finish.run(processed, failed, now(), runId);
+  }
+
+  /** The conversion settings fixed when the run was claimed; undefined for runs claimed before. */
+  conversion(runId: number): ConversionSettings | undefined {
+    const json = this.sql.conversion.pluck().get(runId) as string | null | undefined;
+    return json === null || json === undefined
+      ? undefined
+      : { ...DEFAULT_CONVERSION, ...(JSON.parse(json) as Partial<ConversionSettings>) };
+  }
+
+  setConversion(runId: number, settings: ConversionSettings): void {
+    this.sql.setConversion.run(JSON.stringify(settings), runId);
   }
 }

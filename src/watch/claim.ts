@@ -103,6 +103,7 @@ export async function claim(
     runDir: uniqueRunDir(deps, ts),
     batchName: runBatchName(watch.pattern),
   });
+  deps.db.setRunConversion(run.id, watch.conversion);
   crashPoint('claim:recorded');
   try {
     const claimed = await continueClaim(deps, run);

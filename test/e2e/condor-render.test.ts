@@ -20,7 +20,13 @@ import { checkLimits, DEFAULT_LIMITS } from '../../src/convert/rules.js';
 import { readTiffHeader } from '../../src/convert/tiff-header.js';
 import { PermanentError } from '../../src/errors.js';
 import { condorS3Url } from '../../src/executors/condor/executor.js';
-import { condorUnsafeKey, itemLine, renderSubmit, renderWorker, TEMPLATES_DIR } from '../../src/executors/condor/render.js';
+import {
+  condorUnsafeKey,
+  itemLine,
+  renderSubmit,
+  renderWorker,
+  TEMPLATES_DIR,
+} from '../../src/executors/condor/render.js';
 import { StepFiles } from '../../src/log/index.js';
 import type { ConversionSettings } from '../../src/types.js';
 import { DOCUMENTED_COMMANDS } from '../fixtures/condor-sim/lib.mjs';
@@ -30,9 +36,21 @@ import { makeTiff, ROOT, tempDir, validateCog } from '../support/helpers.js';
 /** What the local executor does with an image (src/executors/local.ts, transform), up to converting. */
 type LocalPlan =
   | { reason: string }
-  | { cog: string[]; preview: string[]; vrt: string | undefined; exactBands: number[]; lossless: boolean; alphaToMask: boolean; identical: string };
+  | {
+      cog: string[];
+      preview: string[];
+      vrt: string | undefined;
+      exactBands: number[];
+      lossless: boolean;
+      alphaToMask: boolean;
+      identical: string;
+    };
 
-async function localPlan(file: string, settings: ConversionSettings, dir: string): Promise<LocalPlan & { info?: Awaited<ReturnType<typeof inspect>> }> {
+async function localPlan(
+  file: string,
+  settings: ConversionSettings,
+  dir: string,
+): Promise<LocalPlan & { info?: Awaited<ReturnType<typeof inspect>> }> {
   try {
     const header = await readTiffHeader(file).catch(() => undefined);
     if (header !== undefined) checkLimits(header, DEFAULT_LIMITS);
@@ -50,7 +68,12 @@ async function localPlan(file: string, settings: ConversionSettings, dir: string
       exactBands: plan.exactBands,
       lossless: plan.lossless,
       alphaToMask: plan.profile === 'jpeg',
-      identical: plan.exactBands.length === n ? ', pixels identical' : plan.exactBands.length > 0 ? ', visible pixels identical' : '',
+      identical:
+        plan.exactBands.length === n
+          ? ', pixels identical'
+          : plan.exactBands.length > 0
+            ? ', visible pixels identical'
+            : '',
     };
   } catch (error) {
     if (error instanceof PermanentError) return { reason: error.message };
@@ -59,17 +82,26 @@ async function localPlan(file: string, settings: ConversionSettings, dir: string
 }
 
 /** Runs a rendered worker on a copy of `file` in a fresh sandbox, as HTCondor would. */
-async function runWorker(worker: string, file: string, env: Record<string, string> = {}): Promise<{ sandbox: string; exitCode: number; stderr: string; translates: string[][] }> {
+async function runWorker(
+  worker: string,
+  file: string,
+  env: Record<string, string> = {},
+): Promise<{ sandbox: string; exitCode: number; stderr: string; translates: string[][] }> {
   const sandbox = await tempDir('cogd-sandbox-');
   await copyFile(file, path.join(sandbox, 'input.tif'));
   const run = await execa('bash', [worker, 'input.tif'], { cwd: sandbox, reject: false, env });
   const stderr = run.stderr;
   // The worker logs each translate's arguments as bash words: bash reads them back.
-  const lines = stderr.split('\n').filter((l) => l.startsWith('cogd-worker: gdal_translate ')).map((l) => l.slice('cogd-worker: gdal_translate '.length));
-  const translates = await Promise.all(lines.map(async (line) => {
-    const { stdout } = await execa('bash', ['-c', 'eval "set -- $1"; printf "%s\\0" "$@"', 'words', line]);
-    return stdout.split('\0').slice(0, -1);
-  }));
+  const lines = stderr
+    .split('\n')
+    .filter((l) => l.startsWith('cogd-worker: gdal_translate '))
+    .map((l) => l.slice('cogd-worker: gdal_translate '.length));
+  const translates = await Promise.all(
+    lines.map(async (line) => {
+      const { stdout } = await execa('bash', ['-c', 'eval "set -- $1"; printf "%s\\0" "$@"', 'words', line]);
+      return stdout.split('\0').slice(0, -1);
+    }),
+  );
   return { sandbox, exitCode: run.exitCode ?? -1, stderr, translates };
 }
 
@@ -83,10 +115,15 @@ async function fakeTranslate(dir: string, name: string, flags: string): Promise<
 }
 
 /** The worker's last own line: the reason cogd reports. */
-const lastWord = (stderr: string): string | undefined => stderr.split('\n').filter((l) => l.startsWith('cogd-worker: ')).at(-1);
+const lastWord = (stderr: string): string | undefined =>
+  stderr
+    .split('\n')
+    .filter((l) => l.startsWith('cogd-worker: '))
+    .at(-1);
 
 /** A VRT with its source paths left out (the worker's may be relative to the VRT). */
-const anySource = (vrt: string): string => vrt.replace(/<SourceFilename relativeToVRT="[01]">[^<]*<\/SourceFilename>/g, '<SourceFilename/>');
+const anySource = (vrt: string): string =>
+  vrt.replace(/<SourceFilename relativeToVRT="[01]">[^<]*<\/SourceFilename>/g, '<SourceFilename/>');
 
 const SETTINGS: Array<[string, Partial<ConversionSettings>]> = [
   ['default', {}],
@@ -102,7 +139,7 @@ const SETTINGS: Array<[string, Partial<ConversionSettings>]> = [
 const FEATURES: Feature[] = ['bgr', 'rgb', 'rgba', 'u16-nodata', 'i16', 'f32-nodata', 'palette', 'bit1', 'rgb-nodata'];
 
 describe('the condor worker', () => {
-  it('applies the local executor\'s rules, generated from the same modules: plans, failures, gate and fidelity', async () => {
+  it("applies the local executor's rules, generated from the same modules: plans, failures, gate and fidelity", async () => {
     const dir = await tempDir();
     const inputs: Array<{ name: string; file: string }> = [];
     for (const kind of FEATURES) inputs.push({ name: kind, file: await featureTiff(dir, kind) });
@@ -116,13 +153,16 @@ describe('the condor worker', () => {
       { name: 'i16', spec: { bands: 1, type: 'Int16' as const } },
       { name: 'f32', spec: { bands: 1, type: 'Float32' as const } },
     ];
-    for (const c of cases) inputs.push({ name: `makeTiff ${c.name}`, file: await makeTiff(path.join(dir, `${c.name}.tif`), c.spec) });
+    for (const c of cases)
+      inputs.push({ name: `makeTiff ${c.name}`, file: await makeTiff(path.join(dir, `${c.name}.tif`), c.spec) });
     // A type no preview can show: both refuse it with the same reason.
     const cint16 = path.join(dir, 'cint16.tif');
     await execa('gdal_translate', ['-q', '-ot', 'CInt16', path.join(dir, 'gray.tif'), cint16]);
     inputs.push({ name: 'cint16', file: cint16 });
     const corpus = process.env['COGD_CORPUS'];
-    for (const name of corpus ? readdirSync(corpus).filter((f) => f.startsWith('palette-') || f.includes('uint16')) : []) {
+    for (const name of corpus
+      ? readdirSync(corpus).filter((f) => f.startsWith('palette-') || f.includes('uint16'))
+      : []) {
       inputs.push({ name, file: path.join(corpus!, name) });
     }
 
@@ -134,47 +174,68 @@ describe('the condor worker', () => {
       const script = await renderWorker(settings);
       expect(script).not.toMatch(/@@/);
       await writeFile(worker, script, { mode: 0o755 });
-      outcomes.push(...(await Promise.all(inputs.map(({ name, file }) => limit(async () => {
-        const what = `${label} / ${name}`;
-        const run = await runWorker(worker, file);
-        const local = await localPlan(path.join(run.sandbox, 'input.tif'), settings, run.sandbox);
-        if ('reason' in local) {
-          expect(run.exitCode, `${what}: ${run.stderr}`).toBe(2);
-          expect(lastWord(run.stderr), what).toBe(`cogd-worker: ${local.reason}`);
-          return 'refused';
-        }
-        // The same GDAL commands, argument for argument, and the same preview VRT.
-        expect(run.translates[0], `${what}: ${run.stderr}`).toEqual(local.cog);
-        expect(run.translates[1], `${what}: ${run.stderr}`).toEqual(local.preview);
-        if (local.vrt !== undefined) expect(anySource(await readFile(path.join(run.sandbox, 'preview.vrt'), 'utf8')), what).toBe(anySource(local.vrt));
-        // The same verdict on what came out: the gate, then fidelity in the same words.
-        const cog = path.join(run.sandbox, 'cog.tif');
-        const gate = await checkCog(cog);
-        const output = await inspect(cog, new StepFiles(run.sandbox, 'output'), { statistics: false, checksum: local.lossless });
-        const changed = differences(local.info!, output, { exactBands: local.exactBands, alphaToMask: local.alphaToMask });
-        if (!gate.ok) {
-          expect(run.exitCode, `${what}: ${run.stderr}`).toBe(2);
-          expect(lastWord(run.stderr), what).toMatch(/^cogd-worker: the output is not a cloud optimized GeoTIFF: /);
-          return 'not a COG';
-        }
-        if (changed.length > 0) {
-          expect(run.exitCode, `${what}: ${run.stderr}`).toBe(2);
-          expect(lastWord(run.stderr), what).toBe(`cogd-worker: the COG does not keep the input's ${changed.join('; ')}`);
-          return 'unfaithful';
-        }
-        expect(run.exitCode, `${what}: ${run.stderr}`).toBe(0);
-        expect(lastWord(run.stderr), what).toBe(`cogd-worker: checked: a valid COG, faithful to the input${local.identical}`);
-        const validation = await validateCog(cog);
-        expect(validation.ok, `${what}: ${validation.output}`).toBe(true);
-        return 'converted';
-      })))));
+      outcomes.push(
+        ...(await Promise.all(
+          inputs.map(({ name, file }) =>
+            limit(async () => {
+              const what = `${label} / ${name}`;
+              const run = await runWorker(worker, file);
+              const local = await localPlan(path.join(run.sandbox, 'input.tif'), settings, run.sandbox);
+              if ('reason' in local) {
+                expect(run.exitCode, `${what}: ${run.stderr}`).toBe(2);
+                expect(lastWord(run.stderr), what).toBe(`cogd-worker: ${local.reason}`);
+                return 'refused';
+              }
+              // The same GDAL commands, argument for argument, and the same preview VRT.
+              expect(run.translates[0], `${what}: ${run.stderr}`).toEqual(local.cog);
+              expect(run.translates[1], `${what}: ${run.stderr}`).toEqual(local.preview);
+              if (local.vrt !== undefined)
+                expect(anySource(await readFile(path.join(run.sandbox, 'preview.vrt'), 'utf8')), what).toBe(
+                  anySource(local.vrt),
+                );
+              // The same verdict on what came out: the gate, then fidelity in the same words.
+              const cog = path.join(run.sandbox, 'cog.tif');
+              const gate = await checkCog(cog);
+              const output = await inspect(cog, new StepFiles(run.sandbox, 'output'), {
+                statistics: false,
+                checksum: local.lossless,
+              });
+              const changed = differences(local.info!, output, {
+                exactBands: local.exactBands,
+                alphaToMask: local.alphaToMask,
+              });
+              if (!gate.ok) {
+                expect(run.exitCode, `${what}: ${run.stderr}`).toBe(2);
+                expect(lastWord(run.stderr), what).toMatch(
+                  /^cogd-worker: the output is not a cloud optimized GeoTIFF: /,
+                );
+                return 'not a COG';
+              }
+              if (changed.length > 0) {
+                expect(run.exitCode, `${what}: ${run.stderr}`).toBe(2);
+                expect(lastWord(run.stderr), what).toBe(
+                  `cogd-worker: the COG does not keep the input's ${changed.join('; ')}`,
+                );
+                return 'unfaithful';
+              }
+              expect(run.exitCode, `${what}: ${run.stderr}`).toBe(0);
+              expect(lastWord(run.stderr), what).toBe(
+                `cogd-worker: checked: a valid COG, faithful to the input${local.identical}`,
+              );
+              const validation = await validateCog(cog);
+              expect(validation.ok, `${what}: ${validation.output}`).toBe(true);
+              return 'converted';
+            }),
+          ),
+        )),
+      );
     }
     // Most cases convert; the profiles refuse what they cannot hold (webp, jpeg, lerc on some images).
     expect(outcomes.filter((o) => o === 'converted').length).toBeGreaterThan(outcomes.length / 2);
     expect(outcomes).toContain('refused');
   });
 
-  it('fails when its output is no COG, with the gate\'s reason', async () => {
+  it("fails when its output is no COG, with the gate's reason", async () => {
     const dir = await tempDir();
     const worker = path.join(dir, 'cog-worker.sh');
     await writeFile(worker, await renderWorker(DEFAULT_CONVERSION), { mode: 0o755 });
@@ -188,15 +249,17 @@ describe('the condor worker', () => {
     );
   });
 
-  it('fails when its COG does not keep the input, naming what was lost in the local executor\'s words', async () => {
+  it("fails when its COG does not keep the input, naming what was lost in the local executor's words", async () => {
     const dir = await tempDir();
     const worker = path.join(dir, 'cog-worker.sh');
     await writeFile(worker, await renderWorker(DEFAULT_CONVERSION), { mode: 0o755 });
     // A gdal_translate that drops the nodata value.
     const dropsNodata = await fakeTranslate(dir, 'drops-nodata', '-a_nodata none');
-    const run = await runWorker(worker, await featureTiff(dir, 'u16-nodata'), { PATH: `${dropsNodata}:${process.env['PATH'] ?? ''}` });
+    const run = await runWorker(worker, await featureTiff(dir, 'u16-nodata'), {
+      PATH: `${dropsNodata}:${process.env['PATH'] ?? ''}`,
+    });
     expect(run.exitCode, run.stderr).toBe(2);
-    expect(lastWord(run.stderr)).toBe('cogd-worker: the COG does not keep the input\'s band 1 nodata 0 became none');
+    expect(lastWord(run.stderr)).toBe("cogd-worker: the COG does not keep the input's band 1 nodata 0 became none");
 
     // Other losses, each said as differences() says it of the same files.
     const rgb = await featureTiff(dir, 'rgb');
@@ -213,7 +276,10 @@ describe('the condor worker', () => {
       const bin = await fakeTranslate(dir, name, flags);
       const lossy = await runWorker(worker, rgb, { PATH: `${bin}:${process.env['PATH'] ?? ''}` });
       const files = new StepFiles(lossy.sandbox, 'check');
-      const [input, output] = [await inspect(path.join(lossy.sandbox, 'input.tif'), files, { statistics: false, checksum: true }), await inspect(path.join(lossy.sandbox, 'cog.tif'), files, { statistics: false, checksum: true })];
+      const [input, output] = [
+        await inspect(path.join(lossy.sandbox, 'input.tif'), files, { statistics: false, checksum: true }),
+        await inspect(path.join(lossy.sandbox, 'cog.tif'), files, { statistics: false, checksum: true }),
+      ];
       const changed = differences(input, output, { exactBands: [1, 2, 3] });
       expect(changed.length, name).toBeGreaterThan(0);
       expect(lossy.exitCode, `${name}: ${lossy.stderr}`).toBe(2);
@@ -225,7 +291,11 @@ describe('the condor worker', () => {
     const value = `a b'c"$(touch pwned)\`x\`;\\`;
     const script = await renderWorker({ ...DEFAULT_CONVERSION, creationOptions: [`NOTE=${value}`] });
     const dir = await tempDir();
-    const { stdout } = await execa('bash', ['-c', `eval "$(sed -n '/^cog_options() {/,/^}/p')"; cog_options lzw/integer; printf '%s\\n' "\${cog[@]}"`], { input: script, cwd: dir });
+    const { stdout } = await execa(
+      'bash',
+      ['-c', `eval "$(sed -n '/^cog_options() {/,/^}/p')"; cog_options lzw/integer; printf '%s\\n' "\${cog[@]}"`],
+      { input: script, cwd: dir },
+    );
     expect(stdout.split('\n')).toContain(`NOTE=${value}`);
     expect(readdirSync(dir)).toEqual([]);
   });
@@ -270,16 +340,41 @@ describe('the submit description', () => {
     const template = await readFile(`${TEMPLATES_DIR}cog.sub`, 'utf8');
     const rendered = renderSubmit(template, FIELDS);
     expect(rendered).not.toMatch(/\{\{/);
-    const commands = rendered.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#')).map((l) => /^([A-Za-z_+.]+)/.exec(l)![1]!);
+    const commands = rendered
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+      .map((l) => /^([A-Za-z_+.]+)/.exec(l)![1]!);
     expect(commands.filter((c) => !DOCUMENTED.has(c))).toEqual([]);
-    expect(rendered).toMatch(/^transfer_output_remaps {2}= "cog\.tif = s3:\/\/s3\.example\.org\/cogs\/\$\(cog_key\); preview\.jpg = s3:\/\/s3\.example\.org\/cogs\/\$\(preview_key\)"$/m);
+    expect(rendered).toMatch(
+      /^transfer_output_remaps {2}= "cog\.tif = s3:\/\/s3\.example\.org\/cogs\/\$\(cog_key\); preview\.jpg = s3:\/\/s3\.example\.org\/cogs\/\$\(preview_key\)"$/m,
+    );
     expect(rendered).toMatchSnapshot();
-    expect(rendered).toMatch(/^queue input_key, cog_key, preview_key, log_name from \/home\/u\/cogd\/logs\/run-20261121-101500\/condor\/batch-1\.items$/m);
+    expect(rendered).toMatch(
+      /^queue input_key, cog_key, preview_key, log_name from \/home\/u\/cogd\/logs\/run-20261121-101500\/condor\/batch-1\.items$/m,
+    );
     expect(rendered).toMatch(/^batch_name {14}= COG-Pipeline-DAG-\*raw\.csv$/m);
     const fixtures = process.env['COGD_HTCONDOR_FIXTURES'];
     if (fixtures !== undefined && fixtures !== '') {
-      const samples = readdirSync(fixtures).filter((f) => f.endsWith('.sub')).map((f) => readFileSync(path.join(fixtures, f), 'utf8')).join('\n');
-      for (const c of ['universe', 'container_image', 'executable', 'should_transfer_files', 'when_to_transfer_output', 'aws_access_key_id_file', 'aws_secret_access_key_file', 'transfer_input_files', 'transfer_output_remaps', 'request_cpus', 'request_memory', 'request_disk', 'periodic_release', 'periodic_remove']) {
+      const samples = readdirSync(fixtures)
+        .filter((f) => f.endsWith('.sub'))
+        .map((f) => readFileSync(path.join(fixtures, f), 'utf8'))
+        .join('\n');
+      for (const c of [
+        'universe',
+        'container_image',
+        'executable',
+        'should_transfer_files',
+        'when_to_transfer_output',
+        'aws_access_key_id_file',
+        'aws_secret_access_key_file',
+        'transfer_input_files',
+        'transfer_output_remaps',
+        'request_cpus',
+        'request_memory',
+        'request_disk',
+        'periodic_release',
+        'periodic_remove',
+      ]) {
         expect(samples, c).toMatch(new RegExp(`^${c}\\s*=`, 'm'));
       }
     }
@@ -287,16 +382,22 @@ describe('the submit description', () => {
 
   it('refuses values that could add a command, and unknown fields', async () => {
     const template = await readFile(`${TEMPLATES_DIR}cog.sub`, 'utf8');
-    expect(() => renderSubmit(template, { ...FIELDS, batch_name: 'x\nexecutable = /bin/evil' })).toThrow(/may not contain a newline/);
+    expect(() => renderSubmit(template, { ...FIELDS, batch_name: 'x\nexecutable = /bin/evil' })).toThrow(
+      /may not contain a newline/,
+    );
     expect(() => renderSubmit(template, { ...FIELDS, input_url: 's3://h/b" ; x="' })).toThrow(/double quote/);
     const missing: Record<string, string> = { ...FIELDS };
     delete missing['batch_name'];
     expect(() => renderSubmit(template, missing)).toThrow(/unknown field \{\{batch_name\}\}/);
   });
 
-  it('names S3 objects the way HTCondor\'s S3 transfer reads them', () => {
-    expect(condorS3Url({ endpoint: 'https://s3.example.org', region: 'us-east-1' }, 'cogs')).toBe('s3://s3.example.org/cogs');
-    expect(condorS3Url({ endpoint: 'http://127.0.0.1:7480', region: 'us-east-1' }, 'raw')).toBe('s3://127.0.0.1:7480/raw');
+  it("names S3 objects the way HTCondor's S3 transfer reads them", () => {
+    expect(condorS3Url({ endpoint: 'https://s3.example.org', region: 'us-east-1' }, 'cogs')).toBe(
+      's3://s3.example.org/cogs',
+    );
+    expect(condorS3Url({ endpoint: 'http://127.0.0.1:7480', region: 'us-east-1' }, 'raw')).toBe(
+      's3://127.0.0.1:7480/raw',
+    );
     // AWS itself: the region-specific virtual-host form (see submit-s3-transfer-aws-keys.sub).
     expect(condorS3Url({ region: 'eu-west-1' }, 'raw')).toBe('s3://raw.s3.eu-west-1.amazonaws.com');
     const fixtures = process.env['COGD_HTCONDOR_FIXTURES'];
@@ -313,7 +414,11 @@ describe('the submit description', () => {
       expect(condorUnsafeKey(key), key).toMatch(/HTCondor item data cannot carry safely/);
     }
     expect(condorUnsafeKey('imagery/2026/tile_01-02+v3.tif')).toBeUndefined();
-    expect(itemLine({ inputKey: 'a/x.tif', cogKey: 'a/x.tif', previewKey: 'a/x.jpg', logName: 'x' })).toBe('a/x.tif, a/x.tif, a/x.jpg, x');
-    expect(() => itemLine({ inputKey: 'a,x.tif', cogKey: 'a,x.tif', previewKey: 'a,x.jpg', logName: 'x' })).toThrow(/cannot carry safely/);
+    expect(itemLine({ inputKey: 'a/x.tif', cogKey: 'a/x.tif', previewKey: 'a/x.jpg', logName: 'x' })).toBe(
+      'a/x.tif, a/x.tif, a/x.jpg, x',
+    );
+    expect(() => itemLine({ inputKey: 'a,x.tif', cogKey: 'a,x.tif', previewKey: 'a,x.jpg', logName: 'x' })).toThrow(
+      /cannot carry safely/,
+    );
   });
 });

@@ -11,7 +11,20 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { CrashPoint } from '../../src/util/crash.js';
 import { parseEvents } from '../../src/executors/condor/eventlog.js';
 import { featureTiff, pixel } from '../support/images.js';
-import { baseArgs, cogd, download, freshBuckets, gdalinfo, getText, keys, makeTiff, put, putFile, ROOT, tempDir } from '../support/helpers.js';
+import {
+  baseArgs,
+  cogd,
+  download,
+  freshBuckets,
+  gdalinfo,
+  getText,
+  keys,
+  makeTiff,
+  put,
+  putFile,
+  ROOT,
+  tempDir,
+} from '../support/helpers.js';
 
 const SIM = path.join(ROOT, 'test/fixtures/condor-sim');
 const simDirs: string[] = [];
@@ -20,7 +33,13 @@ const simDirs: string[] = [];
 async function simEnv(knobs: Record<string, string> = {}): Promise<Record<string, string>> {
   const dir = await tempDir('condor-sim-');
   simDirs.push(dir);
-  return { PATH: `${SIM}:${process.env['PATH'] ?? ''}`, CONDOR_SIM_DIR: dir, CONDOR_SIM_START_MS: '50', CONDOR_SIM_RELEASE_MS: '200', ...knobs };
+  return {
+    PATH: `${SIM}:${process.env['PATH'] ?? ''}`,
+    CONDOR_SIM_DIR: dir,
+    CONDOR_SIM_START_MS: '50',
+    CONDOR_SIM_RELEASE_MS: '200',
+    ...knobs,
+  };
 }
 
 afterAll(() => {
@@ -45,7 +64,15 @@ async function stage(home: string, buckets: { input: string; output: string }): 
   await putFile(buckets.input, 'img/rgba.tif', await makeTiff(path.join(home, 'rgba.tif'), { bands: 4 }));
   await putFile(buckets.input, 'img/u16.tif', await makeTiff(path.join(home, 'u16.tif'), { bands: 3, type: 'UInt16' }));
   await put(buckets.input, 'img/notatiff.tif', 'this is not an image\n');
-  const rows = ['img/gray.tif,1', 'img/rgb.tif,3', 'img/notatiff.tif,1', 'img/rgba.tif,4', 'img/missing.tif,1', 'img/u16.tif,3', 'img/bad.tif,many'];
+  const rows = [
+    'img/gray.tif,1',
+    'img/rgb.tif,3',
+    'img/notatiff.tif,1',
+    'img/rgba.tif,4',
+    'img/missing.tif,1',
+    'img/u16.tif,3',
+    'img/bad.tif,many',
+  ];
   await put(buckets.input, 'q/m-raw.csv', `${rows.join('\n')}\n`);
   return rows;
 }
@@ -89,7 +116,10 @@ describe('the condor executor', () => {
     const buckets = await freshBuckets();
     await stage(home, buckets);
     const env = await simEnv({ CONDOR_SIM_SPLIT_EVENTS: '1' });
-    const condor = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home)), ...CONDOR, '--condor-batch-size', '2', '-m', '3'], { env });
+    const condor = await cogd(
+      ['poll', '--wait', ...(await baseArgs(buckets, home)), ...CONDOR, '--condor-batch-size', '2', '-m', '3'],
+      { env },
+    );
     expect(condor.exitCode, `${condor.stdout}\n${condor.stderr}`).toBe(1);
     expect(condor.stdout).toMatch(/7 rows, 4 processed, 3 failed/);
 
@@ -100,8 +130,12 @@ describe('the condor executor', () => {
     expect(fromCondor.processed).toEqual(['img/gray.tif,1', 'img/rgb.tif,3', 'img/rgba.tif,4', 'img/u16.tif,3']);
     expect(await keys(buckets.output)).toEqual(await keys(localBuckets.output));
     // Every failure says why, in HTCondor's terms where HTCondor decided.
-    expect(fromCondor.errors).toMatch(/img\/notatiff\.tif.*worker exited with code 2: cogd-worker: not a readable TIFF/);
-    expect(fromCondor.errors).toMatch(/img\/missing\.tif.*removed the job after repeated holds; last held: Transfer input files failure/);
+    expect(fromCondor.errors).toMatch(
+      /img\/notatiff\.tif.*worker exited with code 2: cogd-worker: not a readable TIFF/,
+    );
+    expect(fromCondor.errors).toMatch(
+      /img\/missing\.tif.*removed the job after repeated holds; last held: Transfer input files failure/,
+    );
 
     // 6 valid rows, each submitted once (no retry: the failures are permanent), in batches of at
     // most 2 rows; every proc ended in the event log.
@@ -124,11 +158,17 @@ describe('the condor executor', () => {
     }
     expect(most).toBeLessThanOrEqual(3);
     expect(most).toBeGreaterThan(1);
-    const runDir = path.join(home, 'logs', readdirSync(path.join(home, 'logs')).find((d) => d.startsWith('run-'))!);
+    const runDir = path.join(
+      home,
+      'logs',
+      readdirSync(path.join(home, 'logs')).find((d) => d.startsWith('run-'))!,
+    );
     const submitFile = readFileSync(path.join(runDir, 'condor', 'batch-1.sub'), 'utf8');
     expect(submitFile).toMatch(/^universe\s+= container$/m);
     expect(submitFile).toMatch(/^submit_event_notes\s+= cogd run 1 batch 1$/m);
-    expect(readFileSync(path.join(runDir, 'condor', 'batch-1.items'), 'utf8')).toBe('img/gray.tif, img/gray.tif, img/gray.jpg, gray\nimg/rgb.tif, img/rgb.tif, img/rgb.jpg, rgb\n');
+    expect(readFileSync(path.join(runDir, 'condor', 'batch-1.items'), 'utf8')).toBe(
+      'img/gray.tif, img/gray.tif, img/gray.jpg, gray\nimg/rgb.tif, img/rgb.tif, img/rgb.jpg, rgb\n',
+    );
   });
 
   it('releases held jobs and converts them; rejects keys HTCondor cannot carry, with the reason', async () => {
@@ -145,9 +185,21 @@ describe('the condor executor', () => {
     const held = log.filter((e) => e.code === 12);
     expect(held.length).toBe(1);
     expect(held[0]!.reason).toMatch(/Transfer input files failure.*CONDOR_SIM_HOLD_FIRST/);
-    expect(log.filter((e) => e.code === 13 && e.cluster === held[0]!.cluster && e.proc === held[0]!.proc).length).toBe(1);
-    expect(log.filter((e) => e.code === 5 && e.termination?.normal === true && e.termination.returnValue === 0).length).toBe(2);
-    const jobLog = readFileSync(path.join(home, 'logs', readdirSync(path.join(home, 'logs')).find((d) => d.startsWith('run-'))!, 'b.log'), 'utf8');
+    expect(log.filter((e) => e.code === 13 && e.cluster === held[0]!.cluster && e.proc === held[0]!.proc).length).toBe(
+      1,
+    );
+    expect(
+      log.filter((e) => e.code === 5 && e.termination?.normal === true && e.termination.returnValue === 0).length,
+    ).toBe(2);
+    const jobLog = readFileSync(
+      path.join(
+        home,
+        'logs',
+        readdirSync(path.join(home, 'logs')).find((d) => d.startsWith('run-'))!,
+        'b.log',
+      ),
+      'utf8',
+    );
     expect(jobLog).toMatch(/held: Transfer input files failure/);
     expect(jobLog).toMatch(/released/);
     expect(await keys(buckets.output)).toEqual(['img/a.jpg', 'img/a.tif', 'img/b.jpg', 'img/b.tif']);
@@ -155,7 +207,7 @@ describe('the condor executor', () => {
     expect(errors).toMatch(/img\/c d\.tif.*HTCondor item data cannot carry safely/);
   });
 
-  it('cogd rm removes the run\'s clusters with condor_rm', async () => {
+  it("cogd rm removes the run's clusters with condor_rm", async () => {
     const home = await tempDir();
     const buckets = await freshBuckets();
     const rows = await stageGray(home, buckets, ['a', 'b', 'c', 'd']);
@@ -165,7 +217,10 @@ describe('the condor executor', () => {
     const start = await cogd(['start', ...args, ...CONDOR, '--schedule', '0 0 1 1 *'], { env });
     expect(start.exitCode, start.stderr).toBe(0);
     try {
-      const queued = async (): Promise<string[]> => (await execa('condor_q', ['-af', 'ClusterId', 'ProcId', 'JobStatus'], { env })).stdout.split('\n').filter(Boolean);
+      const queued = async (): Promise<string[]> =>
+        (await execa('condor_q', ['-af', 'ClusterId', 'ProcId', 'JobStatus'], { env })).stdout
+          .split('\n')
+          .filter(Boolean);
       const deadline = Date.now() + 60_000;
       while ((await queued()).length < 4) {
         if (Date.now() > deadline) throw new Error('the jobs never reached the simulated queue');
@@ -176,7 +231,9 @@ describe('the condor executor', () => {
       expect(rm.stdout).toMatch(/All jobs in run 1 have been marked for removal/);
       while ((await queued()).length > 0) {
         if (Date.now() > deadline) {
-          throw new Error(`condor_rm never reached the queue: ${(await queued()).join(', ')}\n${readFileSync(path.join(home, 'logs', 'cogd.log'), 'utf8').slice(-3000)}`);
+          throw new Error(
+            `condor_rm never reached the queue: ${(await queued()).join(', ')}\n${readFileSync(path.join(home, 'logs', 'cogd.log'), 'utf8').slice(-3000)}`,
+          );
         }
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
@@ -203,7 +260,8 @@ describe('the condor executor', () => {
     const rows = await stageGray(home, buckets, ['a', 'b', 'c', 'd']);
     const env = await simEnv({ CONDOR_SIM_START_MS: '4000', CONDOR_SIM_SLOTS: '1' });
     const args = [...(await baseArgs(buckets, home)), ...CONDOR, '--schedule', '0 0 1 1 *'];
-    const queued = async (): Promise<number> => (await execa('condor_q', ['-af', 'ClusterId'], { env })).stdout.split('\n').filter(Boolean).length;
+    const queued = async (): Promise<number> =>
+      (await execa('condor_q', ['-af', 'ClusterId'], { env })).stdout.split('\n').filter(Boolean).length;
     const deadline = Date.now() + 90_000;
     const waitFor = async (what: string, done: () => Promise<boolean>): Promise<void> => {
       while (!(await done())) {
@@ -219,7 +277,9 @@ describe('the condor executor', () => {
       expect(await queued()).toBe(4); // a stop is not a condor_rm
       expect((await cogd(['start', ...args], { env })).exitCode).toBe(0);
       await waitFor('the run to finish', async () => {
-        const status = JSON.parse((await cogd(['status', '--json', '--home', home])).stdout) as { runs: Array<{ state: string }> };
+        const status = JSON.parse((await cogd(['status', '--json', '--home', home])).stdout) as {
+          runs: Array<{ state: string }>;
+        };
         return status.runs[0]?.state === 'done';
       });
     } finally {
@@ -228,7 +288,9 @@ describe('the condor executor', () => {
     expect(events(home).filter((e) => e.code === 0).length).toBe(4); // submitted once each
     const { processed } = await results(buckets.input);
     expect(processed).toEqual(rows);
-    const jobs = JSON.parse((await cogd(['status', '--json', '--jobs', '--home', home])).stdout) as { jobs: Array<{ attempts: number; state: string }> };
+    const jobs = JSON.parse((await cogd(['status', '--json', '--jobs', '--home', home])).stdout) as {
+      jobs: Array<{ attempts: number; state: string }>;
+    };
     expect(jobs.jobs.map((j) => [j.state, j.attempts])).toEqual(rows.map(() => ['converted', 1]));
   });
 
@@ -239,7 +301,11 @@ describe('the condor executor', () => {
     const buckets = await freshBuckets();
     const rows: string[] = [];
     for (const name of ['a', 'b', 'c', 'd', 'e']) {
-      await putFile(buckets.input, `img/${name}.tif`, await makeTiff(path.join(home, `${name}.tif`), { bands: name === 'c' ? 3 : 1 }));
+      await putFile(
+        buckets.input,
+        `img/${name}.tif`,
+        await makeTiff(path.join(home, `${name}.tif`), { bands: name === 'c' ? 3 : 1 }),
+      );
       rows.push(`img/${name}.tif,${name === 'c' ? 3 : 1}`);
     }
     await put(buckets.input, 'q/m-raw.csv', `${rows.join('\n')}\n`);
@@ -255,18 +321,32 @@ describe('the condor executor', () => {
     const submits = events(home).filter((e) => e.code === 0);
     expect(submits.length).toBe(5);
     expect(events(home).filter((e) => e.code === 5).length).toBe(5);
-    expect(await keys(buckets.output)).toEqual(['a', 'b', 'c', 'd', 'e'].flatMap((n) => [`img/${n}.jpg`, `img/${n}.tif`]));
+    expect(await keys(buckets.output)).toEqual(
+      ['a', 'b', 'c', 'd', 'e'].flatMap((n) => [`img/${n}.jpg`, `img/${n}.tif`]),
+    );
     const { processed } = await results(buckets.input);
     expect(processed).toEqual(rows);
   });
 
-  it('converts with the watch\'s profile and preview settings, checked on the execute node', async () => {
+  it("converts with the watch's profile and preview settings, checked on the execute node", async () => {
     const home = await tempDir();
     const buckets = await freshBuckets();
     await putFile(buckets.input, 'img/dem.tif', await featureTiff(home, 'u16-nodata'));
     await put(buckets.input, 'q/m-raw.csv', 'img/dem.tif,1\n');
     const env = await simEnv();
-    const run = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home)), ...CONDOR, '--profile', 'zstd', '--preview-background', 'gray'], { env });
+    const run = await cogd(
+      [
+        'poll',
+        '--wait',
+        ...(await baseArgs(buckets, home)),
+        ...CONDOR,
+        '--profile',
+        'zstd',
+        '--preview-background',
+        'gray',
+      ],
+      { env },
+    );
     expect(run.stdout, run.stderr).toMatch(/1 rows, 1 processed, 0 failed/);
     const cog = await download(buckets.output, 'img/dem.tif', path.join(home, 'out.tif'));
     const structure = (await gdalinfo(cog)).metadata?.['IMAGE_STRUCTURE'] ?? {};
@@ -278,16 +358,34 @@ describe('the condor executor', () => {
     expect(Math.abs(gap! - 128), `nodata drawn as ${gap}`).toBeLessThanOrEqual(2);
     expect((await pixel(preview, 599, 399))[0]).toBeGreaterThan(225);
     // The worker said what it did and that its own gate and fidelity check passed.
-    const runDir = path.join(home, 'logs', readdirSync(path.join(home, 'logs')).find((d) => d.startsWith('run-'))!);
+    const runDir = path.join(
+      home,
+      'logs',
+      readdirSync(path.join(home, 'logs')).find((d) => d.startsWith('run-'))!,
+    );
     const said = readFileSync(path.join(runDir, 'dem.err'), 'utf8');
-    expect(said).toMatch(/cogd-worker: profile zstd: lossless; preview from band\(s\) 1, masked pixels drawn as the background/);
+    expect(said).toMatch(
+      /cogd-worker: profile zstd: lossless; preview from band\(s\) 1, masked pixels drawn as the background/,
+    );
     expect(said).toMatch(/cogd-worker: gdal_translate -q -of COG -co COMPRESS=ZSTD -co PREDICTOR=2 /);
     expect(said).toMatch(/cogd-worker: checked: a valid COG, faithful to the input, pixels identical/);
   });
 
   it('refuses to start without S3 key files, and explains', async () => {
     const home = await tempDir();
-    const run = await cogd(['poll', '-p', '*raw.csv', '--input-bucket', 'in-x', '--output-bucket', 'out-x', '--home', home, '--executor', 'condor']);
+    const run = await cogd([
+      'poll',
+      '-p',
+      '*raw.csv',
+      '--input-bucket',
+      'in-x',
+      '--output-bucket',
+      'out-x',
+      '--home',
+      home,
+      '--executor',
+      'condor',
+    ]);
     expect(run.exitCode).toBe(2);
     expect(run.stderr).toMatch(/--executor condor needs the S3 keys in files.*-a\/--access-key FILE/);
   });

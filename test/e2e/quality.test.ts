@@ -246,9 +246,7 @@ describe('the COG gate', () => {
     expect(result.stdout).toMatch(/1 rows, 0 processed, 1 failed/);
     expect(await resultKeyOf(buckets.input, 'g-', 'processed')).toBeUndefined();
     const errors = await getText(buckets.input, (await resultKeyOf(buckets.input, 'g-', 'errors'))!);
-    expect(errors).toMatch(
-      /g\.tif,the output is not a cloud optimized GeoTIFF: not a cloud optimized GeoTIFF: .*tiled/,
-    );
+    expect(errors).toMatch(/g\.tif,the output is not a cloud optimized GeoTIFF: (?!not a cloud).*tiled/);
     expect(await keys(buckets.output)).toEqual([]);
   });
 });

@@ -32,20 +32,28 @@ export function condorS3Url(s3: S3Settings, bucket: string): string {
 }
 
 /** A run's directory and submit fields; writes `<run dir>/condor/cog-worker.sh`. */
-export async function runFields(db: StateDB, settings: FieldSettings, runId: number): Promise<{ runDir: string; fields: Record<string, string> }> {
+export async function runFields(
+  db: StateDB,
+  settings: FieldSettings,
+  runId: number,
+): Promise<{ runDir: string; fields: Record<string, string> }> {
   const run = db.run(runId);
   const watch = run === undefined ? undefined : db.watch(run.watchId);
   if (run === undefined || watch === undefined) throw new CogdError('Condor', `run ${runId} is not in the state DB`);
   const { accessKeyFile, secretKeyFile } = watch.s3;
   if (accessKeyFile === undefined || secretKeyFile === undefined) {
-    throw new PermanentError('CondorCredentials', 'the condor executor needs the S3 keys in files (HTCondor reads them through aws_access_key_id_file)', {
-      hint: 'start the watch with -a/--access-key FILE and -s/--secret-key FILE',
-    });
+    throw new PermanentError(
+      'CondorCredentials',
+      'the condor executor needs the S3 keys in files (HTCondor reads them through aws_access_key_id_file)',
+      {
+        hint: 'start the watch with -a/--access-key FILE and -s/--secret-key FILE',
+      },
+    );
   }
   const condorDir = path.join(run.runDir, 'condor');
   await mkdir(condorDir, { recursive: true });
   const worker = path.join(condorDir, 'cog-worker.sh');
-  await writeFile(worker, await renderWorker(watch.conversion), { mode: 0o755 });
+  await writeFile(worker, await renderWorker(db.runConversion(runId) ?? watch.conversion), { mode: 0o755 });
   return {
     runDir: run.runDir,
     fields: {

@@ -7,7 +7,14 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { isFloat, isInteger, type BandInfo, type ImageInfo } from '../../convert/image.js';
 import { backgroundRgb, JPEG_MAX_SIDE, previewVrt } from '../../convert/preview.js';
-import { autoProfile, cogCommand, planCog, unfit, wantsChecksum, type ConcreteProfile } from '../../convert/profiles.js';
+import {
+  autoProfile,
+  cogCommand,
+  planCog,
+  unfit,
+  wantsChecksum,
+  type ConcreteProfile,
+} from '../../convert/profiles.js';
 import { GRAY_MAX_BANDS, JPEG_QUALITY, PREVIEWABLE, STRETCH_SIGMAS } from '../../convert/rules.js';
 import { CogdError } from '../../errors.js';
 import type { ConversionSettings } from '../../types.js';
@@ -20,10 +27,28 @@ function shellWord(word: string): string {
 }
 
 /** GDAL's data types. */
-const GDAL_TYPES = ['Byte', 'Int8', 'UInt16', 'Int16', 'UInt32', 'Int32', 'UInt64', 'Int64', 'Float32', 'Float64', 'CInt16', 'CInt32', 'CFloat32', 'CFloat64'];
+const GDAL_TYPES = [
+  'Byte',
+  'Int8',
+  'UInt16',
+  'Int16',
+  'UInt32',
+  'Int32',
+  'UInt64',
+  'Int64',
+  'Float32',
+  'Float64',
+  'CInt16',
+  'CInt32',
+  'CFloat32',
+  'CFloat64',
+];
 
 /** Every concrete profile (the type makes the list complete). */
-const PROFILES = Object.keys({ lzw: 0, deflate: 0, zstd: 0, webp: 0, jpeg: 0, lerc: 0 } satisfies Record<ConcreteProfile, 0>) as ConcreteProfile[];
+const PROFILES = Object.keys({ lzw: 0, deflate: 0, zstd: 0, webp: 0, jpeg: 0, lerc: 0 } satisfies Record<
+  ConcreteProfile,
+  0
+>) as ConcreteProfile[];
 
 /** The classes of image the COG options can depend on; the worker tells them apart as planCog does. */
 type ImageClass = 'integer' | 'float' | 'other' | 'categorical';
@@ -75,9 +100,14 @@ function cogOptionCases(conversion: ConversionSettings): string {
       const first = plans[0];
       if (first === undefined) continue;
       if (plans.some((p) => JSON.stringify(p) !== JSON.stringify(first))) {
-        throw new CogdError('Template', `the ${profile} profile's COG options differ between ${cls} images: the worker's image classes no longer follow planCog`);
+        throw new CogdError(
+          'Template',
+          `the ${profile} profile's COG options differ between ${cls} images: the worker's image classes no longer follow planCog`,
+        );
       }
-      cases.push(`    ${profile}/${cls}) cog=(${first.args.map(shellWord).join(' ')}) lossless=${first.lossless ? 'yes' : 'no'} ;;`);
+      cases.push(
+        `    ${profile}/${cls}) cog=(${first.args.map(shellWord).join(' ')}) lossless=${first.lossless ? 'yes' : 'no'} ;;`,
+      );
     }
   }
   return cases.join('\n');
@@ -87,9 +117,17 @@ function cogOptionCases(conversion: ConversionSettings): string {
 function workerValues(conversion: ConversionSettings): Record<string, string> {
   const background = backgroundRgb(conversion.previewBackground);
   // The gray previewVrt paints a one-band preview's masked pixels with.
-  const grayVrt = previewVrt({ bands: [1], expand: false, windows: [undefined], masked: true, background }, probe([{ type: 'Byte' }]), 'probe.tif');
+  const grayVrt = previewVrt(
+    { bands: [1], expand: false, windows: [undefined], masked: true, background },
+    probe([{ type: 'Byte' }]),
+    'probe.tif',
+  );
   const grayFill = /<ScaleOffset>([^<]*)<\/ScaleOffset><ScaleRatio>0<\/ScaleRatio>/.exec(grayVrt)?.[1];
-  if (grayFill === undefined) throw new CogdError('Template', 'previewVrt no longer paints the background with a constant source: update the worker');
+  if (grayFill === undefined)
+    throw new CogdError(
+      'Template',
+      'previewVrt no longer paints the background with a constant source: update the worker',
+    );
   return {
     PROFILE: shellWord(conversion.profile),
     AUTO_RGB: autoProfile(probe(RGB('Byte'))),
@@ -129,11 +167,18 @@ export async function renderWorker(conversion: ConversionSettings, template?: st
  */
 export function renderSubmit(template: string, fields: Record<string, string>): string {
   for (const [name, value] of Object.entries(fields)) {
-    if (/[\n\r"]/.test(value)) throw new CogdError('Template', `the submit field ${name} may not contain a newline or a double quote: ${JSON.stringify(value)}`);
+    if (/[\n\r"]/.test(value))
+      throw new CogdError(
+        'Template',
+        `the submit field ${name} may not contain a newline or a double quote: ${JSON.stringify(value)}`,
+      );
   }
   return template.replace(/\{\{([a-z_]+)\}\}/g, (_, name: string) => {
     const value = fields[name];
-    if (value === undefined) throw new CogdError('Template', `the submit template names an unknown field {{${name}}}`, { hint: 'see submit-templates/cog.sub for the fields cogd fills' });
+    if (value === undefined)
+      throw new CogdError('Template', `the submit template names an unknown field {{${name}}}`, {
+        hint: 'see submit-templates/cog.sub for the fields cogd fills',
+      });
     return value;
   });
 }
