@@ -40,8 +40,9 @@ if (endpoint === undefined) {
   endpoint = JSON.parse(line).endpoint;
   accessKey = path.join(work, 'access.key');
   secretKey = path.join(work, 'secret.key');
-  writeFileSync(accessKey, 'S3RVER\n');
-  writeFileSync(secretKey, 'S3RVER\n');
+  // Key files readable by their owner only, as cogd asks of them (it warns about others).
+  writeFileSync(accessKey, 'S3RVER\n', { mode: 0o600 });
+  writeFileSync(secretKey, 'S3RVER\n', { mode: 0o600 });
   console.log(`local S3 server (s3rver) on ${endpoint}`);
 }
 
