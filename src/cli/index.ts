@@ -3,6 +3,7 @@
  * 0 ok, 1 failure (a row or manifest failed, S3 unreachable…), 2 usage.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { execFileSync } from 'node:child_process';
 import { readOptions, resolveHome } from '../config/index.js';
 import {
   defaultText,
@@ -30,6 +31,17 @@ const commands = {
 
 const VERSION = '0.1.0';
 
+/** `cogd 0.1.0, Node.js v24.x, GDAL 3.6.2`: what a bug report needs. */
+function versions(): string {
+  let gdal = 'GDAL not found on PATH (needed for --executor local)';
+  try {
+    gdal = execFileSync('gdal_translate', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
+  } catch {
+    // reported as not found
+  }
+  return `cogd ${VERSION}\nNode.js ${process.version}\n${gdal}`;
+}
+
 /** Adds a verb's options from the option table (no commander defaults: "not given" must show). */
 function withOptions(command: Command, verb: Verb, required: readonly OptionName[] = []): Command {
   for (const name of optionsOf(verb)) {
@@ -51,7 +63,7 @@ const IDENTITY: readonly OptionName[] = ['pattern', 'inputBucket', 'outputBucket
 export function buildProgram(): Command {
   const program = new Command('cogd')
     .description('Turn GeoTIFFs listed in S3 CSV manifests into Cloud Optimized GeoTIFFs and JPEG previews.')
-    .version(VERSION)
+    .version(versions(), '-V, --version', "cogd's, Node.js's and GDAL's versions (paste them into bug reports)")
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) })

@@ -7,7 +7,25 @@
  * major GC that a quiet process rarely needs. So: a 2 MB semi-space, GC on the main thread, and a
  * full collection after a poll that leaves nothing running (a few ms every poll interval).
  */
+import { execFileSync } from 'node:child_process';
+
 export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--single-threaded-gc', '--expose-gc'];
+
+/**
+ * The daemon's flags this Node.js's V8 still knows (`node --v8-options`): a flag a newer V8 dropped
+ * would stop the daemon from starting at all, where without it the daemon only idles less lean.
+ */
+export function supportedDaemonFlags(node = process.execPath): { flags: string[]; dropped: string[] } {
+  let known: string;
+  try {
+    known = execFileSync(node, ['--v8-options'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+  } catch {
+    return { flags: [], dropped: [...DAEMON_NODE_FLAGS] };
+  }
+  const names = new Set([...known.matchAll(/^\s+(--[\w-]+)/gm)].map((m) => m[1]));
+  const flags = DAEMON_NODE_FLAGS.filter((flag) => names.has(flag.split('=')[0]));
+  return { flags, dropped: DAEMON_NODE_FLAGS.filter((flag) => !flags.includes(flag)) };
+}
 
 /** The collector `--expose-gc` provides; undefined in processes started without it (`cogd poll`). */
 const gc = (globalThis as { gc?: () => void }).gc;

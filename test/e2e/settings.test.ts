@@ -108,4 +108,10 @@ describe('settings', () => {
     expect(result.stderr).toMatch(message);
     expect(result.stderr).not.toMatch(/at .*\.js:\d+/);
   });
+
+  it('cogd --version names cogd, Node.js and GDAL, for bug reports', async () => {
+    const result = await cogd(['--version']);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout.split('\n')).toEqual([expect.stringMatching(/^cogd \d+\.\d+\.\d+$/), `Node.js ${process.version}`, expect.stringMatching(/^GDAL \d+\.\d+/)]);
+  });
 });

@@ -13,6 +13,7 @@ const normalizeEndpoint = (value: string): string => endpoint(value, '--s3-endpo
 /** What commander hands over for `cogd start` with these flags (raw strings). */
 const resolveConfig = (flags: Record<string, unknown>, env: NodeJS.ProcessEnv) => readRunRequest('start', flags, env);
 import { UsageError } from '../../src/errors.js';
+import { DAEMON_NODE_FLAGS, supportedDaemonFlags } from '../../src/daemon/node-flags.js';
 
 const base = { pattern: '*raw.csv', inputBucket: 'in-bucket', outputBucket: 'out-bucket' };
 
@@ -141,5 +142,15 @@ describe('config', () => {
     [{ ...base, submitTemplate: '/no/such.sub' }, /--submit-template \/no\/such\.sub: no such file/],
   ])('rejects bad input with a message naming it: %j', (flags, message) => {
     expect(() => resolveConfig(flags, {})).toThrow(message);
+  });
+});
+
+describe('the daemon on this Node.js line', () => {
+  it('has every V8 flag the daemon starts with, or starts without the ones a newer V8 dropped', () => {
+    const { flags, dropped } = supportedDaemonFlags();
+    // Run on every Node.js line CI tests (20 and 24): a dropped flag shows here first.
+    expect(dropped, `Node.js ${process.version}`).toEqual([]);
+    expect(flags).toEqual([...DAEMON_NODE_FLAGS]);
+    expect(supportedDaemonFlags('/no/such/node')).toEqual({ flags: [], dropped: [...DAEMON_NODE_FLAGS] });
   });
 });

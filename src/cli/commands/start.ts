@@ -14,7 +14,7 @@ import type { WatchIdentity, WatchSettings } from '../../types.js';
 import { planWatch, registerWatch, type Registered } from '../register.js';
 import { createStorage } from '../../storage/s3.js';
 import { describeHolder, homeHolder, homePaths, runningDaemon, securePaths } from '../../daemon/home.js';
-import { DAEMON_NODE_FLAGS } from '../../daemon/node-flags.js';
+import { supportedDaemonFlags } from '../../daemon/node-flags.js';
 import { runDaemon } from '../../daemon/process.js';
 import { CogdError } from '../../errors.js';
 import { watchBatchName } from '../../manifest/names.js';
@@ -101,7 +101,9 @@ export async function startCommand(flags: Record<string, unknown>): Promise<numb
   }
 
   const out = openSync(paths.daemonLog, 'a');
-  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, BIN, 'daemon', '--home', home], {
+  const { flags: v8Flags, dropped } = supportedDaemonFlags();
+  if (dropped.length > 0) process.stderr.write(`cogd: warning: this Node.js (${process.version}) has no ${dropped.join(', ')}; the daemon starts without\n`);
+  const child = spawn(process.execPath, [...v8Flags, BIN, 'daemon', '--home', home], {
     detached: true,
     stdio: ['ignore', out, out],
   });
