@@ -35,7 +35,11 @@ const VERSION = '0.1.0';
 function versions(): string {
   let gdal = 'GDAL not found on PATH (needed for --executor local)';
   try {
-    gdal = execFileSync('gdal_translate', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
+    gdal = execFileSync('gdal_translate', ['--version'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 10_000,
+    }).trim();
   } catch {
     // reported as not found
   }

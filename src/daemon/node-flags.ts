@@ -18,7 +18,11 @@ export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', 
 export function supportedDaemonFlags(node = process.execPath): { flags: string[]; dropped: string[] } {
   let known: string;
   try {
-    known = execFileSync(node, ['--v8-options'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+    known = execFileSync(node, ['--v8-options'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 10_000,
+    });
   } catch {
     return { flags: [], dropped: [...DAEMON_NODE_FLAGS] };
   }

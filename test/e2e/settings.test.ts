@@ -112,6 +112,10 @@ describe('settings', () => {
   it('cogd --version names cogd, Node.js and GDAL, for bug reports', async () => {
     const result = await cogd(['--version']);
     expect(result.exitCode).toBe(0);
-    expect(result.stdout.split('\n')).toEqual([expect.stringMatching(/^cogd \d+\.\d+\.\d+$/), `Node.js ${process.version}`, expect.stringMatching(/^GDAL \d+\.\d+/)]);
+    expect(result.stdout.split('\n')).toEqual([
+      expect.stringMatching(/^cogd \d+\.\d+\.\d+$/),
+      `Node.js ${process.version}`,
+      expect.stringMatching(/^GDAL \d+\.\d+/),
+    ]);
   });
 });

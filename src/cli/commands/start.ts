@@ -102,7 +102,10 @@ export async function startCommand(flags: Record<string, unknown>): Promise<numb
 
   const out = openSync(paths.daemonLog, 'a');
   const { flags: v8Flags, dropped } = supportedDaemonFlags();
-  if (dropped.length > 0) process.stderr.write(`cogd: warning: this Node.js (${process.version}) has no ${dropped.join(', ')}; the daemon starts without\n`);
+  if (dropped.length > 0)
+    process.stderr.write(
+      `cogd: warning: this Node.js (${process.version}) has no ${dropped.join(', ')}; the daemon starts without\n`,
+    );
   const child = spawn(process.execPath, [...v8Flags, BIN, 'daemon', '--home', home], {
     detached: true,
     stdio: ['ignore', out, out],
