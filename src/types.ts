@@ -103,6 +103,12 @@ export interface ConversionSettings {
   previewBackground: string;
   /** The longest side of a preview, at most; undefined: full size (within JPEG's 65,500). */
   previewMaxSize: number | undefined;
+  /** Whether a STAC item is written beside each COG, and the collection kept. */
+  stac: boolean;
+  /** What replaces the COG's extension in its item's key: `x.tif` → `x.json`. */
+  stacItemSuffix: string;
+  /** The key of the collection in the output bucket. */
+  stacCollection: string;
 }
 
 /** A watch's own settings, stored with it. */

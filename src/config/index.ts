@@ -108,6 +108,9 @@ export const DEFAULT_WATCH_SETTINGS: WatchSettings = {
   maxZError: fixedDefault('maxZError'),
   previewBackground: fixedDefault('previewBackground'),
   previewMaxSize: undefined,
+  stac: fixedDefault('stac'),
+  stacItemSuffix: fixedDefault('stacItemSuffix'),
+  stacCollection: fixedDefault('stacCollection'),
 };
 
 /** The default of an option that depends on nothing. */

@@ -213,6 +213,32 @@ export const OPTIONS = {
     doc: "the longest side of a preview, at most (images over JPEG's 65,500 pixels a side are always scaled to fit)",
   }),
 
+  stac: define({
+    flags: '--stac',
+    scope: 'watch',
+    verbs: RUN,
+    parse: parse.flag,
+    default: true,
+    negatable: true,
+    doc: 'write a STAC item beside each COG and keep a STAC collection of them (--no-stac: neither)',
+  }),
+  stacItemSuffix: define({
+    flags: '--stac-item-suffix <suffix>',
+    scope: 'watch',
+    verbs: RUN,
+    parse: parse.suffix,
+    default: '.json',
+    doc: "what replaces a COG's .tif in its STAC item's key (x.tif → x.json)",
+  }),
+  stacCollection: define({
+    flags: '--stac-collection <key>',
+    scope: 'watch',
+    verbs: RUN,
+    parse: parse.objectKey,
+    default: 'collection.json',
+    doc: 'the key of the STAC collection in the output bucket (watches writing there share it)',
+  }),
+
   // ---- the home: the engine on this machine
   cpuConcurrency: define({
     flags: '--cpu-concurrency <n>',

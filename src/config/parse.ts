@@ -146,3 +146,20 @@ export const repeated =
   <T>(each: Parser<T>): Parser<T[]> =>
   (raw, flagName) =>
     (JSON.parse(raw) as string[]).map((value) => each(value, flagName));
+
+/** A file-name suffix of a JSON document: `.json`, `.stac.json`. */
+export const suffix: Parser<string> = (raw, flagName) => {
+  if (!/^[\w.-]*\.json$/.test(raw) || raw.includes('/')) {
+    throw new UsageError(`${flagName} "${raw}" is not a suffix ending in .json`, 'for example .json or .stac.json');
+  }
+  return raw;
+};
+
+/** An object key: relative, no empty, "." or ".." segments. */
+export const objectKey: Parser<string> = (raw, flagName) => {
+  const segments = raw.split('/');
+  if (raw === '' || raw.startsWith('/') || segments.some((s) => s === '' || s === '.' || s === '..')) {
+    throw new UsageError(`${flagName} "${raw}" is not an object key`, 'for example collection.json or stac/collection.json');
+  }
+  return raw;
+};

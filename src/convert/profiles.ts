@@ -25,6 +25,9 @@ export const DEFAULT_CONVERSION: ConversionSettings = {
   maxZError: 0,
   previewBackground: 'white',
   previewMaxSize: undefined,
+  stac: true,
+  stacItemSuffix: '.json',
+  stacCollection: 'collection.json',
 };
 
 export interface CogPlan {

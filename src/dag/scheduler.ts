@@ -180,7 +180,7 @@ export class Scheduler {
     /** When the job may be retried: it is queued again once this attempt is over (see `finally`). */
     let retryAt: number | undefined;
     try {
-      await executor.run(
+      const output = await executor.run(
         {
           jobId: job.id,
           runId: tracker.run.id,
@@ -199,7 +199,11 @@ export class Scheduler {
         },
         controller.signal,
       );
-      this.db.setJobState(job.id, 'converted', { error: null, endAttempt: true });
+      this.db.setJobState(job.id, 'converted', {
+        error: null,
+        endAttempt: true,
+        ...(output?.item === undefined ? {} : { item: JSON.stringify(output.item) }),
+      });
       job.state = 'converted';
       files.log(`converted in ${((Date.now() - startedAt) / 1000).toFixed(2)} s`);
       log.info('Job:Converted', { attempt, ms: Date.now() - startedAt });

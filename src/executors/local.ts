@@ -17,7 +17,7 @@ import { readTiffHeader } from '../convert/tiff-header.js';
 import { crashPoint } from '../util/crash.js';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { CogdError, PermanentError } from '../errors.js';
-import type { Executor, JobSpec } from './types.js';
+import type { Executor, JobOutput, JobSpec } from './types.js';
 
 export interface LocalOptions {
   /**
@@ -72,15 +72,15 @@ export class LocalExecutor implements Executor {
     this.gdalEnv = { GDAL_CACHEMAX: String(cacheMb), GDAL_NUM_THREADS: '1' };
   }
 
-  async run(job: JobSpec, signal: AbortSignal): Promise<void> {
-    await this.admitted(async () => {
+  async run(job: JobSpec, signal: AbortSignal): Promise<JobOutput | undefined> {
+    return this.admitted(async () => {
       job.started();
       // A fresh directory per attempt: nothing a previous attempt left can mix with this one's files.
       await mkdir(this.options.scratch, { recursive: true });
       const dir = await mkdtemp(path.join(this.options.scratch, `job-${job.jobId}-`));
       let reserved = 0;
       try {
-        await this.convert(job, dir, signal, (bytes) => (reserved = bytes));
+        return await this.convert(job, dir, signal, (bytes) => (reserved = bytes));
       } finally {
         this.reserved -= reserved;
         await rm(dir, { recursive: true, force: true });
@@ -120,7 +120,7 @@ export class LocalExecutor implements Executor {
     dir: string,
     signal: AbortSignal,
     reservedBytes: (n: number) => void,
-  ): Promise<void> {
+  ): Promise<JobOutput | undefined> {
     const { files } = job;
     const input = path.join(dir, 'input.tif');
     const cog = path.join(dir, 'cog.tif');
@@ -170,7 +170,7 @@ export class LocalExecutor implements Executor {
     crashPoint('job:converted');
 
     signal.throwIfAborted();
-    const [cogSize, previewSize] = await Promise.all([
+    const [cogUpload, previewUpload] = await Promise.all([
       this.io(() =>
         job.clock.ticking(() => job.storage.uploadFile(job.outputBucket, job.cogKey, cog, 'image/tiff', signal)),
       ),
@@ -184,8 +184,9 @@ export class LocalExecutor implements Executor {
     // uploadFile verifies what S3 now holds: the returned ETag is the MD5 of the bytes sent (or a
     // HEAD shows the size, where the ETag is no MD5, and after multipart uploads).
     files.log(
-      `uploaded and verified s3://${job.outputBucket}/${job.cogKey} (${cogSize} bytes) and s3://${job.outputBucket}/${job.previewKey} (${previewSize} bytes)`,
+      `uploaded and verified s3://${job.outputBucket}/${job.cogKey} (${cogUpload.size} bytes) and s3://${job.outputBucket}/${job.previewKey} (${previewUpload.size} bytes)`,
     );
+    return undefined;
   }
 
   /**

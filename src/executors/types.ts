@@ -30,6 +30,22 @@ export interface JobSpec {
   log: Log;
 }
 
+/** What a converted job leaves for its run's post step. */
+export interface JobOutput {
+  /** Its STAC item, where the watch writes them: what the collection needs of it. */
+  item?: ItemSummary;
+}
+
+/** A STAC item as the collection sees it. */
+export interface ItemSummary {
+  /** The item's key in the output bucket. */
+  key: string;
+  /** Its bbox in EPSG:4326; null for an image without georeferencing. */
+  bbox: number[] | null;
+  /** Its datetime (ISO 8601). */
+  datetime: string;
+}
+
 /** Why the scheduler aborts a job's attempt (the signal's reason). */
 export class Shutdown extends Error {
   constructor() {
@@ -97,7 +113,7 @@ export interface Executor {
    *   - `Removal`, a job timeout, anything else: stop the work, detached work included (the
    *     engine's remove command), then reject.
    */
-  run(job: JobSpec, signal: AbortSignal): Promise<void>;
+  run(job: JobSpec, signal: AbortSignal): Promise<JobOutput | undefined>;
   /**
    * Whether the job's current attempt lives on outside this process (queued in HTCondor): decided
    * from the state DB alone — synchronous and cheap, as the scheduler asks often, and the same

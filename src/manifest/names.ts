@@ -43,6 +43,11 @@ export function previewKey(imageKey: string): string {
   return imageKey.replace(/\.tiff?$/i, '.jpg');
 }
 
+/** A COG's STAC item sits under its key with the extension replaced by the watch's suffix. */
+export function itemKey(imageKey: string, suffix: string): string {
+  return imageKey.replace(/\.tiff?$/i, suffix);
+}
+
 /**
  * Per-image log names (`<name>.log/.out/.err`) inside one run directory: the base name without its
  * extension, as the reference tool did, and unique within the run — a second key with the same base

@@ -16,6 +16,8 @@ export interface JobRecord {
   attempts: number;
   error: string | null;
   notBefore: number;
+  /** What the job's STAC item says of the image (JSON: bbox, datetime), once converted with one. */
+  item: string | null;
 }
 
 /** One planned row. */
@@ -27,11 +29,13 @@ export interface JobStateFields {
   attempts?: number;
   notBefore?: number;
   endAttempt?: boolean;
+  /** The STAC item's summary (JSON) of a converted job. */
+  item?: string;
 }
 
 /** The columns of a JobRecord. */
 const JOB_COLUMNS = `id, run_id AS runId, line, raw, image_key AS imageKey, bands, log_name AS logName, state,
-  attempts, error, not_before AS notBefore`;
+  attempts, error, not_before AS notBefore, item`;
 
 const SQL = {
   insert: `INSERT INTO jobs (run_id, line, raw, image_key, bands, log_name, state, error, updated_at)
@@ -44,7 +48,7 @@ const SQL = {
   counts: 'SELECT state, COUNT(*) AS n FROM jobs WHERE run_id = ? GROUP BY state',
   requeueRunning: `UPDATE jobs SET state = 'idle', updated_at = ? WHERE run_id = ? AND state = 'running' AND condor_cluster IS NULL`,
   setState: `UPDATE jobs SET state = ?, error = CASE WHEN ? THEN ? ELSE error END, attempts = COALESCE(?, attempts),
-      not_before = COALESCE(?, not_before), updated_at = ?,
+      not_before = COALESCE(?, not_before), item = COALESCE(?, item), updated_at = ?,
       condor_batch = CASE WHEN ? THEN NULL ELSE condor_batch END,
       condor_cluster = CASE WHEN ? THEN NULL ELSE condor_cluster END,
       condor_proc = CASE WHEN ? THEN NULL ELSE condor_proc END,
@@ -130,6 +134,7 @@ export class Jobs {
       fields.error ?? null,
       fields.attempts ?? null,
       fields.notBefore ?? null,
+      fields.item ?? null,
       now(),
       end,
       end,

@@ -190,6 +190,9 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       -- The settings a run converts with, fixed when it is claimed: every row of a manifest gets the
       -- same profile, whatever happens to the watch's settings (or the daemon) while it runs.
       ALTER TABLE runs ADD COLUMN conversion TEXT;
+      -- What a converted job's STAC item says of its image (bbox, datetime), for the collection the
+      -- post step extends without reading the items back.
+      ALTER TABLE jobs ADD COLUMN item TEXT;
     `,
   },
 ];

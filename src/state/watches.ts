@@ -33,8 +33,18 @@ function conversionOf(json: string): ConversionSettings {
 
 /** The conversion settings as stored: JSON, undefined values left out. */
 function conversionJson(settings: ConversionSettings): string {
-  const { profile, creationOptions, overviewResampling, maxZError, previewBackground, previewMaxSize } = settings;
-  return JSON.stringify({ profile, creationOptions, overviewResampling, maxZError, previewBackground, previewMaxSize });
+  const conversion: ConversionSettings = {
+    profile: settings.profile,
+    creationOptions: settings.creationOptions,
+    overviewResampling: settings.overviewResampling,
+    maxZError: settings.maxZError,
+    previewBackground: settings.previewBackground,
+    previewMaxSize: settings.previewMaxSize,
+    stac: settings.stac,
+    stacItemSuffix: settings.stacItemSuffix,
+    stacCollection: settings.stacCollection,
+  };
+  return JSON.stringify(conversion);
 }
 
 function toWatch(row: WatchRow): Watch {

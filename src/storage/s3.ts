@@ -35,6 +35,12 @@ export interface ObjectInfo {
   lastModified: string;
 }
 
+/** What an upload sent: its size and the SHA-256 (hex) of its bytes. */
+export interface Uploaded {
+  size: number;
+  sha256: string;
+}
+
 export interface DownloadOptions {
   signal?: AbortSignal;
   /** Called with the object's size before its first byte is written (a free-space check, say). */
@@ -52,9 +58,9 @@ export interface Storage {
   /**
    * Uploads a local file (multipart above the threshold) and verifies what S3 holds: the answer's
    * ETag against the MD5 of the bytes sent, else (multipart, SSE-KMS) a HEAD against the size.
-   * Returns the size.
+   * Returns the size and the SHA-256 of the bytes sent, hashed on their way out.
    */
-  uploadFile(bucket: string, key: string, file: string, contentType: string, signal?: AbortSignal): Promise<number>;
+  uploadFile(bucket: string, key: string, file: string, contentType: string, signal?: AbortSignal): Promise<Uploaded>;
   put(bucket: string, key: string, body: string | Buffer, contentType: string): Promise<void>;
   /**
    * Creates the object only if the key is free (`If-None-Match: *`): true when this call created
@@ -357,42 +363,42 @@ class S3Storage implements Storage {
     file: string,
     contentType: string,
     signal?: AbortSignal,
-  ): Promise<number> {
+  ): Promise<Uploaded> {
     const { size } = await stat(file);
+    let sha256 = '';
     await this.attempt(
       'upload',
       bucket,
       key,
       async () => {
+        // The body is hashed on its way out, once per attempt: SHA-256 for the record (STAC's
+        // file:checksum), MD5 to check the answer's ETag — an ETag equal to it proves S3 holds exactly
+        // these bytes without another request. Where the ETag is no MD5 (SSE-KMS, multipart), a
+        // HEAD checks the size.
+        const md5 = createHash('md5');
+        const sha = createHash('sha256');
+        const hashing = new Transform({
+          transform(chunk: Buffer, _encoding, done) {
+            md5.update(chunk);
+            sha.update(chunk);
+            done(null, chunk);
+          },
+        });
+        // Errors of either stream reach the body the SDK reads (and fail the attempt).
+        const body = streamPipeline(createReadStream(file), hashing, () => undefined);
         if (size < this.multipartThreshold) {
-          // The body is hashed on its way out: an ETag equal to its MD5 proves S3 holds exactly these
-          // bytes without another request. Where the ETag is no MD5 (SSE-KMS…), a HEAD checks the size.
-          const md5 = createHash('md5');
-          const hashing = new Transform({
-            transform(chunk: Buffer, _encoding, done) {
-              md5.update(chunk);
-              done(null, chunk);
-            },
-          });
-          // Errors of either stream reach the body the SDK reads (and fail the attempt).
-          const body = streamPipeline(createReadStream(file), hashing, () => undefined);
           const out = await this.client.send(
-            new PutObjectCommand({
-              Bucket: bucket,
-              Key: key,
-              Body: body,
-              ContentLength: size,
-              ContentType: contentType,
-            }),
+            new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: size, ContentType: contentType }),
             { abortSignal: signal },
           );
+          sha256 = sha.digest('hex');
           if (out.ETag?.replace(/"/g, '') === md5.digest('hex')) return;
           await this.verifySize(bucket, key, size, 'upload');
           return;
         }
         const upload = new Upload({
           client: this.client,
-          params: { Bucket: bucket, Key: key, Body: createReadStream(file), ContentType: contentType },
+          params: { Bucket: bucket, Key: key, Body: body, ContentType: contentType },
           queueSize: 4,
           partSize: this.partSize,
         });
@@ -406,11 +412,12 @@ class S3Storage implements Storage {
         );
         // Ceph RGW answers CompleteMultipartUpload with an empty ETag: trust a HEAD, not the answer.
         await upload.done();
+        sha256 = sha.digest('hex');
         await this.verifySize(bucket, key, size, 'multipart upload');
       },
       signal,
     );
-    return size;
+    return { size, sha256 };
   }
 
   private async verifySize(bucket: string, key: string, size: number, what: string): Promise<void> {

@@ -20,7 +20,7 @@ import type { Log, StepFiles } from '../../log/index.js';
 import type { StateDB } from '../../state/db.js';
 import { crashPoint } from '../../util/crash.js';
 import { SubmitQueue, verifyOutputs, type Waiter } from '../batch.js';
-import { Shutdown, type Executor, type JobSpec } from '../types.js';
+import { Shutdown, type Executor, type JobOutput, type JobSpec } from '../types.js';
 import { outcomeOf } from './events.js';
 import { runFields, type FieldSettings } from './fields.js';
 import { EventLogFollower } from './follower.js';
@@ -81,7 +81,7 @@ export class CondorExecutor implements Executor {
     return this.db.condorSubmission(jobId)?.cluster != null;
   }
 
-  async run(job: JobSpec, signal: AbortSignal): Promise<void> {
+  async run(job: JobSpec, signal: AbortSignal): Promise<JobOutput | undefined> {
     signal.throwIfAborted();
     const follow = await this.follow(job.runId);
     // The run may have gone idle (and unfollowed) while this call waited: follow it again.
@@ -126,6 +126,7 @@ export class CondorExecutor implements Executor {
       'the HTCondor job ended successfully',
       'check transfer_output_remaps in the submit template',
     );
+    return undefined;
   }
 
   /**
