@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { execFileSync } from 'node:child_process';
+import { COGD_VERSION } from '../version.js';
 import { readOptions, resolveHome } from '../config/index.js';
 import {
   defaultText,
@@ -29,7 +30,7 @@ const commands = {
   daemon: () => import('../daemon/process.js'),
 };
 
-const VERSION = '0.1.0';
+const VERSION = COGD_VERSION;
 
 /** `cogd 0.1.0, Node.js v24.x, GDAL 3.6.2`: what a bug report needs. */
 function versions(): string {

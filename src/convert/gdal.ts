@@ -164,6 +164,15 @@ export async function inspect(
   files: StepFiles,
   options: GdalOptions & { statistics: boolean; checksum?: boolean },
 ): Promise<ImageInfo> {
+  return (await inspectRaw(file, files, options)).info;
+}
+
+/** Like inspect(), with gdalinfo's JSON document as GDAL wrote it (STAC items are made from it). */
+export async function inspectRaw(
+  file: string,
+  files: StepFiles,
+  options: GdalOptions & { statistics: boolean; checksum?: boolean },
+): Promise<{ info: ImageInfo; json: string }> {
   const args = [
     '-json',
     ...(options.statistics ? ['-approx_stats'] : []),
@@ -193,5 +202,5 @@ export async function inspect(
   if (info.driver !== 'GTiff' && info.driver !== 'COG') {
     throw new PermanentError('NotTiff', `not a TIFF: GDAL reads it as ${info.driver}`);
   }
-  return info;
+  return { info, json };
 }
