@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
+    // After each test file: every STAC document it made cogd write is checked against the schemas.
+    setupFiles: ['test/support/stac-everywhere.ts'],
     testTimeout: 180_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -27,6 +27,7 @@ const commands = {
   stop: () => import('./commands/stop.js'),
   logs: () => import('./commands/logs.js'),
   config: () => import('./commands/config.js'),
+  verify: () => import('./commands/verify.js'),
   daemon: () => import('../daemon/process.js'),
 };
 
@@ -160,6 +161,16 @@ export function buildProgram(): Command {
     'config',
   ).action(async (watch: string | undefined, flags: Record<string, unknown>) => {
     exitCode = (await commands.config()).configCommand(watch, flags);
+  });
+
+  withOptions(
+    program
+      .command('verify')
+      .description("check the objects a run's STAC items describe: present, the size and SHA-256 recorded")
+      .argument('<run>', 'run id'),
+    'verify',
+  ).action(async (run: string, flags: Record<string, unknown>) => {
+    exitCode = await (await commands.verify()).verifyCommand(run, flags);
   });
 
   // The detached daemon `cogd start` launches; not for people. It reads its settings from the home.

@@ -17,7 +17,7 @@ import type { Parser } from './parse.js';
 
 export type Scope = 'identity' | 'watch' | 'home' | 'command';
 
-export type Verb = 'poll' | 'start' | 'status' | 'watch' | 'rm' | 'stop' | 'logs' | 'config' | 'daemon';
+export type Verb = 'poll' | 'start' | 'status' | 'watch' | 'rm' | 'stop' | 'logs' | 'config' | 'verify' | 'daemon';
 
 /** What a default may depend on: the home, and the values settled before it in the table. */
 export interface DefaultContext {
@@ -64,7 +64,7 @@ const define = <T, S extends Scope>(spec: OptionSpec<T, S>): OptionSpec<T, S> =>
 
 const RUN: readonly Verb[] = ['poll', 'start'];
 const ENGINE: readonly Verb[] = ['poll', 'start'];
-const EVERY: readonly Verb[] = ['poll', 'start', 'status', 'watch', 'rm', 'stop', 'logs', 'config', 'daemon'];
+const EVERY: readonly Verb[] = ['poll', 'start', 'status', 'watch', 'rm', 'stop', 'logs', 'config', 'verify', 'daemon'];
 const asSeconds = (ms: number): string => `${ms / 1000} s`;
 
 export const OPTIONS = {

@@ -159,7 +159,10 @@ export const suffix: Parser<string> = (raw, flagName) => {
 export const objectKey: Parser<string> = (raw, flagName) => {
   const segments = raw.split('/');
   if (raw === '' || raw.startsWith('/') || segments.some((s) => s === '' || s === '.' || s === '..')) {
-    throw new UsageError(`${flagName} "${raw}" is not an object key`, 'for example collection.json or stac/collection.json');
+    throw new UsageError(
+      `${flagName} "${raw}" is not an object key`,
+      'for example collection.json or stac/collection.json',
+    );
   }
   return raw;
 };

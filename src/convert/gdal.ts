@@ -4,6 +4,7 @@
  * `.out` / `.err` files — never buffered whole — and the command line in its `.log`.
  */
 import { execa } from 'execa';
+import { execFileSync } from 'node:child_process';
 import { open, stat } from 'node:fs/promises';
 import { CogdError, PermanentError } from '../errors.js';
 import type { StepFiles } from '../log/index.js';
@@ -203,4 +204,22 @@ export async function inspectRaw(
     throw new PermanentError('NotTiff', `not a TIFF: GDAL reads it as ${info.driver}`);
   }
   return { info, json };
+}
+
+let version: string | undefined;
+
+/** `gdal_translate --version`'s text ("GDAL 3.6.2, released 2023/01/02"), read once. */
+export function gdalVersion(): string {
+  version ??= (() => {
+    try {
+      return execFileSync('gdal_translate', ['--version'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+        timeout: 10_000,
+      }).trim();
+    } catch {
+      return 'GDAL (version unknown)';
+    }
+  })();
+  return version;
 }

@@ -9,9 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { checkCog } from '../convert/cog-check.js';
 import { differences } from '../convert/fidelity.js';
-import { inspect, runGdal, type GdalOptions, type ProcessTracker } from '../convert/gdal.js';
+import { gdalVersion, inspect, inspectRaw, runGdal, type GdalOptions, type ProcessTracker } from '../convert/gdal.js';
 import { planPreview, previewCommand, previewVrt } from '../convert/preview.js';
-import { cogCommand, planCog, wantsChecksum } from '../convert/profiles.js';
+import { cogCommand, planCog, wantsChecksum, type CogPlan } from '../convert/profiles.js';
+import { footprint, type Footprint } from '../stac/footprint.js';
+import { buildItem } from '../stac/item.js';
+import { itemPlace } from '../stac/publish.js';
+import { COGD_VERSION } from '../version.js';
 import { checkLimits, type Limits } from '../convert/rules.js';
 import { readTiffHeader } from '../convert/tiff-header.js';
 import { crashPoint } from '../util/crash.js';
@@ -164,7 +168,7 @@ export class LocalExecutor implements Executor {
     files.log(`downloaded s3://${job.inputBucket}/${job.imageKey} (${size} bytes)`);
     crashPoint('job:downloaded');
 
-    await this.cpu(() =>
+    const made = await this.cpu(() =>
       job.clock.ticking(() => this.transform(job, { input, cog, preview, vrt: path.join(dir, 'preview.vrt') }, gdal)),
     );
     crashPoint('job:converted');
@@ -186,7 +190,33 @@ export class LocalExecutor implements Executor {
     files.log(
       `uploaded and verified s3://${job.outputBucket}/${job.cogKey} (${cogUpload.size} bytes) and s3://${job.outputBucket}/${job.previewKey} (${previewUpload.size} bytes)`,
     );
-    return undefined;
+    if (made.footprint === undefined) return undefined;
+    // The item last: it describes the objects as they are in the bucket, checksums of the bytes sent.
+    const place = itemPlace(job.cogKey, job.outputBucket, job.conversion);
+    const item = buildItem({
+      key: job.cogKey,
+      outputBucket: job.outputBucket,
+      ...place,
+      gdalinfo: made.gdalinfo,
+      footprint: made.footprint,
+      cog: cogUpload,
+      preview: previewUpload,
+      previewKey: job.previewKey,
+      processing: {
+        cogdVersion: COGD_VERSION,
+        gdalVersion: gdalVersion(),
+        datetime: new Date().toISOString(),
+        profile: made.plan.profile,
+        creationOptions: made.plan.options,
+      },
+    });
+    await this.io(() =>
+      job.clock.ticking(() =>
+        job.storage.put(job.outputBucket, place.itemKey, `${JSON.stringify(item, null, 2)}\n`, 'application/geo+json'),
+      ),
+    );
+    files.log(`wrote the STAC item s3://${job.outputBucket}/${place.itemKey}`);
+    return { item: { key: place.itemKey, bbox: item.bbox ?? null, datetime: item.properties.datetime } };
   }
 
   /**
@@ -198,7 +228,7 @@ export class LocalExecutor implements Executor {
     job: JobSpec,
     paths: { input: string; cog: string; preview: string; vrt: string },
     gdal: GdalOptions,
-  ): Promise<void> {
+  ): Promise<{ plan: CogPlan; gdalinfo: string; footprint: Footprint | undefined }> {
     const { files, conversion } = job;
     const { input, cog, preview, vrt } = paths;
     gdal.signal?.throwIfAborted();
@@ -232,7 +262,12 @@ export class LocalExecutor implements Executor {
       const reasons = gate.errors.map((e) => e.replace(/^not a cloud optimized GeoTIFF: /, ''));
       throw new PermanentError('NotCog', `the output is not a cloud optimized GeoTIFF: ${reasons.join('; ')}`);
     }
-    const output = await inspect(cog, files, { ...inspection, statistics: false, checksum: plan.lossless });
+    // Statistics (from the overviews: cheap on a COG) where the STAC item lists them per band.
+    const { info: output, json: gdalinfo } = await inspectRaw(cog, files, {
+      ...inspection,
+      statistics: conversion.stac,
+      checksum: plan.lossless,
+    });
     const changed = differences(info, output, { exactBands: plan.exactBands, alphaToMask: plan.profile === 'jpeg' });
     if (changed.length > 0)
       throw new PermanentError('NotFaithful', `the COG does not keep the input's ${changed.join('; ')}`);
@@ -243,6 +278,11 @@ export class LocalExecutor implements Executor {
           ? ', visible pixels identical'
           : '';
     files.log(`checked: a valid COG, faithful to the input${exact}`);
+    const env = { GDAL_PAM_ENABLED: 'NO' };
+    const where = conversion.stac
+      ? await footprint(cog, gdalinfo, { ...(gdal.signal ? { signal: gdal.signal } : {}), env })
+      : undefined;
+    return { plan, gdalinfo, footprint: where };
   }
 
   async close(): Promise<void> {

@@ -12,7 +12,15 @@ import type { Log } from '../log/index.js';
 import { MANIFEST_FILE, previewKey, resultKey } from '../manifest/names.js';
 import type { RunRecord, StateDB } from '../state/db.js';
 import type { Storage } from '../storage/s3.js';
+import type { ItemSummary } from '../executors/types.js';
+import type { JobRecord } from '../state/db.js';
+import { extendCollection } from './collection.js';
 import { existingKeys } from './reconcile.js';
+
+/** The STAC item a converted job wrote, if it wrote one. */
+function itemOf(job: JobRecord): ItemSummary | undefined {
+  return job.item === null ? undefined : (JSON.parse(job.item) as ItemSummary);
+}
 
 export interface PostResult {
   processed: number;
@@ -40,9 +48,12 @@ export async function post(deps: { db: StateDB; storage: Storage; log: Log }, ru
   const { db, storage, log } = deps;
   db.setRunState(run.id, 'post');
   const jobs = db.jobs(run.id);
-  const outputs = jobs
-    .filter((job) => job.state === 'converted')
-    .flatMap((job) => [job.imageKey!, previewKey(job.imageKey!)]);
+  const outputsOf = (job: JobRecord): string[] => [
+    job.imageKey!,
+    previewKey(job.imageKey!),
+    ...(itemOf(job) === undefined ? [] : [itemOf(job)!.key]),
+  ];
+  const outputs = jobs.filter((job) => job.state === 'converted').flatMap(outputsOf);
   const existing = await existingKeys(storage, run.outputBucket, outputs);
 
   const processed: string[] = [];
@@ -51,7 +62,7 @@ export async function post(deps: { db: StateDB; storage: Storage; log: Log }, ru
   for (const job of jobs) {
     let reason: string | null = null;
     if (job.state === 'converted') {
-      const missing = [job.imageKey!, previewKey(job.imageKey!)].filter((key) => !existing.has(key));
+      const missing = outputsOf(job).filter((key) => !existing.has(key));
       if (missing.length > 0) {
         reason = `converted, but ${missing.map((key) => `s3://${run.outputBucket}/${key}`).join(' and ')} missing at post`;
         db.setJobState(job.id, 'failed', { error: reason });
@@ -67,6 +78,14 @@ export async function post(deps: { db: StateDB; storage: Storage; log: Log }, ru
       failedRows.push(job.raw);
       failures.push({ key: job.imageKey ?? firstField(job.raw), line: job.line, reason });
     }
+  }
+
+  // The watch's collection gains this run's items (converted and all in place) before any CSV says so.
+  const items = jobs.filter((job) => job.state === 'converted').flatMap((job) => itemOf(job) ?? []);
+  const collection = db.runConversion(run.id)?.stacCollection;
+  if (items.length > 0 && collection !== undefined) {
+    await extendCollection(storage, run.outputBucket, collection, items);
+    log.info('Run:CollectionExtended', { collection: `s3://${run.outputBucket}/${collection}`, items: items.length });
   }
 
   let failedBody = lines(failedRows);

@@ -51,9 +51,13 @@ export async function updateSharedJson<T>(
       continue;
     }
     if (Date.now() > deadline) {
-      throw new CogdError('SharedObjectBusy', `s3://${bucket}/${key} stayed locked by ${holder.host} (pid ${holder.pid})`, {
-        hint: `another cogd is updating it; a lock older than ${Math.round(staleMs / 60_000)} minutes is taken over`,
-      });
+      throw new CogdError(
+        'SharedObjectBusy',
+        `s3://${bucket}/${key} stayed locked by ${holder.host} (pid ${holder.pid})`,
+        {
+          hint: `another cogd is updating it; a lock older than ${Math.round(staleMs / 60_000)} minutes is taken over`,
+        },
+      );
     }
     await sleep(wait);
   }
@@ -74,6 +78,9 @@ async function readJson<T>(storage: Storage, bucket: string, key: string): Promi
   try {
     return JSON.parse(text) as T;
   } catch (cause) {
-    throw new CogdError('NotJson', `s3://${bucket}/${key} is not JSON`, { cause, hint: 'move it aside; cogd writes it again' });
+    throw new CogdError('NotJson', `s3://${bucket}/${key} is not JSON`, {
+      cause,
+      hint: 'move it aside; cogd writes it again',
+    });
   }
 }

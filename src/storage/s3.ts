@@ -70,6 +70,8 @@ export interface Storage {
   putIfAbsent(bucket: string, key: string, body: string, contentType: string): Promise<boolean>;
   /** The object's content as text, or undefined when it does not exist. */
   getText(bucket: string, key: string): Promise<string | undefined>;
+  /** The object's size and SHA-256 (hex), streamed, or undefined when it does not exist. */
+  digest(bucket: string, key: string): Promise<Uploaded | undefined>;
   /** Whether the endpoint refuses a second `If-None-Match: *` create of one key (RGW, MinIO, AWS do; s3rver not). */
   probeConditionalWrites(bucket: string): Promise<boolean>;
   copy(bucket: string, fromKey: string, toKey: string): Promise<void>;
@@ -388,7 +390,13 @@ class S3Storage implements Storage {
         const body = streamPipeline(createReadStream(file), hashing, () => undefined);
         if (size < this.multipartThreshold) {
           const out = await this.client.send(
-            new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: size, ContentType: contentType }),
+            new PutObjectCommand({
+              Bucket: bucket,
+              Key: key,
+              Body: body,
+              ContentLength: size,
+              ContentType: contentType,
+            }),
             { abortSignal: signal },
           );
           sha256 = sha.digest('hex');
@@ -472,6 +480,25 @@ class S3Storage implements Storage {
       try {
         const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
         return await out.Body!.transformToString();
+      } catch (error) {
+        if (error instanceof S3ServiceException && (error.name === 'NoSuchKey' || error.name === 'NotFound'))
+          return undefined;
+        throw error;
+      }
+    });
+  }
+
+  async digest(bucket: string, key: string): Promise<Uploaded | undefined> {
+    return this.attempt('get', bucket, key, async () => {
+      try {
+        const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        const sha = createHash('sha256');
+        let size = 0;
+        for await (const chunk of out.Body as Readable) {
+          sha.update(chunk as Buffer);
+          size += (chunk as Buffer).length;
+        }
+        return { size, sha256: sha.digest('hex') };
       } catch (error) {
         if (error instanceof S3ServiceException && (error.name === 'NoSuchKey' || error.name === 'NotFound'))
           return undefined;

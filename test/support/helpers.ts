@@ -52,8 +52,12 @@ export async function freshBuckets(): Promise<{ input: string; output: string }>
   const output = `out-${stem}`;
   await s3().send(new CreateBucketCommand({ Bucket: input }));
   await s3().send(new CreateBucketCommand({ Bucket: output }));
+  createdBuckets.push(output);
   return { input, output };
 }
+
+/** Output buckets this test file made: the STAC documents cogd writes there are all checked after it. */
+export const createdBuckets: string[] = [];
 
 export async function put(bucket: string, key: string, body: string | Buffer): Promise<void> {
   await s3().send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
