@@ -109,7 +109,7 @@ describe('STAC', () => {
       .sort();
     expect(hrefs).toEqual(['./plain.json', './utm/rgb.json', './utm/scene.json']);
     const [w, s, e, n] = collection.extent.spatial.bbox[0]!;
-    expect(w! <= item.bbox![0]! && s! <= item.bbox![1]! && e! >= item.bbox![2]! && n! >= item.bbox![3]!).toBe(true);
+    expect(w <= item.bbox![0] && s <= item.bbox![1] && e >= item.bbox![2] && n >= item.bbox![3]).toBe(true);
     if (STAC_SCHEMAS !== undefined) expect(stacValidator(STAC_SCHEMAS).validateItem(item)).toEqual([]);
 
     const verified = await cogd(['verify', '1', '--home', home]);

@@ -5,7 +5,7 @@
  * `run` call, how many were in flight at once, and why each was aborted.
  */
 import { PermanentError } from '../../src/errors.js';
-import { Shutdown, type Executor, type JobSpec } from '../../src/executors/types.js';
+import { Shutdown, type Executor, type JobOutput, type JobSpec } from '../../src/executors/types.js';
 
 /** One `run` call, as the fake saw it. */
 export class Call {
@@ -150,7 +150,7 @@ export class FakeExecutor implements Executor {
     private readonly fallback: Script = succeed,
   ) {}
 
-  async run(job: JobSpec, signal: AbortSignal): Promise<void> {
+  async run(job: JobSpec, signal: AbortSignal): Promise<JobOutput | undefined> {
     const n = (this.counts.get(job.imageKey) ?? 0) + 1;
     this.counts.set(job.imageKey, n);
     const call = new Call(job, signal, n, this.detachedJobs.has(job.jobId));
@@ -163,6 +163,7 @@ export class FakeExecutor implements Executor {
     try {
       await (this.scripts[job.imageKey] ?? this.fallback)(call);
       call.outcome = 'ok';
+      return undefined;
     } catch (error) {
       call.outcome = 'error';
       call.error = error;

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { differences } from '../../src/convert/fidelity.js';
 import type { BandInfo, ImageInfo } from '../../src/convert/image.js';
 import { backgroundRgb, planPreview, previewBands, previewCommand, previewVrt } from '../../src/convert/preview.js';
-import { autoProfile, cogCommand, planCog, wantsChecksum } from '../../src/convert/profiles.js';
+import { autoProfile, cogCommand, DEFAULT_CONVERSION, planCog, wantsChecksum } from '../../src/convert/profiles.js';
 import type { ConversionSettings } from '../../src/types.js';
 
 const band = (type: string, extra: Partial<BandInfo> = {}): BandInfo => ({ type, hasColorTable: false, ...extra });
@@ -14,15 +14,7 @@ const image = (bands: BandInfo[], extra: Partial<ImageInfo> = {}): ImageInfo => 
   bands,
   ...extra,
 });
-const settings = (extra: Partial<ConversionSettings> = {}): ConversionSettings => ({
-  profile: 'lzw',
-  creationOptions: [],
-  overviewResampling: undefined,
-  maxZError: 0,
-  previewBackground: 'white',
-  previewMaxSize: undefined,
-  ...extra,
-});
+const settings = (extra: Partial<ConversionSettings> = {}): ConversionSettings => ({ ...DEFAULT_CONVERSION, ...extra });
 const rgb = image([
   band('Byte', { colorInterpretation: 'Red' }),
   band('Byte', { colorInterpretation: 'Green' }),

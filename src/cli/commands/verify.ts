@@ -10,7 +10,12 @@ import { homePaths } from '../../daemon/home.js';
 import { CogdError } from '../../errors.js';
 import type { ItemSummary } from '../../executors/types.js';
 import { parseRun } from '../../manifest/targets.js';
-import type { StacItem } from '../../stac/types.js';
+/** An asset as read back: what cogd wrote, or anything someone put there since. */
+interface ReadAsset {
+  href: string;
+  'file:size'?: number;
+  'file:checksum'?: string;
+}
 import { StateDB } from '../../state/db.js';
 import { createStorage, type Storage } from '../../storage/s3.js';
 
@@ -20,7 +25,7 @@ async function checkAsset(
   bucket: string,
   itemKey: string,
   name: string,
-  asset: StacItem['assets'][string],
+  asset: ReadAsset,
 ): Promise<string | undefined> {
   const key = path.posix.join(path.posix.dirname(itemKey), decodeURIComponent(asset.href));
   const found = await storage.digest(bucket, key);
@@ -62,7 +67,7 @@ export async function verifyCommand(runArg: string, flags: Record<string, unknow
       const problems: string[] = [];
       if (text === undefined) problems.push(`the item s3://${run.outputBucket}/${item.key} is missing`);
       else {
-        const doc = JSON.parse(text) as StacItem;
+        const doc = JSON.parse(text) as { assets: Record<string, ReadAsset> };
         for (const [name, asset] of Object.entries(doc.assets)) {
           const problem = await checkAsset(storage, run.outputBucket, item.key, name, asset);
           if (problem !== undefined) problems.push(problem);
