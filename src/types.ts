@@ -76,6 +76,8 @@ export interface Watch {
   retryDelayMs: number;
   /** How its images are converted. */
   conversion: ConversionSettings;
+  /** The user's hold (`cogd hold w3`): no polls while set. */
+  hold: { reason: string; since: string; by: string; now: boolean } | null;
 }
 
 /** What names a watch: a second `cogd start` with the same identity changes that watch's settings. */

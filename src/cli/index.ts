@@ -29,6 +29,8 @@ const commands = {
   logs: () => import('./commands/logs.js'),
   config: () => import('./commands/config.js'),
   verify: () => import('./commands/verify.js'),
+  hold: () => import('./commands/hold.js'),
+  retry: () => import('./commands/retry.js'),
   daemon: () => import('../daemon/process.js'),
 };
 
@@ -165,6 +167,32 @@ export function buildProgram(): Command {
     exitCode = await (await commands.rm()).rmCommand(ids, flags);
   });
 
+  for (const verb of ['hold', 'release'] as const) {
+    withOptions(
+      program
+        .command(verb)
+        .description(
+          verb === 'hold'
+            ? 'hold watches (w3: no polls), runs (12: no new jobs), jobs (12.5: not started) or a batch, like condor_hold'
+            : 'release what cogd hold held, like condor_release',
+        )
+        .argument('<ids...>', `what to ${verb}`),
+      verb,
+    ).action(async (ids: string[], flags: Record<string, unknown>) => {
+      exitCode = (await commands.hold()).holdCommand(verb, ids, flags);
+    });
+  }
+
+  withOptions(
+    program
+      .command('retry')
+      .description("run a finished run's rows that did not convert again, as a new run (a rescue DAG)")
+      .argument('<run>', 'run id'),
+    'retry',
+  ).action(async (run: string, flags: Record<string, unknown>) => {
+    exitCode = await (await commands.retry()).retryCommand(run, flags);
+  });
+
   withOptions(
     program.command('stop').description('stop the daemon gracefully; `cogd start` later resumes where it stopped'),
     'stop',
@@ -228,7 +256,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     // condor_q users type -nobatch with one dash.
     await program.parseAsync(
-      argv.map((a) => (a === '-nobatch' ? '--nobatch' : a)),
+      argv.map((a) => (a === '-nobatch' ? '--nobatch' : a === '-hold' ? '--hold' : a)),
       { from: 'user' },
     );
     return exitCode;

@@ -7,7 +7,7 @@ import os from 'node:os';
 import { watchBatchName } from '../manifest/names.js';
 import { parseTarget } from '../manifest/targets.js';
 import type { HolderRole } from '../daemon/home.js';
-import type { JobRecord, JobsInState, RunRecord, StateDB } from '../state/db.js';
+import type { Hold, JobRecord, JobsInState, RunRecord, StateDB } from '../state/db.js';
 import type { JobState } from '../types.js';
 
 export interface JobCounts {
@@ -40,6 +40,8 @@ export interface StatusReport {
     conditionalWrites: boolean | null;
     /** Something the user should know (a key file readable by others); null when all is well. */
     warning: string | null;
+    /** The user's hold (`cogd hold w3`): it does not poll; null when not held. */
+    hold: Hold | null;
   }>;
   runs: Array<{
     id: number;
@@ -56,6 +58,10 @@ export interface StatusReport {
     lastLine: number | null;
     /** Why its held jobs are held (HTCondor's hold reasons), most common first. */
     holdReasons: Array<{ reason: string; jobs: number }>;
+    /** The user's hold on the run (`cogd hold 12`): it starts no job; null when not held. */
+    hold: Hold | null;
+    /** The run this one re-runs rows of (`cogd retry`), or null. */
+    retryOf: number | null;
   }>;
   totals: JobCounts & { suspended: number };
   jobs?: Array<{
@@ -67,7 +73,11 @@ export interface StatusReport {
     attempts: number;
     error: string | null;
     createdAt: string;
+    /** The user's hold on the job or its run, while it waits. */
+    hold: Hold | null;
   }>;
+  /** `cogd status -hold`: everything held, by the user or by the executor (HTCondor). */
+  holds?: Array<{ id: string; owner: string; since: string; reason: string }>;
 }
 
 /** What holds the home (from `homeHolder`). */
@@ -79,6 +89,8 @@ export interface StatusQuery {
   /** A run id, a job id (`12.5`), a watch id (`w3`) or a batch name; everything when undefined. */
   filter?: string;
   jobs?: boolean;
+  /** The held view (`-hold`). */
+  holds?: boolean;
   /** Finished runs shown if they finished after this. @defaultValue 24 hours ago */
   since?: Date;
 }
@@ -110,6 +122,9 @@ export function buildStatus(
     }
   }
 
+  const heldWatches = db.heldWatches();
+  const heldRuns = db.heldRuns();
+  const heldJobs = new Map(db.heldJobs().map((j) => [j.id, j.hold]));
   const totals = { ...emptyCounts(), suspended: 0 };
   const report: StatusReport = {
     home,
@@ -126,6 +141,7 @@ export function buildStatus(
       createdAt: w.createdAt,
       conditionalWrites: w.conditionalWrites,
       warning: w.warning,
+      hold: heldWatches.get(w.id) ?? null,
     })),
     runs: runs.map((run) => {
       const counts = emptyCounts();
@@ -146,6 +162,12 @@ export function buildStatus(
         first = first === null ? row.firstLine : Math.min(first, row.firstLine);
         last = last === null ? row.lastLine : Math.max(last, row.lastLine);
       }
+      const hold = heldRuns.get(run.id) ?? null;
+      if (hold !== null) {
+        // A held run's waiting jobs are held: nothing starts them until it is released.
+        counts.held += counts.idle;
+        counts.idle = 0;
+      }
       for (const key of ['done', 'failed', 'removed', 'running', 'idle', 'held', 'total'] as const)
         totals[key] += counts[key];
       return {
@@ -162,6 +184,8 @@ export function buildStatus(
         firstLine: first,
         lastLine: last,
         holdReasons: counts.held === 0 ? [] : db.holdReasons(run.id),
+        hold,
+        retryOf: run.retryOf,
       };
     }),
     totals,
@@ -171,18 +195,44 @@ export function buildStatus(
       .jobsOfRuns(runs.map((r) => r.id))
       .filter((j) => jobLine === undefined || j.line === jobLine);
     const created = new Map(runs.map((r) => [r.id, r.createdAt]));
-    report.jobs = records.map((j) => ({
-      id: `${j.runId}.${j.line}`,
-      run: j.runId,
-      line: j.line,
-      key: j.imageKey,
-      state: j.state,
-      attempts: j.attempts,
-      error: j.error,
-      createdAt: created.get(j.runId) ?? '',
-    }));
+    report.jobs = records.map((j) => {
+      const hold = j.state === 'idle' ? (heldJobs.get(j.id) ?? heldRuns.get(j.runId) ?? null) : null;
+      return {
+        id: `${j.runId}.${j.line}`,
+        run: j.runId,
+        line: j.line,
+        key: j.imageKey,
+        state: hold === null ? j.state : 'held',
+        attempts: j.attempts,
+        error: hold === null ? j.error : `held by ${hold.by}: ${hold.reason}`,
+        createdAt: created.get(j.runId) ?? '',
+        hold,
+      };
+    });
   }
+  if (query.holds === true) report.holds = heldView(db, report.owner, filter === undefined ? undefined : report);
   return report;
+}
+
+/**
+ * Everything held, as condor_q -hold lists it: the user's holds (watches, runs, jobs), then the
+ * jobs the executor holds (HTCondor). With a filter, only what the report's watches and runs hold.
+ */
+function heldView(db: StateDB, owner: string, within: StatusReport | undefined): NonNullable<StatusReport['holds']> {
+  const runs = within === undefined ? undefined : new Set(within.runs.map((r) => r.id));
+  const watches = within === undefined ? undefined : new Set(within.watches.map((w) => w.id));
+  const inRun = (runId: number): boolean => runs === undefined || runs.has(runId);
+  const entries: NonNullable<StatusReport['holds']> = [];
+  for (const held of db.held()) {
+    const runId = held.kind === 'watch' ? undefined : Number.parseInt(held.id, 10);
+    if (held.kind === 'watch' ? watches !== undefined && !watches.has(held.id) : !inRun(runId!)) continue;
+    entries.push({ id: held.id, owner: held.hold.by, since: held.hold.since, reason: held.hold.reason });
+  }
+  for (const job of db.executorHeld()) {
+    if (!inRun(job.runId)) continue;
+    entries.push({ id: `${job.runId}.${job.line}`, owner, since: job.since, reason: job.reason });
+  }
+  return entries;
 }
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
@@ -226,7 +276,17 @@ function totalsLine(t: StatusReport['totals']): string {
 export function renderBatch(report: StatusReport, now = new Date()): string {
   const rows: string[][] = [['OWNER', 'BATCH_NAME', 'SUBMITTED', 'DONE', 'RUN', 'IDLE', 'HOLD', 'TOTAL', 'JOB_IDS']];
   for (const w of report.watches) {
-    rows.push([report.owner, w.batchName, submitted(w.createdAt), '_', '_', '_', '_', '_', w.id]);
+    rows.push([
+      report.owner,
+      w.batchName,
+      submitted(w.createdAt),
+      '_',
+      '_',
+      '_',
+      w.hold === null ? '_' : 'H',
+      '_',
+      w.id,
+    ]);
   }
   for (const r of report.runs) {
     const c = r.counts;
@@ -258,8 +318,12 @@ export function renderBatch(report: StatusReport, now = new Date()): string {
       );
     }
     if (w.warning !== null) notes.push(`watch ${w.id}: warning: ${w.warning}`);
+    if (w.hold !== null) notes.push(`watch ${w.id}: ${holdText(w.hold)}; not polling (cogd release ${w.id})`);
   }
   for (const r of report.runs) {
+    if (r.retryOf !== null) notes.push(`run ${r.id} ${r.manifest}: retry of ${r.retryOf}`);
+    if (r.hold !== null)
+      notes.push(`run ${r.id} ${r.manifest}: ${holdText(r.hold)}; starts no job (cogd release ${r.id})`);
     if (r.manifestError !== null) notes.push(`run ${r.id} ${r.manifest}: manifest rejected: ${r.manifestError}`);
     if (r.postError !== null)
       notes.push(`run ${r.id} ${r.manifest}: post failed: ${r.postError} (retried at the next poll)`);
@@ -279,6 +343,21 @@ export function renderBatch(report: StatusReport, now = new Date()): string {
     }
   }
   return [...lines, '', ...(notes.length > 0 ? [...notes, ''] : []), totalsLine(report.totals)].join('\n');
+}
+
+/** "held by ana since 11/30 14:02: disk full": who held it, when, why. */
+export function holdText(hold: Hold): string {
+  return `held by ${hold.by} since ${submitted(hold.since)}: ${hold.reason}`;
+}
+
+/** The `-hold` view, condor_q's columns: ID, OWNER, HELD_SINCE, HOLD_REASON. */
+export function renderHolds(report: StatusReport, now = new Date()): string {
+  const rows: string[][] = [['ID', 'OWNER', 'HELD_SINCE', 'HOLD_REASON']];
+  for (const h of report.holds ?? []) rows.push([h.id, h.owner, submitted(h.since), h.reason]);
+  const count = (report.holds ?? []).length;
+  return [header(report, now), ...table(rows, new Set()), '', `${count} ${count === 1 ? 'thing' : 'things'} held`].join(
+    '\n',
+  );
 }
 
 const STATE_CODE: Record<JobState, string> = {

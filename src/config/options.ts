@@ -18,7 +18,20 @@ import type { Parser } from './parse.js';
 export type Scope = 'identity' | 'watch' | 'home' | 'command';
 
 export type Verb =
-  'poll' | 'start' | 'status' | 'watch' | 'rm' | 'stop' | 'logs' | 'config' | 'verify' | 'daemon' | 'plan';
+  | 'poll'
+  | 'start'
+  | 'status'
+  | 'watch'
+  | 'rm'
+  | 'hold'
+  | 'release'
+  | 'retry'
+  | 'stop'
+  | 'logs'
+  | 'config'
+  | 'verify'
+  | 'plan'
+  | 'daemon';
 
 /** What a default may depend on: the home, and the values settled before it in the table. */
 export interface DefaultContext {
@@ -75,6 +88,9 @@ const EVERY: readonly Verb[] = [
   'status',
   'watch',
   'rm',
+  'hold',
+  'release',
+  'retry',
   'stop',
   'logs',
   'config',
@@ -479,12 +495,41 @@ export const OPTIONS = {
     show: asSeconds,
     doc: 'refresh interval of the live view',
   }),
+  reason: define({
+    flags: '--reason <text>',
+    scope: 'command',
+    verbs: ['hold'],
+    parse: parse.text,
+    defaultText: 'held by user',
+    doc: 'why it is held (shown by cogd status -hold)',
+  }),
+  now: define({
+    flags: '--now',
+    scope: 'command',
+    verbs: ['hold'],
+    parse: parse.flag,
+    doc: 'also stop jobs already running (requeued without spending a retry); by default they finish',
+  }),
+  holdView: define({
+    flags: '--hold',
+    scope: 'command',
+    verbs: ['status'],
+    parse: parse.flag,
+    doc: 'only what is held, with since when, by whom and why (condor_q -hold)',
+  }),
   all: define({
     flags: '--all',
     scope: 'command',
-    verbs: ['rm'],
+    verbs: ['rm', 'retry'],
     parse: parse.flag,
-    doc: 'every unfinished run and every watch',
+    doc: 'rm: every unfinished run and every watch; retry: every row of the run, not only those that did not convert',
+  }),
+  rows: define({
+    flags: '--rows <lines>',
+    scope: 'command',
+    verbs: ['retry'],
+    parse: parse.lineList,
+    doc: 'the manifest lines to run again, e.g. 3,7 or 3-9 (by default: every row that did not convert)',
   }),
   timeoutMs: define({
     flags: '--timeout <seconds>',

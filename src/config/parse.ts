@@ -41,6 +41,22 @@ export const choice =
     return raw as T;
   };
 
+/** Manifest line numbers: `3,7` or `3-9,12` (each at least 1), sorted, without repeats. */
+export const lineList: Parser<number[]> = (raw, flag) => {
+  const lines = new Set<number>();
+  for (const part of raw.split(',')) {
+    const match = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (match === null) throw new UsageError(`${flag} must list line numbers like 3,7 or 3-9, got "${raw}"`);
+    const from = Number(match[1]);
+    const to = match[2] === undefined ? from : Number(match[2]);
+    if (from < 1 || to < from)
+      throw new UsageError(`${flag}: "${part.trim()}" is not a line or a rising range of lines`);
+    if (to - from > 10_000_000) throw new UsageError(`${flag}: the range "${part.trim()}" is too long`);
+    for (let line = from; line <= to; line += 1) lines.add(line);
+  }
+  return [...lines].sort((a, b) => a - b);
+};
+
 /** A flag without a value: present means true (its `--no-` form means false). */
 export const flag: Parser<boolean> = () => true;
 

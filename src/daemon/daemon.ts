@@ -121,6 +121,10 @@ export class Daemon {
    */
   async poll(watch: Watch, options: { planOnly?: boolean } = {}): Promise<number[]> {
     const planOnly = options.planOnly ?? false;
+    if (watch.hold !== null) {
+      this.log.debug('Watch:Held', { watch: watch.id, reason: watch.hold.reason });
+      return this.resume(watch.id, planOnly); // its claimed runs go on (unless held themselves)
+    }
     if (watch.inputBucket === watch.outputBucket) {
       // Refused at `cogd start`; a watch stored by an older cogd may still have it.
       throw new CogdError(
@@ -214,6 +218,25 @@ export class Daemon {
     );
   }
 
+  /**
+   * Applies the user's holds (`cogd hold`, recorded in the DB): held runs start no job, held jobs
+   * are not started, and where a hold says `now`, jobs already running here are stopped and
+   * requeued. Cheap: called with every removal check.
+   */
+  applyHolds(): void {
+    const runs = this.db.heldRuns();
+    const jobs = this.db.heldJobs();
+    const nowRuns = new Set([...runs].filter(([, hold]) => hold.now).map(([id]) => id));
+    const now = [...this.scheduler.inFlightOf(nowRuns), ...jobs.filter((j) => j.hold.now).map((j) => j.id)];
+    this.scheduler.setHolds({ runs: runs.keys(), jobs: jobs.map((j) => j.id), now });
+  }
+
+  /** Applies what `cogd rm`, `hold` and `release` recorded. */
+  applyRequests(): void {
+    this.applyRemovals();
+    this.applyHolds();
+  }
+
   private isActiveJob(jobId: number): boolean {
     const runId = this.db.runOfJob(jobId);
     return runId !== undefined && this.active.has(runId);
@@ -265,6 +288,7 @@ export class Daemon {
       if (planOnly) return run;
       if (run.state === 'running') {
         const planned = run;
+        this.applyHolds(); // a run held before this process took it starts nothing
         const execution = this.scheduler.execute({
           run: planned,
           log,
@@ -276,7 +300,7 @@ export class Daemon {
           conversion: this.db.runConversion(planned.id) ?? watch.conversion,
           post: () => this.postWithRetries(planned, storage, log),
         });
-        this.applyRemovals(); // requests recorded while no process was executing this run
+        this.applyRequests(); // requests recorded while no process was executing this run
         await execution;
       } else if (run.state === 'post') {
         await this.postWithRetries(run, storage, log);

@@ -117,7 +117,7 @@ export async function runDaemon(options: DaemonProcessOptions): Promise<number> 
   const tick = setInterval(() => {
     try {
       reload();
-      daemon.applyRemovals();
+      daemon.applyRequests();
     } catch (error) {
       log.error('Daemon:TickFailed', { reason: describeError(error) });
     }
@@ -153,9 +153,14 @@ export async function runDaemon(options: DaemonProcessOptions): Promise<number> 
     const onHup = (): void => {
       log.info('Daemon:Reload', {});
       reload();
-      daemon.applyRemovals();
+      daemon.applyRequests();
     };
-    const onUsr2 = (): void => daemon.applyRemovals();
+    // `cogd rm`, `hold`, `release` and `retry` wake the daemon: it applies their requests and
+    // takes up runs recorded outside it (a retry) at once rather than at the watch's next poll.
+    const onUsr2 = (): void => {
+      daemon.applyRequests();
+      daemon.resume();
+    };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
     process.on('SIGHUP', onHup);

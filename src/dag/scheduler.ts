@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Graph } from '@dagrejs/graphlib';
 import { describeError, isPermanent } from '../errors.js';
 import { JobClock } from '../util/clock.js';
-import { Removal, Shutdown, type Executor } from '../executors/types.js';
+import { HoldNow, Removal, Shutdown, type Executor } from '../executors/types.js';
 import { StepFiles, type Log } from '../log/index.js';
 import { previewKey } from '../manifest/names.js';
 import type { JobRecord, RunRecord, StateDB } from '../state/db.js';
@@ -68,6 +68,9 @@ export class Scheduler {
   /** Jobs whose in-flight attempt is being stopped because the user removed them. */
   private readonly removing = new Set<number>();
   private draining = false;
+  /** Runs and jobs the user holds (see setHolds). */
+  private heldRuns = new Set<number>();
+  private heldJobs = new Set<number>();
 
   constructor(
     private readonly db: StateDB,
@@ -133,12 +136,16 @@ export class Scheduler {
       const tracker = this.trackers[this.next]!;
       this.next += 1;
       const watchId = tracker.run.watchId;
-      if (tracker.ready.length === 0 || (this.inFlightByWatch.get(watchId) ?? 0) >= tracker.maxRunning) {
+      // A held run starts nothing; a held job waits in the queue, the jobs behind it go on.
+      const index = this.heldRuns.has(tracker.run.id)
+        ? -1
+        : tracker.ready.findIndex((n) => !this.heldJobs.has(tracker.jobs.get(n)!.id));
+      if (index === -1 || (this.inFlightByWatch.get(watchId) ?? 0) >= tracker.maxRunning) {
         idle += 1;
         continue;
       }
       idle = 0;
-      const node = tracker.ready.shift()!;
+      const node = tracker.ready.splice(index, 1)[0]!;
       // An attempt records its own failures in the DB; one that throws past that is logged here.
       this.attempt(tracker, node).catch((error: unknown) =>
         tracker.log.error('Job:AttemptCrashed', { node, reason: describeError(error) }),
@@ -219,6 +226,14 @@ export class Scheduler {
         files.log('removed by user');
         log.info('Job:Removed', { attempt });
         this.settle(tracker, node);
+      } else if (controller.signal.reason instanceof HoldNow) {
+        // Stopped by `cogd hold --now`: not the job's fault; it runs again once released.
+        this.db.setJobState(job.id, 'idle', { attempts: attempt - 1 });
+        job.state = 'idle';
+        job.attempts = attempt - 1;
+        files.log('stopped by a hold; runs again once released');
+        log.info('Job:Held', { attempt });
+        retryAt = Date.now();
       } else if (controller.signal.aborted && timeout === undefined) {
         if (executor.detached?.(job.id) === true) {
           // Still queued outside this process: the next start follows it again.
@@ -268,6 +283,34 @@ export class Scheduler {
       }
       this.pump();
     }
+  }
+
+  /**
+   * The user's holds, as the DB has them now: held runs start no job, held jobs are not started.
+   * `now`: jobs of those holds already running here are stopped and requeued without spending an
+   * attempt (`cogd hold --now`). Jobs that live on outside this process (HTCondor) are not
+   * touched: their executor holds them there.
+   */
+  setHolds(holds: { runs: Iterable<number>; jobs: Iterable<number>; now: Iterable<number> }): void {
+    this.heldRuns = new Set(holds.runs);
+    this.heldJobs = new Set(holds.jobs);
+    for (const jobId of holds.now) {
+      const flight = this.inFlight.get(jobId);
+      const tracker = this.trackers.find((t) => t.jobs.has(jobNode(jobId)));
+      if (flight === undefined || tracker?.executor.detached?.(jobId) === true) continue;
+      if (!flight.controller.signal.aborted) flight.controller.abort(new HoldNow());
+    }
+    this.pump();
+  }
+
+  /** Jobs in flight here, by run: what `--now` holds may stop. */
+  inFlightOf(runIds: ReadonlySet<number>): number[] {
+    const ids: number[] = [];
+    for (const tracker of this.trackers) {
+      if (!runIds.has(tracker.run.id)) continue;
+      for (const job of tracker.jobs.values()) if (this.inFlight.has(job.id)) ids.push(job.id);
+    }
+    return ids;
   }
 
   /**

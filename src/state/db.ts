@@ -23,11 +23,12 @@ import { CondorBookkeeping, type CondorSubmission } from './condor.js';
 import { Jobs, type JobRecord, type JobStateFields, type NewJob } from './jobs.js';
 import { asDamaged, openState, openStateReadOnly, quickCheck } from './open.js';
 import { GdalProcesses, type ProcessRecord } from './processes.js';
+import { Holds, type Hold, type HeldEntry } from './holds.js';
 import { Removals } from './removals.js';
 import { Runs, type NewRun, type RunRecord } from './runs.js';
 import { HomeSettingsTable, WatchGivenTable, type StoredSetting } from './settings.js';
 import { SkippedObjects, type ListedObject } from './skipped.js';
-import { StatusQueries, type HoldReason, type JobsInState } from './status.js';
+import { StatusQueries, type ExecutorHeld, type HoldReason, type JobsInState } from './status.js';
 import { Watches } from './watches.js';
 
 export type { WatchIdentity, WatchSettings } from '../types.js';
@@ -36,7 +37,8 @@ export type { JobRecord, JobStateFields, NewJob } from './jobs.js';
 export type { ProcessRecord } from './processes.js';
 export type { NewRun, RunRecord } from './runs.js';
 export type { StoredSetting } from './settings.js';
-export type { HoldReason, JobsInState } from './status.js';
+export type { Hold, HeldEntry } from './holds.js';
+export type { ExecutorHeld, HoldReason, JobsInState } from './status.js';
 
 /** The concerns, each with its statements prepared on this connection. */
 function concerns(db: Database.Database) {
@@ -51,6 +53,7 @@ function concerns(db: Database.Database) {
     status: new StatusQueries(db),
     homeSettings: new HomeSettingsTable(db),
     watchGiven: new WatchGivenTable(db),
+    holds: new Holds(db),
   };
 }
 
@@ -139,6 +142,27 @@ export class StateDB {
     this.of.watchGiven.mark(watchId, names);
   }
 
+  // ---- holds (holds.ts)
+
+  hold(kind: 'watch' | 'run' | 'job', id: number, hold: Hold): boolean {
+    return this.of.holds.hold(kind, id, hold);
+  }
+  release(kind: 'watch' | 'run' | 'job', id: number): boolean {
+    return this.of.holds.release(kind, id);
+  }
+  heldWatches(): Map<number, Hold> {
+    return this.of.holds.watches();
+  }
+  heldRuns(): Map<number, Hold> {
+    return this.of.holds.runs();
+  }
+  heldJobs(): Array<{ id: number; runId: number; line: number; hold: Hold }> {
+    return this.of.holds.jobs();
+  }
+  held(): HeldEntry[] {
+    return this.of.holds.all();
+  }
+
   // ---- runs (runs.ts)
 
   findRun(inputBucket: string, key: string, etag: string, mtime: string): RunRecord | undefined {
@@ -152,6 +176,18 @@ export class StateDB {
   }
   run(id: number): RunRecord | undefined {
     return this.of.runs.get(id);
+  }
+  /** Records a retry run with its settings and jobs, all or nothing (`cogd retry`). */
+  insertRetryRun(run: NewRun, retryOf: number, conversion: ConversionSettings, jobs: NewJob[]): RunRecord {
+    return this.transaction(() => {
+      const inserted = this.of.runs.insertRetry(run, retryOf);
+      this.of.runs.setConversion(inserted.id, conversion);
+      this.of.jobs.insert(inserted.id, jobs);
+      return this.of.runs.get(inserted.id)!;
+    });
+  }
+  runTsTaken(inputBucket: string, base: string, ts: string): boolean {
+    return this.of.runs.tsTaken(inputBucket, base, ts);
   }
   unfinishedRuns(watchId?: number): RunRecord[] {
     return this.of.runs.unfinished(watchId);
@@ -303,5 +339,8 @@ export class StateDB {
   }
   holdReasons(runId: number): HoldReason[] {
     return this.of.status.holdReasons(runId);
+  }
+  executorHeld(): ExecutorHeld[] {
+    return this.of.status.executorHeld();
   }
 }

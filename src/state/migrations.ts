@@ -195,4 +195,18 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       ALTER TABLE jobs ADD COLUMN item TEXT;
     `,
   },
+  {
+    version: 8,
+    name: 'holds, and retries of runs',
+    sql: `
+      -- A hold the user put on a watch (no polls), a run (no new jobs) or a job (not started), as
+      -- JSON {reason, since, by, now}; NULL when not held. Holds survive restarts. (An HTCondor
+      -- hold of a queued job is its state 'held', as before; a user hold there also asks condor_hold.)
+      ALTER TABLE watches ADD COLUMN hold TEXT;
+      ALTER TABLE runs ADD COLUMN hold TEXT;
+      ALTER TABLE jobs ADD COLUMN hold TEXT;
+      -- The run a run re-runs the failed rows of (cogd retry), NULL for runs claimed from the bucket.
+      ALTER TABLE runs ADD COLUMN retry_of INTEGER REFERENCES runs (id);
+    `,
+  },
 ];

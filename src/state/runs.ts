@@ -31,6 +31,8 @@ export interface RunRecord {
   postError: string | null;
   createdAt: string;
   finishedAt: string | null;
+  /** The run this one retries (`cogd retry`), or null. */
+  retryOf: number | null;
 }
 
 /** What a claim records before anything is done in S3. */
@@ -53,7 +55,7 @@ export type NewRun = Pick<
 export const RUN_COLUMNS = `id, watch_id AS watchId, input_bucket AS inputBucket, output_bucket AS outputBucket,
   manifest_key AS manifestKey, manifest_etag AS manifestEtag, manifest_mtime AS manifestMtime, base, ts,
   processing_key AS processingKey, run_dir AS runDir, batch_name AS batchName, state, claim_step AS claimStep, claim_token AS claimToken,
-  rows_total AS rowsTotal, processed, failed, error, post_error AS postError, created_at AS createdAt, finished_at AS finishedAt`;
+  rows_total AS rowsTotal, processed, failed, error, post_error AS postError, created_at AS createdAt, finished_at AS finishedAt, retry_of AS retryOf`;
 
 const SQL = {
   find: `SELECT ${RUN_COLUMNS} FROM runs WHERE input_bucket = ? AND manifest_key = ? AND manifest_etag = ? AND manifest_mtime = ?`,
@@ -61,6 +63,11 @@ const SQL = {
   insert: `INSERT INTO runs (watch_id, input_bucket, output_bucket, manifest_key, manifest_etag, manifest_mtime, base, ts,
       processing_key, run_dir, batch_name, state, claim_step, claim_token, created_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'claiming', 'claimed', ?, ?)`,
+  // A retry is claimed already: its rows come from the original's manifest copy, not the bucket.
+  insertRetry: `INSERT INTO runs (watch_id, input_bucket, output_bucket, manifest_key, manifest_etag, manifest_mtime, base, ts,
+      processing_key, run_dir, batch_name, state, claim_step, claim_token, created_at, retry_of)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'claiming', 'raw-deleted', NULL, ?, ?)`,
+  tsTaken: 'SELECT 1 FROM runs WHERE input_bucket = ? AND base = ? AND ts = ?',
   get: `SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`,
   unfinished: `SELECT ${RUN_COLUMNS} FROM runs WHERE state != 'done' ORDER BY id`,
   unfinishedOfWatch: `SELECT ${RUN_COLUMNS} FROM runs WHERE state != 'done' AND watch_id = ? ORDER BY id`,
@@ -109,6 +116,31 @@ export class Runs {
       now(),
     );
     return this.get(Number(lastInsertRowid))!;
+  }
+
+  /** Records a retry of `retryOf` (`cogd retry`): claimed already, its jobs inserted next. */
+  insertRetry(run: NewRun, retryOf: number): RunRecord {
+    const { lastInsertRowid } = this.sql.insertRetry.run(
+      run.watchId,
+      run.inputBucket,
+      run.outputBucket,
+      run.manifestKey,
+      run.manifestEtag,
+      run.manifestMtime,
+      run.base,
+      run.ts,
+      run.processingKey,
+      run.runDir,
+      run.batchName,
+      now(),
+      retryOf,
+    );
+    return this.get(Number(lastInsertRowid))!;
+  }
+
+  /** Another run of the same manifest name has this timestamp: its result CSVs would have the same keys. */
+  tsTaken(inputBucket: string, base: string, ts: string): boolean {
+    return this.sql.tsTaken.get(inputBucket, base, ts) !== undefined;
   }
 
   get(id: number): RunRecord | undefined {

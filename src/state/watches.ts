@@ -23,6 +23,7 @@ interface WatchRow {
   retries: number;
   retry_delay_ms: number;
   conversion: string;
+  hold: string | null;
 }
 
 /** A watch's conversion settings; defaults where it stored nothing (watches made before profiles). */
@@ -69,6 +70,7 @@ function toWatch(row: WatchRow): Watch {
     retries: row.retries,
     retryDelayMs: row.retry_delay_ms,
     conversion: conversionOf(row.conversion),
+    hold: row.hold === null ? null : (JSON.parse(row.hold) as Watch['hold']),
   };
 }
 

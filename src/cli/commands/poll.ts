@@ -54,7 +54,7 @@ export async function pollCommand(flags: PollFlags): Promise<number> {
   // `cogd rm` wakes whoever works on the home with SIGUSR2 (from the moment this process holds the
   // home); SIGHUP, a daemon's reload, means nothing to a poll. Neither may end it.
   let context: Context | undefined;
-  const onRemoval = (): void => context?.daemon.applyRemovals();
+  const onRemoval = (): void => context?.daemon.applyRequests();
   const ignore = (): void => undefined;
   process.on('SIGUSR2', onRemoval);
   process.on('SIGHUP', ignore);
@@ -80,9 +80,16 @@ export async function pollCommand(flags: PollFlags): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    const hold = ctx.watch.hold;
+    if (hold !== null) {
+      process.stdout.write(
+        `watch w${ctx.watch.id} is held by ${hold.by} since ${hold.since}: ${hold.reason}; not polling (cogd release w${ctx.watch.id})\n`,
+      );
+    }
     const runIds = await ctx.daemon.poll(ctx.watch, { planOnly: !wait });
-    ctx.daemon.applyRemovals();
+    ctx.daemon.applyRequests();
     if (runIds.length === 0) {
+      if (hold !== null) return 0;
       process.stdout.write(`no new manifests matching "${ctx.watch.pattern}" in s3://${ctx.watch.inputBucket}\n`);
       return 0;
     }
