@@ -36,6 +36,7 @@ export function settingsOf(watch: Watch): WatchSettings {
     retryDelayMs: watch.retryDelayMs,
     executor: watch.executor,
     ...watch.conversion,
+    ...watch.runEnd,
   };
 }
 

@@ -62,6 +62,19 @@ export interface StatusReport {
     hold: Hold | null;
     /** The run this one re-runs rows of (`cogd retry`), or null. */
     retryOf: number | null;
+    /** Its --on-run-end command, once it ended; null when none was due. */
+    hook: {
+      state: 'pending' | 'ok' | 'failed' | 'timeout';
+      exitCode: number | null;
+      signal: string | null;
+      result: string | null;
+      /** Started more than once: a restart ran it again. */
+      starts: number;
+      startedAt: string | null;
+      endedAt: string | null;
+    } | null;
+    /** Its --notify-url POST, once it ended; null when none was due. Never the URL. */
+    notify: { state: 'pending' | 'sent' | 'failed'; result: string | null; endedAt: string | null } | null;
   }>;
   totals: JobCounts & { suspended: number };
   jobs?: Array<{
@@ -186,6 +199,7 @@ export function buildStatus(
         holdReasons: counts.held === 0 ? [] : db.holdReasons(run.id),
         hold,
         retryOf: run.retryOf,
+        ...runEndOf(db, run.id),
       };
     }),
     totals,
@@ -233,6 +247,29 @@ function heldView(db: StateDB, owner: string, within: StatusReport | undefined):
     entries.push({ id: `${job.runId}.${job.line}`, owner, since: job.since, reason: job.reason });
   }
   return entries;
+}
+
+/** What a run's end did, as the report says it (never the notification's URL). */
+function runEndOf(db: StateDB, runId: number): Pick<StatusReport['runs'][number], 'hook' | 'notify'> {
+  const end = db.runEnd(runId);
+  return {
+    hook:
+      end?.hookState == null
+        ? null
+        : {
+            state: end.hookState,
+            exitCode: end.hookExitCode,
+            signal: end.hookSignal,
+            result: end.hookResult,
+            starts: end.hookStarts,
+            startedAt: end.hookStartedAt,
+            endedAt: end.hookEndedAt,
+          },
+    notify:
+      end?.notifyState == null
+        ? null
+        : { state: end.notifyState, result: end.notifyResult, endedAt: end.notifyEndedAt },
+  };
 }
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
@@ -341,6 +378,11 @@ export function renderBatch(report: StatusReport, now = new Date()): string {
     if (r.state === 'done' && r.manifestError === null && r.counts.failed === 0 && r.counts.removed === 0) {
       notes.push(`run ${r.id} ${r.manifest}: done, all ${r.counts.done} rows processed`);
     }
+    if (r.hook !== null) notes.push(`run ${r.id} ${r.manifest}: --on-run-end ${hookNote(r.hook)}`);
+    if (r.notify !== null)
+      notes.push(
+        `run ${r.id} ${r.manifest}: --notify-url ${r.notify.state === 'pending' ? 'pending' : `${r.notify.state}: ${r.notify.result ?? ''}`}`,
+      );
   }
   return [...lines, '', ...(notes.length > 0 ? [...notes, ''] : []), totalsLine(report.totals)].join('\n');
 }
@@ -358,6 +400,14 @@ export function renderHolds(report: StatusReport, now = new Date()): string {
   return [header(report, now), ...table(rows, new Set()), '', `${count} ${count === 1 ? 'thing' : 'things'} held`].join(
     '\n',
   );
+}
+
+function hookNote(hook: NonNullable<StatusReport['runs'][number]['hook']>): string {
+  if (hook.state === 'pending')
+    return hook.startedAt === null ? 'pending' : `pending (started ${submitted(hook.startedAt)})`;
+  const again = hook.starts > 1 ? ` (started ${hook.starts} times: a restart ran it again)` : '';
+  const output = hook.state === 'ok' ? '' : '; its output: hook.out, hook.err';
+  return `${hook.state}: ${hook.result ?? ''}${again}${output}`;
 }
 
 const STATE_CODE: Record<JobState, string> = {

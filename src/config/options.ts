@@ -12,6 +12,7 @@
 import os from 'node:os';
 import { checkCreationOption } from '../convert/cog-options.js';
 import type { ProfileName } from '../types.js';
+import { shownUrl } from '../util/url.js';
 import * as parse from './parse.js';
 import type { Parser } from './parse.js';
 
@@ -99,6 +100,11 @@ const EVERY: readonly Verb[] = [
   'daemon',
 ];
 const asSeconds = (ms: number): string => `${ms / 1000} s`;
+/** A program and its arguments as typed (quoted where needed); `none` for no command. */
+const showCommand = (argv: readonly string[]): string =>
+  argv.length === 0
+    ? 'none'
+    : argv.map((word) => (/^[\w./:=+,@%-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`)).join(' ');
 
 export const OPTIONS = {
   // ---- the watch: what names it
@@ -272,6 +278,28 @@ export const OPTIONS = {
     doc: 'the key of the STAC collection in the output bucket (watches writing there share it)',
   }),
 
+  // ---- the watch: what happens once one of its runs has ended (src/daemon/run-ends.ts)
+  onRunEnd: define({
+    flags: '--on-run-end <command>',
+    scope: 'watch',
+    verbs: RUN,
+    parse: parse.command,
+    default: [] as string[],
+    defaultText: 'none',
+    show: showCommand,
+    doc: 'a program and its arguments, run after each run\'s post step without a shell (words split at spaces; \'…\' and "…" quote; no | ; > $ unquoted), the run\'s facts in COGD_* variables; "" for none',
+  }),
+  notifyUrl: define({
+    flags: '--notify-url <url>',
+    scope: 'watch',
+    verbs: RUN,
+    parse: parse.httpUrl,
+    default: null,
+    defaultText: 'none',
+    show: (url) => (url === null ? 'none' : shownUrl(url)),
+    doc: 'an http(s) URL the run\'s facts are POSTed to as JSON after each run\'s post step, retried with back-off in the background (its credentials and query never shown); "" for none',
+  }),
+
   // ---- the home: the engine on this machine
   cpuConcurrency: define({
     flags: '--cpu-concurrency <n>',
@@ -425,6 +453,32 @@ export const OPTIONS = {
     default: 60_000,
     show: asSeconds,
     doc: 'condor: wait before releasing a held job; doubles with each hold',
+  }),
+  hookTimeoutMs: define({
+    flags: '--hook-timeout <seconds>',
+    scope: 'home',
+    verbs: ENGINE,
+    parse: parse.seconds(1),
+    default: 600_000,
+    show: asSeconds,
+    doc: 'an --on-run-end command running longer is killed with its process group (SIGTERM, SIGKILL 5 s later); its run stays as it is',
+  }),
+  notifyAttempts: define({
+    flags: '--notify-attempts <n>',
+    scope: 'home',
+    verbs: ENGINE,
+    parse: parse.integer(1, 100),
+    default: 5,
+    doc: "--notify-url: POSTs of one run's facts at most (network errors, 408, 429 and 5xx are retried), then cogd gives up with a log line",
+  }),
+  notifyRetryDelayMs: define({
+    flags: '--notify-retry-delay <seconds>',
+    scope: 'home',
+    verbs: ENGINE,
+    parse: parse.seconds(0.1),
+    default: 4000,
+    show: asSeconds,
+    doc: '--notify-url: delay before the second POST; doubles each time (at most 5 min), ±20% jitter',
   }),
 
   // ---- this command only

@@ -182,3 +182,66 @@ export const objectKey: Parser<string> = (raw, flagName) => {
   }
   return raw;
 };
+
+/** Unquoted, these mean something to a shell only; cogd runs hooks without one. */
+const SHELL_ONLY = new Set(['|', '&', ';', '<', '>', '(', ')', '$', '`']);
+
+/**
+ * A command line read into a program and its arguments, without a shell: words are split on white
+ * space; '…' keeps everything inside as it is, "…" too but for \" and \\, and a backslash outside
+ * quotes keeps the next character. Unquoted | & ; < > ( ) $ ` are refused (no pipes, redirections,
+ * variables or substitutions: put those in a script). A program named by a path is made absolute;
+ * a bare name is looked up on PATH when the command is run. Empty: no command.
+ */
+export const command: Parser<string[]> = (raw, flagName) => {
+  const words: string[] = [];
+  let word = '';
+  /** Whether a word is open (a quoted empty word is a word). */
+  let open = false;
+  let quote: "'" | '"' | undefined;
+  for (let i = 0; i < raw.length; i += 1) {
+    const c = raw[i]!;
+    if (quote === "'") {
+      if (c === "'") quote = undefined;
+      else word += c;
+    } else if (quote === '"') {
+      if (c === '"') quote = undefined;
+      else if (c === '\\' && (raw[i + 1] === '"' || raw[i + 1] === '\\')) word += raw[(i += 1)]!;
+      else word += c;
+    } else if (/\s/.test(c)) {
+      if (open) words.push(word);
+      [word, open] = ['', false];
+    } else if (c === "'" || c === '"') {
+      [quote, open] = [c, true];
+    } else if (c === '\\') {
+      if (i + 1 >= raw.length) throw new UsageError(`${flagName} "${raw}" ends in a lone backslash`);
+      [word, open] = [word + raw[(i += 1)]!, true];
+    } else if (SHELL_ONLY.has(c)) {
+      throw new UsageError(
+        `${flagName} "${raw}": ${c} means something to a shell only, and the command runs without one`,
+        `quote it to pass it as an argument, or put the command in a script and give the script`,
+      );
+    } else {
+      [word, open] = [word + c, true];
+    }
+  }
+  if (quote !== undefined) throw new UsageError(`${flagName} "${raw}" has an unterminated ${quote} quote`);
+  if (open) words.push(word);
+  if (words[0] === '') throw new UsageError(`${flagName} "${raw}" names no program`);
+  if (words[0]?.includes('/') === true) words[0] = path.resolve(words[0]);
+  return words;
+};
+
+/** An http or https URL; empty: none. */
+export const httpUrl: Parser<string | null> = (raw, flagName) => {
+  if (raw.trim() === '') return null;
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new UsageError(`${flagName} is not a URL`, 'for example https://hooks.example.org/cogd');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`${flagName} uses ${url.protocol}; only http and https are supported`);
+  return url.href;
+};

@@ -25,6 +25,7 @@ import { findNewManifests } from '../watch/poll.js';
 import { crashPoint } from '../util/crash.js';
 import { homeId, homePaths } from './home.js';
 import { ProcessRegistry } from './processes.js';
+import { RunEnds } from './run-ends.js';
 import { settleRemovals } from './removal.js';
 import { collectWhileIdle } from './node-flags.js';
 
@@ -44,6 +45,8 @@ export class Daemon {
   /** Made when a watch first needs it. */
   private condor: CondorExecutor | undefined;
   private readonly scheduler: Scheduler;
+  /** Hooks and notifications of finished runs, in the background. */
+  private readonly runEnds: RunEnds;
   /** Runs being advanced by this process, by id (undefined once a lost claim is forgotten). */
   private readonly active = new Map<number, Promise<RunRecord | undefined>>();
   /** Watches whose endpoint was probed for conditional writes by this process. */
@@ -74,6 +77,7 @@ export class Daemon {
       jobTimeoutMs: options.jobTimeoutMs,
       retryTimeouts: options.retryTimeouts,
     });
+    this.runEnds = new RunEnds(db, log, options.runEnd, this.processes);
   }
 
   /** The executor of a run: its watch's, or HTCondor's while any of its jobs is queued there. */
@@ -179,14 +183,26 @@ export class Daemon {
     }
   }
 
-  /** Takes on every unfinished run (of one watch, or all) that this process is not advancing yet. */
+  /**
+   * Takes on every unfinished run (of one watch, or all) that this process is not advancing yet;
+   * unless planning only, also the hooks and notifications of finished runs still pending.
+   */
   resume(watchId?: number, planOnly = false): number[] {
     const ids: number[] = [];
     for (const run of this.db.unfinishedRuns(watchId)) {
       if (!this.active.has(run.id)) this.track(run, planOnly);
       ids.push(run.id);
     }
+    if (!planOnly) this.runEnds.resume(watchId);
     return ids;
+  }
+
+  /**
+   * Waits for the hooks and notifications in flight (of the given runs, or all) — which a run's
+   * end started without waiting: `settled()` returns before them.
+   */
+  async runEndsSettled(runIds?: readonly number[]): Promise<void> {
+    await this.runEnds.settled(runIds);
   }
 
   /** Waits for the given runs to finish (or to stop where this process can take them no further). */
@@ -305,7 +321,10 @@ export class Daemon {
       } else if (run.state === 'post') {
         await this.postWithRetries(run, storage, log);
       }
-      return this.db.run(run.id)!;
+      const final = this.db.run(run.id)!;
+      // Its hook and notification start now, in the background: never awaited by the run or a poll.
+      if (final.state === 'done') this.runEnds.start(final.id);
+      return final;
     } finally {
       await log.close();
     }
@@ -329,6 +348,7 @@ export class Daemon {
   async close(): Promise<void> {
     await closeAll(
       [
+        () => this.runEnds.close(),
         () => this.scheduler.drain(),
         () => this.executor.close(),
         async () => this.condor?.close(),

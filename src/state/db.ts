@@ -25,7 +25,7 @@ import { asDamaged, openState, openStateReadOnly, quickCheck } from './open.js';
 import { GdalProcesses, type ProcessRecord } from './processes.js';
 import { Holds, type Hold, type HeldEntry } from './holds.js';
 import { Removals } from './removals.js';
-import { Runs, type NewRun, type RunRecord } from './runs.js';
+import { Runs, type HookOutcome, type NewRun, type RunEndDue, type RunEndRecord, type RunRecord } from './runs.js';
 import { HomeSettingsTable, WatchGivenTable, type StoredSetting } from './settings.js';
 import { SkippedObjects, type ListedObject } from './skipped.js';
 import { StatusQueries, type ExecutorHeld, type HoldReason, type JobsInState } from './status.js';
@@ -35,7 +35,7 @@ export type { WatchIdentity, WatchSettings } from '../types.js';
 export type { CondorSubmission } from './condor.js';
 export type { JobRecord, JobStateFields, NewJob } from './jobs.js';
 export type { ProcessRecord } from './processes.js';
-export type { NewRun, RunRecord } from './runs.js';
+export type { HookOutcome, NewRun, RunEndDue, RunEndRecord, RunRecord } from './runs.js';
 export type { StoredSetting } from './settings.js';
 export type { Hold, HeldEntry } from './holds.js';
 export type { ExecutorHeld, HoldReason, JobsInState } from './status.js';
@@ -216,8 +216,35 @@ export class StateDB {
   setRunConversion(runId: number, settings: ConversionSettings): void {
     this.of.runs.setConversion(runId, settings);
   }
+  /**
+   * Makes the run final; what its watch's --on-run-end and --notify-url say now becomes due in the
+   * same statement.
+   */
   finishRun(runId: number, processed: number, failed: number): void {
-    this.of.runs.finish(runId, processed, failed);
+    this.writeTransaction(() => {
+      const watchId = this.of.runs.get(runId)?.watchId;
+      const settings = watchId === undefined ? undefined : this.of.watches.get(watchId)?.runEnd;
+      const due: RunEndDue = { command: settings?.onRunEnd ?? [], notifyUrl: settings?.notifyUrl ?? null };
+      this.of.runs.finish(runId, processed, failed, due);
+    });
+  }
+
+  // ---- run-end hooks and notifications (runs.ts)
+
+  runEnd(runId: number): RunEndRecord | undefined {
+    return this.of.runs.runEnd(runId);
+  }
+  runEndPending(watchId?: number): number[] {
+    return this.of.runs.runEndPending(watchId);
+  }
+  hookStarted(runId: number): void {
+    this.of.runs.hookStarted(runId);
+  }
+  setHookOutcome(runId: number, outcome: HookOutcome): void {
+    this.of.runs.setHookOutcome(runId, outcome);
+  }
+  setNotifyOutcome(runId: number, outcome: { ok: boolean; result: string }): void {
+    this.of.runs.setNotifyOutcome(runId, outcome);
   }
 
   // ---- jobs (jobs.ts)

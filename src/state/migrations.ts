@@ -196,6 +196,36 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     `,
   },
   {
+    version: 7,
+    name: 'run-end hooks and notifications',
+    sql: `
+      -- A watch's --on-run-end command (a JSON list: the program and its arguments; NULL: none) and
+      -- --notify-url (as given: it may hold credentials, never printed unredacted; NULL: none).
+      ALTER TABLE watches ADD COLUMN on_run_end TEXT;
+      ALTER TABLE watches ADD COLUMN notify_url TEXT;
+
+      -- What a run's end is due to do, copied from its watch by the very statement that makes the run
+      -- final (so a crash right after it still leaves it to do), and how it went. NULL state: nothing
+      -- was due (none set, or the run ended before version 7). 'pending' until the outcome is
+      -- recorded; a pending one is (re)done by the next process of the home: at least once.
+      ALTER TABLE runs ADD COLUMN hook_command TEXT;        -- JSON list, as run
+      ALTER TABLE runs ADD COLUMN hook_state TEXT CHECK (hook_state IN ('pending', 'ok', 'failed', 'timeout'));
+      ALTER TABLE runs ADD COLUMN hook_starts INTEGER NOT NULL DEFAULT 0; -- more than 1: started again after a restart
+      ALTER TABLE runs ADD COLUMN hook_started_at TEXT;
+      ALTER TABLE runs ADD COLUMN hook_exit_code INTEGER;   -- NULL: killed by a signal, or could not start
+      ALTER TABLE runs ADD COLUMN hook_signal TEXT;         -- SIGTERM, SIGKILL…
+      ALTER TABLE runs ADD COLUMN hook_result TEXT;         -- "exit code 3", "timed out after 600 s; …", "could not start: …"
+      ALTER TABLE runs ADD COLUMN hook_ended_at TEXT;
+      ALTER TABLE runs ADD COLUMN notify_url TEXT;          -- as given, like the watch's
+      ALTER TABLE runs ADD COLUMN notify_state TEXT CHECK (notify_state IN ('pending', 'sent', 'failed'));
+      ALTER TABLE runs ADD COLUMN notify_result TEXT;       -- "HTTP 204 after 1 attempt", "gave up after 5 attempts: …" (never the URL)
+      ALTER TABLE runs ADD COLUMN notify_ended_at TEXT;
+      CREATE INDEX runs_run_end_pending ON runs (id) WHERE hook_state = 'pending' OR notify_state = 'pending';
+      -- processes.job_id < 0 names the hook of run -job_id: a restart kills the process group of a
+      -- hook a dead cogd left running, before it runs the hook again.
+    `,
+  },
+  {
     version: 8,
     name: 'holds, and retries of runs',
     sql: `

@@ -65,6 +65,8 @@ const fixed: StatusReport = {
       ],
       hold: null,
       retryOf: null,
+      hook: null,
+      notify: null,
     },
     {
       id: 4,
@@ -82,6 +84,16 @@ const fixed: StatusReport = {
       holdReasons: [],
       hold: null,
       retryOf: null,
+      hook: {
+        state: 'timeout',
+        exitCode: null,
+        signal: 'SIGKILL',
+        result: 'timed out after 600 s; its process group was killed (SIGTERM, then SIGKILL)',
+        starts: 2,
+        startedAt: at(11, 21, 14, 31),
+        endedAt: at(11, 21, 14, 41),
+      },
+      notify: { state: 'failed', result: 'gave up after 5 attempts: HTTP 503', endedAt: at(11, 21, 14, 32) },
     },
   ],
   totals: { ...counts({ done: 4429, failed: 3, running: 2, idle: 999, held: 2, total: 5435 }), suspended: 0 },
@@ -148,6 +160,8 @@ describe('status text', () => {
       run 3 s3://raw/a/x-raw.csv: 2 jobs held: Transfer input files failure at execution point slot1@node7 using protocol s3 (hold code 13/0)
       run 3 s3://raw/a/x-raw.csv: 3 failed, 0 removed (why: cogd status --jobs 3)
       run 4 s3://raw/b-raw.csv: done, all 1 rows processed
+      run 4 s3://raw/b-raw.csv: --on-run-end timeout: timed out after 600 s; its process group was killed (SIGTERM, then SIGKILL) (started 2 times: a restart ran it again); its output: hook.out, hook.err
+      run 4 s3://raw/b-raw.csv: --notify-url failed: gave up after 5 attempts: HTTP 503
 
       Total for query: 5435 jobs; 4429 completed, 3 failed, 0 removed, 999 idle, 2 running, 2 held, 0 suspended"
     `);
@@ -250,6 +264,8 @@ describe('status --json', () => {
           holdReasons: [{ reason: holdReason, jobs: 1 }],
           hold: null,
           retryOf: null,
+          hook: null,
+          notify: null,
         },
       ],
       totals: { done: 0, failed: 1, removed: 0, running: 1, idle: 0, held: 1, total: 3, suspended: 0 },

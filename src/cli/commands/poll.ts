@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { readRunRequest } from '../../config/index.js';
 import { describeError, UsageError } from '../../errors.js';
-import type { RunRecord } from '../../state/db.js';
+import type { RunRecord, StateDB } from '../../state/db.js';
 import { openContext, type Context } from '../context.js';
 import { consoleLevel } from '../output.js';
 
@@ -18,6 +18,22 @@ export function summaryLine(run: RunRecord, home: string): string {
   }
   if (run.error !== null) return `run ${run.id} ${where}: manifest rejected: ${run.error}; logs in ${dir}`;
   return `run ${run.id} ${where}: ${run.rowsTotal ?? 0} rows, ${run.processed ?? 0} processed, ${run.failed ?? 0} failed; logs in ${dir}`;
+}
+
+/** What a run's end did: one line for its hook and one for its notification, where it had them. */
+export function runEndLines(run: RunRecord, db: StateDB): string[] {
+  const end = db.runEnd(run.id);
+  if (end === undefined) return [];
+  const lines: string[] = [];
+  if (end.hookState !== null)
+    lines.push(
+      `run ${run.id}: --on-run-end ${end.hookState === 'pending' ? 'still to run (the next start runs it)' : `${end.hookState}: ${end.hookResult ?? ''}`}`,
+    );
+  if (end.notifyState !== null)
+    lines.push(
+      `run ${run.id}: --notify-url ${end.notifyState === 'pending' ? 'still to send (the next start sends it)' : `${end.notifyState}: ${end.notifyResult ?? ''}`}`,
+    );
+  return lines;
 }
 
 /** Exit code for finished runs: 0 when every row of every manifest was processed. */
@@ -91,7 +107,8 @@ export async function pollCommand(flags: PollFlags): Promise<number> {
     if (runIds.length === 0) {
       if (hold !== null) return 0;
       process.stdout.write(`no new manifests matching "${ctx.watch.pattern}" in s3://${ctx.watch.inputBucket}\n`);
-      return 0;
+      if (wait) await ctx.daemon.runEndsSettled(); // hooks and notifications a previous process left pending
+      return signalled.interrupted ? 130 : 0;
     }
     if (!wait) {
       for (const run of await ctx.daemon.settled(runIds)) {
@@ -106,7 +123,13 @@ export async function pollCommand(flags: PollFlags): Promise<number> {
     const runs = await ctx.daemon.settled(runIds);
     stop();
     if (signalled.interrupted) return 130;
-    for (const run of runs) process.stdout.write(`${summaryLine(run, request.home)}\n`);
+    // Their hooks and notifications (and those a previous process left pending) end before this
+    // process does; they never change a run's outcome, nor this exit code.
+    await ctx.daemon.runEndsSettled(); // a signal meanwhile ends this process (onSignal)
+    for (const run of runs) {
+      process.stdout.write(`${summaryLine(run, request.home)}\n`);
+      for (const line of runEndLines(run, ctx.db)) process.stdout.write(`${line}\n`);
+    }
     return exitCodeFor(runs);
   } finally {
     process.off('SIGINT', onSignal);
