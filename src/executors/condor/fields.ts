@@ -9,7 +9,7 @@ import { CogdError, PermanentError } from '../../errors.js';
 import type { StateDB } from '../../state/db.js';
 import type { S3Settings } from '../../types.js';
 import { renderWorker } from './render.js';
-import { stacSubmitFields } from './stac.js';
+import { factsDir, stacSubmitFields } from './stac.js';
 
 /** The settings that become submit fields (part of `CondorOptions`). */
 export interface FieldSettings {
@@ -59,6 +59,7 @@ export async function runFields(
   const worker = path.join(condorDir, 'cog-worker.sh');
   const conversion = db.runConversion(runId) ?? watch.conversion;
   await writeFile(worker, await renderWorker(conversion), { mode: 0o755 });
+  if (conversion.stac) await mkdir(factsDir(run.runDir), { recursive: true });
   return {
     runDir: run.runDir,
     fields: {
@@ -78,7 +79,7 @@ export async function runFields(
       max_holds: String(settings.maxHolds),
       release_base: String(settings.releaseDelayS),
       release_splay: String(settings.releaseDelayS),
-      ...(await stacSubmitFields(run.runDir, conversion.stac)),
+      ...stacSubmitFields(run.runDir, conversion.stac),
     },
   };
 }

@@ -7,9 +7,9 @@
  * outputs are verified, cogd builds the item here with the same `buildItem` the local executor
  * uses. The facts stay on disk, so a cogd that re-attaches to a finished job still finds them.
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { CogdError, describeError } from '../../errors.js';
+import { CogdError, describeError, PermanentError } from '../../errors.js';
 import { NO_FOOTPRINT } from '../../stac/antimeridian.js';
 import { footprintOfRing, outline, parseTransformed, type Footprint } from '../../stac/footprint.js';
 import { rasterFacts } from '../../stac/gdalinfo.js';
@@ -22,36 +22,47 @@ import { classPlan, PROFILES, WORKER_FACTS, type ImageClass } from './render.js'
 
 type FactName = keyof typeof WORKER_FACTS;
 
+/** The directory of a run where HTCondor leaves the facts. */
+export const factsDir = (runDir: string): string => path.join(runDir, 'condor', 'facts');
+
 /** Where a job's facts land on the access point: `<run dir>/condor/facts/<log name>.<name>`. */
 export function factsFiles(runDir: string, logName: string): Record<FactName, string> {
-  const base = path.join(runDir, 'condor', 'facts', logName);
+  const base = path.join(factsDir(runDir), logName);
   return { gdalinfo: `${base}.gdalinfo.json`, footprint: `${base}.footprint.txt`, facts: `${base}.facts.txt` };
 }
 
 /**
  * The submit fields that bring the facts back (`transfer_output_files`, `transfer_output_remaps`),
- * empty when the watch writes no items; creates the directory they land in (HTCondor does not).
+ * empty when the watch writes no items. HTCondor does not create the directory they land in:
+ * `factsDir` is created before any submission.
  */
-export async function stacSubmitFields(
-  runDir: string,
-  stac: boolean,
-): Promise<{ stac_outputs: string; stac_remaps: string }> {
+export function stacSubmitFields(runDir: string, stac: boolean): { stac_outputs: string; stac_remaps: string } {
   if (!stac) return { stac_outputs: '', stac_remaps: '' };
   if (/[\s;=]/.test(runDir))
-    throw new CogdError(
+    throw new PermanentError(
       'Template',
       `the run directory ${runDir} contains white space, ";" or "=", which transfer_output_remaps cannot carry`,
-      {
-        hint: 'use a --home without them, or --no-stac',
-      },
+      { hint: 'use a --home without them, or --no-stac' },
     );
-  await mkdir(path.join(runDir, 'condor', 'facts'), { recursive: true });
   const files = factsFiles(runDir, '$(log_name)');
   const names = Object.keys(WORKER_FACTS) as FactName[];
   return {
     stac_outputs: names.map((n) => `, ${WORKER_FACTS[n]}`).join(''),
     stac_remaps: names.map((n) => `; ${WORKER_FACTS[n]} = ${files[n]}`).join(''),
   };
+}
+
+/**
+ * Throws when the run's items need the facts (`fields` from `stacSubmitFields`) and the submit
+ * template does not bring them back: every job would convert, then fail for want of them. A
+ * template cannot mend itself, so the rows fail at once, saying what to add.
+ */
+export function checkBringsFacts(template: string, fields: Record<string, string>): void {
+  if (!fields['stac_remaps']) return;
+  if (template.includes('{{stac_outputs}}') && template.includes('{{stac_remaps}}')) return;
+  throw new PermanentError('Template', 'the submit template does not bring the STAC facts back', {
+    hint: 'add {{stac_outputs}} to transfer_output_files and {{stac_remaps}} to transfer_output_remaps, as submit-templates/cog.sub does, or --no-stac',
+  });
 }
 
 /** Removes what an earlier attempt of the job brought back, before a new submission. */

@@ -17,7 +17,7 @@ import type { StateDB } from '../../state/db.js';
 import { crashPoint } from '../../util/crash.js';
 import type { Waiter } from '../batch.js';
 import { itemLine, renderSubmit, TEMPLATES_DIR } from './render.js';
-import { forgetFacts } from './stac.js';
+import { checkBringsFacts, forgetFacts } from './stac.js';
 import { parseSubmitOutput } from './tools.js';
 
 /** The run a batch belongs to: where its files go and what its submit description is filled with. */
@@ -59,12 +59,7 @@ export class Submitter {
       // A new attempt's facts only: an earlier attempt's cannot pass for them.
       await Promise.all(batch.map(({ job }) => forgetFacts(runDir, job.files.name)));
       const template = await this.loadTemplate();
-      const bringsFacts = template.includes('{{stac_outputs}}') && template.includes('{{stac_remaps}}');
-      if (target.fields['stac_remaps'] && !bringsFacts) {
-        throw new CogdError('Template', 'the submit template does not bring the STAC facts back', {
-          hint: 'add {{stac_outputs}} to transfer_output_files and {{stac_remaps}} to transfer_output_remaps, as submit-templates/cog.sub does, or --no-stac',
-        });
-      }
+      checkBringsFacts(template, target.fields);
       const description = renderSubmit(template, {
         ...target.fields,
         items_file: `${base}.items`,
