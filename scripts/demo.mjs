@@ -5,7 +5,13 @@
 //
 //   npm run demo                                   # local S3 server, buckets cogd-demo-in/out
 //   npm run demo -- -e https://s3.example.org -a ak.txt -s sk.txt --input-bucket B1 --output-bucket B2
-import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -120,6 +126,14 @@ try {
     const listing = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
     console.log(`s3://${bucket}:`);
     for (const o of listing.Contents ?? []) console.log(`  ${o.Key}  ${o.Size} bytes`);
+  }
+  // The STAC item cogd wrote beside one COG (what STAC browsers, TiTiler and QGIS read).
+  const item = await client
+    .send(new GetObjectCommand({ Bucket: output, Key: 'imagery/rgb.json' }))
+    .catch(() => undefined);
+  if (item !== undefined) {
+    console.log(`\nthe STAC item of imagery/rgb.tif (s3://${output}/imagery/rgb.json):`);
+    console.log(await item.Body.transformToString());
   }
   console.log(`\nlogs: ${path.join(values.home, 'logs')}`);
   process.exitCode = code === 0 || code === 1 ? 0 : 1;
