@@ -9,7 +9,8 @@
  *   cancel     `condor_rm`, coalesced (`queue.ts`)
  *   re-attach  a job with a recorded cluster is followed again; an outcome recorded while nobody
  *              followed settles it at once
- *   verify     both outputs HEADed once the job terminated with 0 (`verifyOutputs`)
+ *   verify     both outputs HEADed once the job terminated with 0 (`verifyOutputs`), then the
+ *              STAC item built from the facts the worker left (`stac.ts`)
  *
  * The scheduler acts on the outcome (converted, retried as a new submission, failed).
  */
@@ -27,6 +28,7 @@ import { EventLogFollower } from './follower.js';
 import { queuedIds, Remover } from './queue.js';
 import { recordEvents } from './record.js';
 import { condorUnsafeKey } from './render.js';
+import { publishItem } from './stac.js';
 import { Submitter } from './submitter.js';
 
 export { condorS3Url } from './fields.js';
@@ -126,7 +128,8 @@ export class CondorExecutor implements Executor {
       'the HTCondor job ended successfully',
       'check transfer_output_remaps in the submit template',
     );
-    return undefined;
+    // The item from the facts the worker left in the run's directory (still there after a restart).
+    return job.conversion.stac ? publishItem(job, follow.runDir) : undefined;
   }
 
   /**
