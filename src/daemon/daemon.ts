@@ -36,6 +36,9 @@ const POST_ATTEMPTS = 3;
 /** 1 s, then 2 s between post attempts. */
 const POST_BACKOFF: Backoff = { kind: 'exponential', baseMs: 1000, factor: 2, maxMs: 2000, jitter: 0 };
 
+/** How a hold cogd asked HTCondor for starts its reason: never confused with HTCondor's own holds. */
+const CONDOR_HOLD_MARK = 'cogd hold: ';
+
 export class Daemon {
   readonly logDir: string;
   readonly scratch: string;
@@ -245,6 +248,43 @@ export class Daemon {
     const nowRuns = new Set([...runs].filter(([, hold]) => hold.now).map(([id]) => id));
     const now = [...this.scheduler.inFlightOf(nowRuns), ...jobs.filter((j) => j.hold.now).map((j) => j.id)];
     this.scheduler.setHolds({ runs: runs.keys(), jobs: jobs.map((j) => j.id), now });
+    if (this.condor !== undefined) this.applyCondorHolds(this.condor);
+  }
+
+  /** What was last asked of HTCondor per job, until its event log shows it done. */
+  private readonly condorAsked = new Map<number, 'hold' | 'release'>();
+
+  /**
+   * The user's holds on jobs HTCondor has: condor_hold for waiting ones (running ones too with
+   * `--now`: HTCondor vacates them), condor_release once the hold is taken off. cogd's own holds are
+   * told apart from HTCondor's (a transfer failure) by their reason, so it never releases those.
+   */
+  private applyCondorHolds(condor: CondorExecutor): void {
+    const hold = new Map<string, number[]>();
+    const release: number[] = [];
+    for (const job of this.db.condorJobHolds()) {
+      const ours = job.state === 'held' && job.error?.includes(CONDOR_HOLD_MARK) === true;
+      const asked = this.condorAsked.get(job.id);
+      if (job.hold !== null && (job.state === 'idle' || (job.state === 'running' && job.hold.now))) {
+        if (asked === 'hold') continue;
+        const reason = `${CONDOR_HOLD_MARK}${job.hold.reason} (by ${job.hold.by})`;
+        hold.set(reason, [...(hold.get(reason) ?? []), job.id]);
+        this.condorAsked.set(job.id, 'hold');
+      } else if (job.hold === null && ours) {
+        if (asked === 'release') continue;
+        release.push(job.id);
+        this.condorAsked.set(job.id, 'release');
+      } else this.condorAsked.delete(job.id);
+    }
+    const ask = (jobIds: number[], done: Promise<boolean>): void => {
+      done
+        .then((ok) => {
+          if (!ok) for (const id of jobIds) this.condorAsked.delete(id); // asked again at the next check
+        })
+        .catch(() => undefined);
+    };
+    for (const [reason, jobIds] of hold) ask(jobIds, condor.hold(jobIds, reason));
+    if (release.length > 0) ask(release, condor.release(release));
   }
 
   /** Applies what `cogd rm`, `hold` and `release` recorded. */

@@ -35,7 +35,19 @@ const SQL = {
   heldRuns: `SELECT id, hold FROM runs WHERE state != 'done' AND hold IS NOT NULL ORDER BY id`,
   heldJobs: `SELECT j.id, j.run_id AS runId, j.line, j.hold FROM jobs j
     WHERE j.state IN ('idle', 'running', 'held') AND j.hold IS NOT NULL ORDER BY j.id`,
+  // Jobs HTCondor has now, with the user's hold on them or their run: what condor_hold/_release act on.
+  inCondor: `SELECT j.id, j.state, j.error, COALESCE(j.hold, r.hold) AS hold FROM jobs j JOIN runs r ON r.id = j.run_id
+    WHERE j.condor_cluster IS NOT NULL AND j.condor_result IS NULL AND j.state IN ('idle', 'running', 'held')
+    ORDER BY j.id`,
 };
+
+/** A job HTCondor has, and the user's hold on it (its own, else its run's). */
+export interface CondorJobHold {
+  id: number;
+  state: 'idle' | 'running' | 'held';
+  error: string | null;
+  hold: Hold | null;
+}
 
 type Row = { id: number; hold: string };
 
@@ -74,6 +86,13 @@ export class Holds {
       runId: r.runId,
       line: r.line,
       hold: JSON.parse(r.hold) as Hold,
+    }));
+  }
+
+  inCondor(): CondorJobHold[] {
+    return (this.sql.inCondor.all() as Array<Omit<CondorJobHold, 'hold'> & { hold: string | null }>).map((r) => ({
+      ...r,
+      hold: r.hold === null ? null : (JSON.parse(r.hold) as Hold),
     }));
   }
 
