@@ -6,6 +6,7 @@
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
+import { isLoopback, splitAddress } from './parse.js';
 import type { WatchIdentity, WatchSettings } from '../types.js';
 import {
   defaultOf,
@@ -252,6 +253,21 @@ export function checkWatchSettings(settings: WatchSettings): void {
     throw new UsageError(
       '--executor condor needs the S3 keys in files: HTCondor reads them through aws_access_key_id_file / aws_secret_access_key_file',
       'pass -a/--access-key FILE and -s/--secret-key FILE (files readable by your user only)',
+    );
+  }
+}
+
+/**
+ * The status page shows bucket names, keys and errors: it is served on loopback, or elsewhere only
+ * behind a bearer token.
+ */
+export function checkHttp(settings: Pick<HomeSettings, 'http' | 'httpTokenFile'>): void {
+  if (settings.http === false || settings.httpTokenFile !== undefined) return;
+  const { host } = splitAddress(settings.http);
+  if (!isLoopback(host)) {
+    throw new UsageError(
+      `--http ${settings.http} would serve the status page beyond this machine without a token`,
+      'pass --http-token-file FILE (a bearer token clients must send), or serve on loopback (--http 127.0.0.1:9464) behind an SSH tunnel or a proxy',
     );
   }
 }

@@ -32,6 +32,8 @@ const fixed: StatusReport = {
       createdAt: at(11, 20, 9, 5),
       conditionalWrites: false,
       warning: null,
+      lastPolledAt: null,
+      lastPollError: null,
     },
   ],
   runs: [
@@ -184,6 +186,8 @@ describe('status --json', () => {
           createdAt: expect.any(String),
           conditionalWrites: null,
           warning: null,
+          lastPolledAt: null,
+          lastPollError: null,
         },
       ],
       runs: [
