@@ -17,7 +17,9 @@ function el(tag, attributes, ...children) {
   }
   for (const child of children.flat()) {
     if (child === undefined || child === null) continue;
-    node.append(typeof child === 'string' || typeof child === 'number' ? document.createTextNode(String(child)) : child);
+    node.append(
+      typeof child === 'string' || typeof child === 'number' ? document.createTextNode(String(child)) : child,
+    );
   }
   return node;
 }
@@ -105,9 +107,12 @@ function notes(report) {
     if (w.lastPollError) lines.push(['error', `watch ${w.id}: last poll failed: ${w.lastPollError}`]);
   }
   for (const r of report.runs) {
-    if (r.manifestError !== null) lines.push(['error', `run ${r.id} ${r.manifest}: manifest rejected: ${r.manifestError}`]);
-    if (r.postError !== null) lines.push(['error', `run ${r.id} ${r.manifest}: post failed: ${r.postError} (retried at the next poll)`]);
-    for (const h of r.holdReasons) lines.push(['warn', `run ${r.id}: ${h.jobs} ${h.jobs === 1 ? 'job' : 'jobs'} ${h.reason}`]);
+    if (r.manifestError !== null)
+      lines.push(['error', `run ${r.id} ${r.manifest}: manifest rejected: ${r.manifestError}`]);
+    if (r.postError !== null)
+      lines.push(['error', `run ${r.id} ${r.manifest}: post failed: ${r.postError} (retried at the next poll)`]);
+    for (const h of r.holdReasons)
+      lines.push(['warn', `run ${r.id}: ${h.jobs} ${h.jobs === 1 ? 'job' : 'jobs'} ${h.reason}`]);
   }
   return lines;
 }
@@ -139,7 +144,15 @@ function renderStatus(report) {
           el(
             'table',
             {},
-            el('thead', {}, el('tr', {}, ['ID', 'BATCH_NAME', 'BUCKETS', 'SCHEDULE', 'LAST POLL'].map((h) => el('th', { text: h })))),
+            el(
+              'thead',
+              {},
+              el(
+                'tr',
+                {},
+                ['ID', 'BATCH_NAME', 'BUCKETS', 'SCHEDULE', 'LAST POLL'].map((h) => el('th', { text: h })),
+              ),
+            ),
             el('tbody', {}, watchRows),
           ),
         ),
@@ -181,9 +194,19 @@ function renderStatus(report) {
               el(
                 'tr',
                 {},
-                ['ID', 'BATCH_NAME', 'SUBMITTED', 'DONE', 'RUN', 'IDLE', 'HOLD', 'TOTAL', 'PROGRESS', 'STATE', 'MANIFEST'].map((h) =>
-                  el('th', { text: h }),
-                ),
+                [
+                  'ID',
+                  'BATCH_NAME',
+                  'SUBMITTED',
+                  'DONE',
+                  'RUN',
+                  'IDLE',
+                  'HOLD',
+                  'TOTAL',
+                  'PROGRESS',
+                  'STATE',
+                  'MANIFEST',
+                ].map((h) => el('th', { text: h })),
               ),
             ),
             el('tbody', {}, runRows),
@@ -198,7 +221,11 @@ function renderStatus(report) {
     runs,
     noteList.length === 0
       ? null
-      : el('ul', { id: 'notes' }, noteList.map(([kind, text]) => el('li', { class: kind, text }))),
+      : el(
+          'ul',
+          { id: 'notes' },
+          noteList.map(([kind, text]) => el('li', { class: kind, text })),
+        ),
     el('p', {
       id: 'totals',
       text: `Total: ${t.total} jobs; ${t.done} completed, ${t.failed} failed, ${t.removed} removed, ${t.idle} idle, ${t.running} running, ${t.held} held`,
@@ -264,7 +291,12 @@ function renderRun(runId, data, page) {
   const filter = el(
     'nav',
     { id: 'filter', 'aria-label': 'filter jobs by state' },
-    el('a', { href: `/runs/${runId}`, 'data-state': '', class: state === '' ? 'current' : null, text: `all ${c.total}` }),
+    el('a', {
+      href: `/runs/${runId}`,
+      'data-state': '',
+      class: state === '' ? 'current' : null,
+      text: `all ${c.total}`,
+    }),
     STATES.map((s) =>
       el('a', {
         href: `/runs/${runId}?state=${s}`,
@@ -307,7 +339,15 @@ function renderRun(runId, data, page) {
           el(
             'table',
             {},
-            el('thead', {}, el('tr', {}, ['JOB', 'KEY', 'STATE', 'TRIES', 'DURATION', 'LAST_ERROR'].map((h) => el('th', { text: h })))),
+            el(
+              'thead',
+              {},
+              el(
+                'tr',
+                {},
+                ['JOB', 'KEY', 'STATE', 'TRIES', 'DURATION', 'LAST_ERROR'].map((h) => el('th', { text: h })),
+              ),
+            ),
             el('tbody', {}, rows),
           ),
         ),

@@ -106,7 +106,12 @@ export async function runDaemon(options: DaemonProcessOptions): Promise<number> 
     } catch (error) {
       log.error('Daemon:HttpFailed', { reason: describeError(error) });
       process.stderr.write(`cogd: ${describeError(error)}\n`);
-      await runEvery([() => web?.close() ?? Promise.resolve(), () => db.close(), () => log.close(), () => lock.release()]);
+      await runEvery([
+        () => web?.close() ?? Promise.resolve(),
+        () => db.close(),
+        () => log.close(),
+        () => lock.release(),
+      ]);
       return error instanceof UsageError ? 2 : 1;
     }
   }

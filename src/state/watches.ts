@@ -163,10 +163,12 @@ export class Watches {
 
   /** When the watch's input bucket was last listed, and why that failed if it did. */
   lastPoll(watchId: number): { at: string | null; error: string | null } {
-    return (this.sql.lastPoll.get(watchId) as { at: string | null; error: string | null } | undefined) ?? {
-      at: null,
-      error: null,
-    };
+    return (
+      (this.sql.lastPoll.get(watchId) as { at: string | null; error: string | null } | undefined) ?? {
+        at: null,
+        error: null,
+      }
+    );
   }
 
   setWarning(watchId: number, warning: string | null): void {

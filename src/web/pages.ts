@@ -84,7 +84,10 @@ export function jobPage(job: JobOfPage, manifest: string, tails: { log?: LogTail
     ['last error', job.error ?? '—'],
   ];
   const table = rows
-    .map(([name, value]) => `<tr><th>${escapeHtml(name)}</th><td class="${escapeHtml(name.replace(' ', '-'))}">${escapeHtml(value)}</td></tr>`)
+    .map(
+      ([name, value]) =>
+        `<tr><th>${escapeHtml(name)}</th><td class="${escapeHtml(name.replace(' ', '-'))}">${escapeHtml(value)}</td></tr>`,
+    )
     .join('\n');
   const body = `<p><a href="/runs/${job.run}">← run ${job.run}</a></p>
 <h1>job ${escapeHtml(job.id)}</h1>

@@ -107,7 +107,9 @@ const positiveInt = (text: string | undefined, what: string): number => {
 /** Host names that mean this machine, accepted in the Host header of a loopback server. */
 function isLocalHost(hostHeader: string | undefined): boolean {
   if (hostHeader === undefined) return false;
-  const host = hostHeader.startsWith('[') ? hostHeader.slice(0, hostHeader.indexOf(']') + 1) : hostHeader.split(':')[0]!;
+  const host = hostHeader.startsWith('[')
+    ? hostHeader.slice(0, hostHeader.indexOf(']') + 1)
+    : hostHeader.split(':')[0]!;
   return isLoopback(host.replace(/^\[|\]$/g, ''));
 }
 

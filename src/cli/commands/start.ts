@@ -154,7 +154,10 @@ export async function startCommand(flags: Record<string, unknown>): Promise<numb
       );
       return 0;
     }
-    if ((child_.exited !== null && child_.exited !== 0 && (pid === undefined || http !== false)) || Date.now() > deadline) {
+    if (
+      (child_.exited !== null && child_.exited !== 0 && (pid === undefined || http !== false)) ||
+      Date.now() > deadline
+    ) {
       const tail = readFileSync(paths.daemonLog, 'utf8').split('\n').slice(-5).join('\n');
       throw new CogdError('DaemonDidNotStart', `the cogd daemon did not start on ${home}:\n${tail}`);
     }
