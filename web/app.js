@@ -113,6 +113,10 @@ function notes(report) {
       lines.push(['error', `run ${r.id} ${r.manifest}: post failed: ${r.postError} (retried at the next poll)`]);
     for (const h of r.holdReasons)
       lines.push(['warn', `run ${r.id}: ${h.jobs} ${h.jobs === 1 ? 'job' : 'jobs'} ${h.reason}`]);
+    if (r.counts.failed > 0 || r.counts.removed > 0) {
+      const why = `${r.counts.failed} failed, ${r.counts.removed} removed (why: the run's page)`;
+      lines.push(['error', `run ${r.id} ${r.manifest}: ${why}`]);
+    }
   }
   return lines;
 }

@@ -172,6 +172,8 @@ export async function startWebServer(options: WebOptions): Promise<WebServer> {
       const ok = dbOk && options.alive();
       return { status: ok ? 200 : 503, type: 'text/plain; charset=utf-8', body: ok ? 'ok\n' : 'unhealthy\n' };
     }
+    // Browsers ask for one on every page: nothing to show, and no 404 in their console.
+    if (p === '/favicon.ico') return { status: 204, type: 'image/x-icon', body: '' };
     if (p === '/metrics') return { status: 200, type: metrics.contentType, body: await metrics.text() };
     const asset = assets.get(p);
     if (asset !== undefined) return { status: 200, type: asset.type, body: asset.body };

@@ -3,7 +3,7 @@
  * images held at the gdal_translate gate (released by the test), one row naming a missing image and
  * one whose key is an HTML tag (both fail at once with a reason).
  */
-import { writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { baseArgs, cogd, freshBuckets, makeTiff, put, putFile, ROOT, status, tempDir, until } from './helpers.js';
@@ -35,19 +35,12 @@ export async function startWebDaemon(extra: string[] = []): Promise<WebDaemon> {
     'web-raw.csv',
     `img/a.tif,1\nimg/b.tif,1\nimg/missing.tif,1\n${HOSTILE_KEY},1\nimg/c.tif,1\n`,
   );
+  const args = await baseArgs(buckets, home);
+  // Private key files, as cogd asks (else every page warns about them).
+  await Promise.all(['access.key', 'secret.key'].map((name) => chmod(path.join(home, name), 0o600)));
   const env = { PATH: `${GATED}:${process.env['PATH'] ?? ''}`, COGD_TEST_GDAL_GATE: gate };
   const started = await cogd(
-    [
-      'start',
-      ...(await baseArgs(buckets, home)),
-      '--schedule',
-      '0 0 1 1 *',
-      '--retries',
-      '0',
-      '--http',
-      '127.0.0.1:0',
-      ...extra,
-    ],
+    ['start', ...args, '--schedule', '0 0 1 1 *', '--retries', '0', '--http', '127.0.0.1:0', ...extra],
     { env },
   );
   expect(started.exitCode, started.stderr).toBe(0);
