@@ -261,7 +261,7 @@ export function checkWatchSettings(settings: WatchSettings): void {
  * The status page shows bucket names, keys and errors: it is served on loopback, or elsewhere only
  * behind a bearer token.
  */
-export function checkHttp(settings: Pick<HomeSettings, 'http' | 'httpTokenFile'>): void {
+export function checkHttp(settings: { http: string | false; httpTokenFile: string | undefined }): void {
   if (settings.http === false || settings.httpTokenFile !== undefined) return;
   const { host } = splitAddress(settings.http);
   if (!isLoopback(host)) {

@@ -403,7 +403,7 @@ export const OPTIONS = {
     parse: parse.listenAddress,
     bare: '127.0.0.1:9464',
     negatable: true,
-    default: false as string | false,
+    default: false,
     defaultText: 'off',
     show: (value) => (value === false ? 'off' : value),
     doc: 'serve the status page, its JSON API and Prometheus /metrics, read-only, on this address (127.0.0.1:9464 when given bare; --no-http: off). Any address but loopback needs --http-token-file',

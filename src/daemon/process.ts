@@ -88,7 +88,9 @@ export async function runDaemon(options: DaemonProcessOptions): Promise<number> 
   if (settings.http !== false && metrics !== undefined) {
     try {
       checkHttp(settings);
-      const token = settings.httpTokenFile === undefined ? undefined : await readToken(settings.httpTokenFile);
+      // Unset unless given: the option has no default.
+      const tokenFile = settings.httpTokenFile as string | undefined;
+      const token = tokenFile === undefined ? undefined : await readToken(tokenFile);
       web = await startWebServer({
         address: settings.http,
         db,

@@ -163,7 +163,7 @@ export async function startWebServer(options: WebOptions): Promise<WebServer> {
     const p = url.pathname;
     if (p === '/') return html(statusPage());
     if (p === '/healthz') {
-      let dbOk = false;
+      let dbOk: boolean;
       try {
         dbOk = db.ping();
       } catch {

@@ -22,6 +22,8 @@ if (!available) {
 describe.skipIf(!available)('the status page in Chromium', () => {
   let web: WebDaemon;
   let browser: Browser;
+  /** Run after the tests whatever happened: each closes what was opened. */
+  const cleanup: Array<() => Promise<void>> = [];
   let page: Page;
   const dialogs: string[] = [];
   const pageErrors: string[] = [];
@@ -29,7 +31,9 @@ describe.skipIf(!available)('the status page in Chromium', () => {
   beforeAll(async () => {
     const { chromium } = await import('playwright-core');
     web = await startWebDaemon();
+    cleanup.push(() => web.stop());
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    cleanup.unshift(() => browser.close());
     page = await browser.newPage({ viewport: { width: 1200, height: 700 } });
     page.on('dialog', (dialog) => {
       dialogs.push(dialog.message());
@@ -44,8 +48,7 @@ describe.skipIf(!available)('the status page in Chromium', () => {
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await web?.stop();
+    for (const step of cleanup.splice(0)) await step();
   });
 
   it('shows the run and follows its progress without reloading', async () => {
@@ -59,28 +62,26 @@ describe.skipIf(!available)('the status page in Chromium', () => {
     expect(await page.locator('#watches tr[data-watch="w1"] td.last-poll').textContent()).not.toBe('not yet');
     await page.screenshot({ path: path.join(RESULTS, 'status-running.png'), fullPage: true });
 
-    // Marks this document: a reload would lose the mark.
-    await page.evaluate(() => {
-      (window as unknown as { cogdMark: number }).cogdMark = 42;
-    });
+    // Marks this document: a reload would lose the mark. (Browser-side code is given as text: this
+    // file is type-checked without the DOM's types.)
+    await page.evaluate('window.cogdMark = 42');
     await web.release();
     await page.waitForFunction(
-      () => document.querySelector('#runs tr[data-run="1"] .fraction')?.textContent === '5/5',
+      `document.querySelector('#runs tr[data-run="1"] .fraction')?.textContent === '5/5'`,
       undefined,
       { timeout: 120_000 },
     );
     await page.waitForFunction(
-      () => document.querySelector('#runs tr[data-run="1"]')?.getAttribute('data-state') === 'done',
+      `document.querySelector('#runs tr[data-run="1"]')?.getAttribute('data-state') === 'done'`,
       undefined,
       { timeout: 60_000 },
     );
-    expect(await page.evaluate(() => (window as unknown as { cogdMark?: number }).cogdMark)).toBe(42);
+    expect(await page.evaluate('window.cogdMark')).toBe(42);
     expect(await page.locator('#totals').textContent()).toMatch(/Total: 5 jobs; 3 completed, 2 failed/);
     const bar = page.locator('#runs tr[data-run="1"] .bar');
     expect(await bar.getAttribute('aria-valuenow')).toBe('5');
     // The converted part of the bar is drawn (widths are set through the CSSOM, allowed by the CSP).
-    const okWidth = await bar.locator('.ok').evaluate((node) => (node as HTMLElement).getBoundingClientRect().width);
-    expect(okWidth).toBeGreaterThan(0);
+    expect((await bar.locator('.ok').boundingBox())?.width).toBeGreaterThan(0);
     await page.screenshot({ path: path.join(RESULTS, 'status-page.png'), fullPage: true });
   });
 
@@ -92,8 +93,8 @@ describe.skipIf(!available)('the status page in Chromium', () => {
     expect(await page.locator('#jobs tbody tr').count()).toBe(5);
 
     await page.locator('#filter a[data-state="failed"]').click();
-    await page.waitForFunction(() =>
-      [...document.querySelectorAll('#jobs tbody tr')].every((tr) => tr.getAttribute('data-state') === 'failed'),
+    await page.waitForFunction(
+      `[...document.querySelectorAll('#jobs tbody tr')].every((tr) => tr.getAttribute('data-state') === 'failed')`,
     );
     expect(page.url()).toMatch(/\/runs\/1\?state=failed$/);
     const rows = page.locator('#jobs tbody tr');
@@ -120,7 +121,7 @@ describe.skipIf(!available)('the status page in Chromium', () => {
       await phone.goto(`${web.url}runs/1`);
       await phone.locator('#jobs tbody tr').first().waitFor();
       // The page itself does not scroll sideways: wide tables scroll in their own box.
-      const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      const overflow = await phone.evaluate('document.documentElement.scrollWidth - window.innerWidth');
       expect(overflow).toBeLessThanOrEqual(1);
       await phone.screenshot({ path: path.join(RESULTS, 'run-phone.png'), fullPage: true });
     } finally {

@@ -41,6 +41,7 @@ interface JobsPage {
   jobs: Array<{
     id: string;
     line: number;
+    attempts: number;
     key: string | null;
     state: string;
     error: string | null;
@@ -50,12 +51,14 @@ interface JobsPage {
 
 describe('the status page and its API', () => {
   let web: WebDaemon;
+  const cleanup: Array<() => Promise<void>> = [];
 
   beforeAll(async () => {
     web = await startWebDaemon();
+    cleanup.push(() => web.stop());
   });
   afterAll(async () => {
-    await web?.stop();
+    for (const step of cleanup.splice(0)) await step();
   });
 
   it('/api/status and /api/runs/ID answer what cogd status --json does', async () => {
@@ -204,10 +207,10 @@ describe('the status page and its API', () => {
     const run = await getJson<{ run: { results: Record<string, string | null>; durationMs: number } }>(
       `${web.url}api/runs/1`,
     );
-    expect(run.run.results.processed).toMatch(
+    expect(run.run.results['processed']).toMatch(
       new RegExp(`^s3://${web.buckets.input}/web-processed-\\d{8}-\\d{6}\\.csv$`),
     );
-    expect(run.run.results.errors).toMatch(/web-errors-/);
+    expect(run.run.results['errors']).toMatch(/web-errors-/);
     const converted = await getJson<JobsPage>(`${web.url}api/runs/1/jobs?state=converted`);
     expect(converted.jobs.map((j) => j.line)).toEqual([1, 2, 5]);
     for (const job of converted.jobs) expect(job.durationMs).toBeGreaterThan(0);
