@@ -21,6 +21,7 @@ import { CogdError, describeError, UsageError } from '../errors.js';
 // status` (run as often as condor_q) should not pay.
 const commands = {
   poll: () => import('./commands/poll.js'),
+  plan: () => import('./commands/plan.js'),
   start: () => import('./commands/start.js'),
   status: () => import('./commands/status.js'),
   rm: () => import('./commands/rm.js'),
@@ -86,12 +87,41 @@ export function buildProgram(): Command {
       .description('poll the input bucket once now: claim every matching manifest and plan its runs')
       .addHelpText(
         'after',
-        '\nExit codes: 0 every row processed, 1 a row or manifest failed (or S3 failed), 2 bad usage.',
+        '\nExit codes: 0 every row processed, 1 a row or manifest failed (or S3 failed), 2 bad usage.\n' +
+          '\n--dry-run lists what would be claimed and every row with its verdict: the keys it would write, or\n' +
+          'why it would fail (validation, a missing image by HEAD, a file that is no TIFF or over the limits,\n' +
+          "read from its header by ranged GETs); a band count other than the file's is a warning, as in a run.\n" +
+          "It uses the watch's stored settings where the home has them, writes nothing (no S3 write, no state\n" +
+          'DB, no logs/, no scratch), takes no lock (a daemon may run) and exits 0 once planned, even if rows\n' +
+          'would fail; 1 when S3 cannot be read.',
       ),
     'poll',
     IDENTITY,
   ).action(async (flags: Record<string, unknown>) => {
-    exitCode = await (await commands.poll()).pollCommand(flags);
+    exitCode =
+      flags['dryRun'] === true
+        ? await (await commands.plan()).dryRunCommand(flags)
+        : await (await commands.poll()).pollCommand(flags);
+  });
+
+  withOptions(
+    program
+      .command('plan')
+      .description("judge a local manifest's rows as a run would — the keys each would write, or why it would fail")
+      .argument('<file>', 'a manifest CSV on this machine')
+      .addHelpText(
+        'after',
+        '\nWithout --input-bucket the rows are judged from the file alone (columns, keys, band counts,\n' +
+          'duplicates, preview clashes). With --input-bucket (and -e, -a/-s or the AWS environment, as for\n' +
+          'poll) each image is also looked up there: HEAD, then its TIFF header by ranged GETs (not a TIFF,\n' +
+          "over --max-pixels/--max-bands, a band count other than the manifest's). --output-bucket only names\n" +
+          'the outputs; --executor, --stac and --stac-item-suffix say which ones a watch with them writes.\n' +
+          "Limits are the home's stored ones (read-only) unless given. Nothing is written anywhere.\n" +
+          '\nExit codes: 0 planned (even if rows would fail), 1 S3 could not be read, 2 bad usage (or no such FILE).',
+      ),
+    'plan',
+  ).action(async (file: string, flags: Record<string, unknown>) => {
+    exitCode = await (await commands.plan()).planCommand(file, flags);
   });
 
   withOptions(

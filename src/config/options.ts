@@ -17,7 +17,8 @@ import type { Parser } from './parse.js';
 
 export type Scope = 'identity' | 'watch' | 'home' | 'command';
 
-export type Verb = 'poll' | 'start' | 'status' | 'watch' | 'rm' | 'stop' | 'logs' | 'config' | 'verify' | 'daemon';
+export type Verb =
+  'poll' | 'start' | 'status' | 'watch' | 'rm' | 'stop' | 'logs' | 'config' | 'verify' | 'daemon' | 'plan';
 
 /** What a default may depend on: the home, and the values settled before it in the table. */
 export interface DefaultContext {
@@ -65,8 +66,24 @@ const RESAMPLING = [
 const define = <T, S extends Scope>(spec: OptionSpec<T, S>): OptionSpec<T, S> => spec;
 
 const RUN: readonly Verb[] = ['poll', 'start'];
+/** What `cogd plan FILE.csv` also takes: where the images are, and how outputs are named. */
+const RUN_AND_PLAN: readonly Verb[] = [...RUN, 'plan'];
 const ENGINE: readonly Verb[] = ['poll', 'start'];
-const EVERY: readonly Verb[] = ['poll', 'start', 'status', 'watch', 'rm', 'stop', 'logs', 'config', 'verify', 'daemon'];
+/** The limits an image is checked against before any conversion: `cogd plan` checks them too. */
+const LIMITS: readonly Verb[] = [...ENGINE, 'plan'];
+const EVERY: readonly Verb[] = [
+  'poll',
+  'start',
+  'status',
+  'watch',
+  'rm',
+  'stop',
+  'logs',
+  'config',
+  'verify',
+  'plan',
+  'daemon',
+];
 const asSeconds = (ms: number): string => `${ms / 1000} s`;
 
 export const OPTIONS = {
@@ -81,21 +98,21 @@ export const OPTIONS = {
   inputBucket: define({
     flags: '--input-bucket <name>',
     scope: 'identity',
-    verbs: RUN,
+    verbs: RUN_AND_PLAN,
     parse: parse.bucket,
     doc: 'bucket holding the manifests and the input GeoTIFFs',
   }),
   outputBucket: define({
     flags: '--output-bucket <name>',
     scope: 'identity',
-    verbs: RUN,
+    verbs: RUN_AND_PLAN,
     parse: parse.bucket,
     doc: 'bucket receiving the COGs and JPEG previews (never the input bucket)',
   }),
   s3Endpoint: define({
     flags: '-e, --s3-endpoint <host|url>',
     scope: 'identity',
-    verbs: RUN,
+    verbs: RUN_AND_PLAN,
     parse: parse.endpoint,
     defaultText: 'AWS',
     doc: 'S3 endpoint; a bare host means https, a URL is used as given (path-style addressing)',
@@ -105,7 +122,7 @@ export const OPTIONS = {
   accessKeyFile: define({
     flags: '-a, --access-key <file>',
     scope: 'watch',
-    verbs: RUN,
+    verbs: RUN_AND_PLAN,
     parse: parse.file,
     defaultText: 'the AWS environment',
     doc: 'file holding the S3 access key id (trimmed); without -a/-s the AWS environment variables and profiles apply',
@@ -113,7 +130,7 @@ export const OPTIONS = {
   secretKeyFile: define({
     flags: '-s, --secret-key <file>',
     scope: 'watch',
-    verbs: RUN,
+    verbs: RUN_AND_PLAN,
     parse: parse.file,
     defaultText: 'the AWS environment',
     doc: 'file holding the S3 secret access key',
@@ -146,7 +163,7 @@ export const OPTIONS = {
   executor: define({
     flags: '--executor <name>',
     scope: 'watch',
-    verbs: RUN,
+    verbs: RUN_AND_PLAN,
     parse: parse.choice(['local', 'condor'] as const),
     choices: ['local', 'condor'],
     default: 'local' as const,
@@ -218,7 +235,7 @@ export const OPTIONS = {
   stac: define({
     flags: '--stac',
     scope: 'watch',
-    verbs: RUN,
+    verbs: RUN_AND_PLAN,
     parse: parse.flag,
     default: true,
     negatable: true,
@@ -227,7 +244,7 @@ export const OPTIONS = {
   stacItemSuffix: define({
     flags: '--stac-item-suffix <suffix>',
     scope: 'watch',
-    verbs: RUN,
+    verbs: RUN_AND_PLAN,
     parse: parse.suffix,
     default: '.json',
     doc: "what replaces a COG's .tif in its STAC item's key (x.tif → x.json)",
@@ -299,7 +316,7 @@ export const OPTIONS = {
   maxPixels: define({
     flags: '--max-pixels <n>',
     scope: 'home',
-    verbs: ENGINE,
+    verbs: LIMITS,
     parse: parse.integer(1),
     default: 2_000_000_000,
     doc: 'inputs with more pixels are rejected before any conversion',
@@ -307,7 +324,7 @@ export const OPTIONS = {
   maxBands: define({
     flags: '--max-bands <n>',
     scope: 'home',
-    verbs: ENGINE,
+    verbs: LIMITS,
     parse: parse.integer(1),
     default: 64,
     doc: 'inputs with more bands are rejected before any conversion',
@@ -442,6 +459,13 @@ export const OPTIONS = {
     parse: parse.flag,
     doc: 'convert what was claimed (and resume unfinished runs) before returning',
   }),
+  dryRun: define({
+    flags: '--dry-run',
+    scope: 'command',
+    verbs: ['poll'],
+    parse: parse.flag,
+    doc: "list what would be claimed and every row's verdict (the keys it would write, or why it would fail), with a total; writes nothing to S3 or the home, takes no lock",
+  }),
   foreground: define({
     flags: '--foreground',
     scope: 'command',
@@ -460,9 +484,9 @@ export const OPTIONS = {
   json: define({
     flags: '--json',
     scope: 'command',
-    verbs: ['status', 'config'],
+    verbs: ['status', 'config', 'poll', 'plan'],
     parse: parse.flag,
-    doc: 'print the same data as JSON',
+    doc: 'print the same data as JSON (poll: with --dry-run)',
   }),
   jobs: define({
     flags: '--jobs, --nobatch',

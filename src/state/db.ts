@@ -21,7 +21,7 @@ import type {
 } from '../types.js';
 import { CondorBookkeeping, type CondorSubmission } from './condor.js';
 import { Jobs, type JobRecord, type JobStateFields, type NewJob } from './jobs.js';
-import { asDamaged, openState, quickCheck } from './open.js';
+import { asDamaged, openState, openStateReadOnly, quickCheck } from './open.js';
 import { GdalProcesses, type ProcessRecord } from './processes.js';
 import { Removals } from './removals.js';
 import { Runs, type NewRun, type RunRecord } from './runs.js';
@@ -58,14 +58,27 @@ export class StateDB {
   private readonly db: Database.Database;
   private readonly of: ReturnType<typeof concerns>;
 
-  constructor(readonly file: string) {
-    this.db = openState(file);
+  /** Opens (creating, migrating) the state file; or takes a connection opened otherwise (`readOnly`). */
+  constructor(
+    readonly file: string,
+    connection?: Database.Database,
+  ) {
+    this.db = connection ?? openState(file);
     try {
       this.of = concerns(this.db);
     } catch (error) {
       this.db.close();
       throw asDamaged(file, error);
     }
+  }
+
+  /**
+   * The home's state for reading only, changing nothing in the home (see openStateReadOnly);
+   * undefined where the home has none. Its writing methods fail with SQLITE_READONLY.
+   */
+  static readOnly(file: string): StateDB | undefined {
+    const connection = openStateReadOnly(file);
+    return connection === undefined ? undefined : new StateDB(file, connection);
   }
 
   /** Checks every page of the file once at start (quick_check); see open.ts. */

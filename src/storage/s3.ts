@@ -70,6 +70,11 @@ export interface Storage {
   putIfAbsent(bucket: string, key: string, body: string, contentType: string): Promise<boolean>;
   /** The object's content as text, or undefined when it does not exist. */
   getText(bucket: string, key: string): Promise<string | undefined>;
+  /**
+   * Bytes `start` to `end` (inclusive; to the object's end without it) of the object, or undefined
+   * when it does not exist; empty when `start` lies past its end. Reads only (a dry run's S3 access).
+   */
+  getRange(bucket: string, key: string, start: number, end?: number): Promise<Buffer | undefined>;
   /** The object's size and SHA-256 (hex), streamed, or undefined when it does not exist. */
   digest(bucket: string, key: string): Promise<Uploaded | undefined>;
   /** Whether the endpoint refuses a second `If-None-Match: *` create of one key (RGW, MinIO, AWS do; s3rver not). */
@@ -509,6 +514,27 @@ class S3Storage implements Storage {
       } catch (error) {
         if (error instanceof S3ServiceException && (error.name === 'NoSuchKey' || error.name === 'NotFound'))
           return undefined;
+        throw error;
+      }
+    });
+  }
+
+  async getRange(bucket: string, key: string, start: number, end?: number): Promise<Buffer | undefined> {
+    return this.attempt('get', bucket, key, async () => {
+      try {
+        const out = await this.client.send(
+          new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${end ?? ''}` }),
+        );
+        return Buffer.from(await out.Body!.transformToByteArray());
+      } catch (error) {
+        if (error instanceof S3ServiceException && (error.name === 'NoSuchKey' || error.name === 'NotFound'))
+          return undefined;
+        // 416: the range starts past the end (an empty object, a header cut short).
+        if (
+          error instanceof S3ServiceException &&
+          (error.name === 'InvalidRange' || error.$metadata.httpStatusCode === 416)
+        )
+          return Buffer.alloc(0);
         throw error;
       }
     });

@@ -1,7 +1,7 @@
 /** `cogd poll`: one poll now; with `--wait`, until every run it started has finished its post step. */
 import path from 'node:path';
 import { readRunRequest } from '../../config/index.js';
-import { describeError } from '../../errors.js';
+import { describeError, UsageError } from '../../errors.js';
 import type { RunRecord } from '../../state/db.js';
 import { openContext, type Context } from '../context.js';
 import { consoleLevel } from '../output.js';
@@ -45,6 +45,11 @@ function reportProgress(ctx: Context, runIds: number[]): () => void {
 
 export async function pollCommand(flags: PollFlags): Promise<number> {
   const request = readRunRequest('poll', flags);
+  if (request.given.command.json === true)
+    throw new UsageError(
+      '--json goes with --dry-run',
+      'a poll prints one line per run; add --dry-run for its JSON plan',
+    );
   const wait = request.given.command.wait === true;
   // `cogd rm` wakes whoever works on the home with SIGUSR2 (from the moment this process holds the
   // home); SIGHUP, a daemon's reload, means nothing to a poll. Neither may end it.
