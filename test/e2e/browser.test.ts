@@ -87,12 +87,11 @@ describe.skipIf(!available)('the status page in Chromium', () => {
 
     await page.locator('#filter a[data-state="failed"]').click();
     await expect
-      .poll(async () => {
-        const states = await page
-          .locator('#jobs tbody tr')
-          .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-state')));
-        return states.length > 0 && states.every((state) => state === 'failed');
-      })
+      .poll(
+        async () =>
+          (await page.locator('#jobs tbody tr').count()) > 0 &&
+          (await page.locator('#jobs tbody tr:not([data-state="failed"])').count()) === 0,
+      )
       .toBe(true);
     expect(page.url()).toMatch(/\/runs\/1\?state=failed$/);
     const rows = page.locator('#jobs tbody tr');
