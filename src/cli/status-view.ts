@@ -4,10 +4,10 @@
  * layout is tested with fixed data.
  */
 import os from 'node:os';
-import { watchBatchName } from '../manifest/names.js';
+import { resultKey, watchBatchName } from '../manifest/names.js';
 import { parseTarget } from '../manifest/targets.js';
 import type { HolderRole } from '../daemon/home.js';
-import type { Hold, JobRecord, JobsInState, RunRecord, StateDB } from '../state/db.js';
+import type { Hold, JobRecord, JobRow, JobsInState, RunRecord, StateDB } from '../state/db.js';
 import type { JobState } from '../types.js';
 
 export interface JobCounts {
@@ -42,6 +42,10 @@ export interface StatusReport {
     warning: string | null;
     /** The user's hold (`cogd hold w3`): it does not poll; null when not held. */
     hold: Hold | null;
+    /** When its input bucket was last listed; null: not yet. */
+    lastPolledAt: string | null;
+    /** Why that last poll failed; null when it worked. */
+    lastPollError: string | null;
   }>;
   runs: Array<{
     id: number;
@@ -155,6 +159,7 @@ export function buildStatus(
       conditionalWrites: w.conditionalWrites,
       warning: w.warning,
       hold: heldWatches.get(w.id) ?? null,
+      ...lastPollOf(db, w.id),
     })),
     runs: runs.map((run) => {
       const counts = emptyCounts();
@@ -209,20 +214,13 @@ export function buildStatus(
       .jobsOfRuns(runs.map((r) => r.id))
       .filter((j) => jobLine === undefined || j.line === jobLine);
     const created = new Map(runs.map((r) => [r.id, r.createdAt]));
-    report.jobs = records.map((j) => {
-      const hold = j.state === 'idle' ? (heldJobs.get(j.id) ?? heldRuns.get(j.runId) ?? null) : null;
-      return {
-        id: `${j.runId}.${j.line}`,
-        run: j.runId,
-        line: j.line,
-        key: j.imageKey,
-        state: hold === null ? j.state : 'held',
-        attempts: j.attempts,
-        error: hold === null ? j.error : `held by ${hold.by}: ${hold.reason}`,
-        createdAt: created.get(j.runId) ?? '',
-        hold,
-      };
-    });
+    report.jobs = records.map((j) =>
+      jobView(
+        j,
+        created.get(j.runId) ?? '',
+        j.state === 'idle' ? (heldJobs.get(j.id) ?? heldRuns.get(j.runId) ?? null) : null,
+      ),
+    );
   }
   if (query.holds === true) report.holds = heldView(db, report.owner, filter === undefined ? undefined : report);
   return report;
@@ -270,6 +268,155 @@ function runEndOf(db: StateDB, runId: number): Pick<StatusReport['runs'][number]
         ? null
         : { state: end.notifyState, result: end.notifyResult, endedAt: end.notifyEndedAt },
   };
+}
+
+/** A job as `cogd status --jobs --json` and the status page's job list show it. */
+export type JobView = NonNullable<StatusReport['jobs']>[number];
+
+/** `hold`: the user's hold on the waiting job or its run; it then shows as held, with the reason. */
+export function jobView(
+  j: Pick<JobRecord, 'runId' | 'line' | 'imageKey' | 'state' | 'attempts' | 'error'>,
+  createdAt: string,
+  hold: Hold | null = null,
+): JobView {
+  return {
+    id: `${j.runId}.${j.line}`,
+    run: j.runId,
+    line: j.line,
+    key: j.imageKey,
+    state: hold === null ? j.state : 'held',
+    attempts: j.attempts,
+    error: hold === null ? j.error : `held by ${hold.by}: ${hold.reason}`,
+    createdAt,
+    hold,
+  };
+}
+
+/** Job states a list may be filtered to. */
+export const JOB_STATES: readonly JobState[] = ['idle', 'running', 'held', 'converted', 'failed', 'removed'];
+
+/** Jobs per page of the status page and its API. */
+export const JOBS_PAGE_SIZE = 100;
+
+/** A job of a page: what `status --jobs` shows of it, and its timings. */
+export interface JobOfPage extends JobView {
+  /** When its last attempt started running; null if it never ran. */
+  startedAt: string | null;
+  /** When it reached its final state. */
+  finishedAt: string | null;
+  /** From its last start to its end (or to now while it runs); null if it never ran. */
+  durationMs: number | null;
+}
+
+export interface JobsPage {
+  run: number;
+  /** The state listed; null for all. */
+  state: JobState | null;
+  /** 1-based. */
+  page: number;
+  pageSize: number;
+  /** Jobs in the state (all jobs when state is null). */
+  total: number;
+  pages: number;
+  jobs: JobOfPage[];
+}
+
+/** A job with its timings, as of `now`. */
+export function jobOfPage(j: JobRow, createdAt: string, now = Date.now()): JobOfPage {
+  const end = j.finishedAt === null ? (j.state === 'running' ? now : null) : Date.parse(j.finishedAt);
+  return {
+    ...jobView(j, createdAt),
+    startedAt: j.startedAt,
+    finishedAt: j.finishedAt,
+    durationMs: j.startedAt === null || end === null ? null : Math.max(0, end - Date.parse(j.startedAt)),
+  };
+}
+
+/**
+ * One page of a run's jobs in manifest order, in one state or all: read with LIMIT/OFFSET off an
+ * index, so a page of a 100,000-row run costs what a page of a small one does. Undefined: no such run.
+ */
+export function jobsPage(
+  db: StateDB,
+  runId: number,
+  query: { state?: JobState | undefined; page?: number | undefined } = {},
+): JobsPage | undefined {
+  const run = db.run(runId);
+  if (run === undefined) return undefined;
+  const total = db.countJobs(runId, query.state);
+  const pages = Math.max(1, Math.ceil(total / JOBS_PAGE_SIZE));
+  const page = Math.max(1, Math.floor(query.page ?? 1));
+  const rows = db.jobsPage(runId, query.state, JOBS_PAGE_SIZE, (page - 1) * JOBS_PAGE_SIZE);
+  const now = Date.now();
+  return {
+    run: runId,
+    state: query.state ?? null,
+    page,
+    pageSize: JOBS_PAGE_SIZE,
+    total,
+    pages,
+    jobs: rows.map((row) => jobOfPage(row, run.createdAt, now)),
+  };
+}
+
+/** What the run page shows beyond its line of `cogd status`: the manifest's keys, timings, results. */
+export interface RunDetail {
+  id: number;
+  watch: string;
+  batchName: string;
+  inputBucket: string;
+  outputBucket: string;
+  manifestKey: string;
+  processingKey: string;
+  state: RunRecord['state'];
+  claimStep: RunRecord['claimStep'];
+  createdAt: string;
+  finishedAt: string | null;
+  /** From the claim to the end of the post step (or to now). */
+  durationMs: number;
+  rowsTotal: number | null;
+  processed: number | null;
+  failed: number | null;
+  manifestError: string | null;
+  postError: string | null;
+  /** The result CSVs written next to the manifest (s3:// URLs), once the run is done. */
+  results: { processed: string | null; failed: string | null; errors: string | null };
+}
+
+export function runDetail(run: RunRecord, now = Date.now()): RunDetail {
+  const done = run.state === 'done';
+  const url = (kind: 'processed' | 'failed' | 'errors'): string =>
+    `s3://${run.inputBucket}/${resultKey(run.base, kind, run.ts)}`;
+  const anyFailed = (run.failed ?? 0) > 0 || run.error !== null;
+  return {
+    id: run.id,
+    watch: `w${run.watchId}`,
+    batchName: run.batchName,
+    inputBucket: run.inputBucket,
+    outputBucket: run.outputBucket,
+    manifestKey: run.manifestKey,
+    processingKey: run.processingKey,
+    state: run.state,
+    claimStep: run.claimStep,
+    createdAt: run.createdAt,
+    finishedAt: run.finishedAt,
+    durationMs: Math.max(0, (run.finishedAt === null ? now : Date.parse(run.finishedAt)) - Date.parse(run.createdAt)),
+    rowsTotal: run.rowsTotal,
+    processed: run.processed,
+    failed: run.failed,
+    manifestError: run.error,
+    postError: run.postError,
+    results: {
+      processed: done && (run.processed ?? 0) > 0 ? url('processed') : null,
+      failed: done && anyFailed ? url('failed') : null,
+      errors: done && anyFailed ? url('errors') : null,
+    },
+  };
+}
+
+function lastPollOf(db: StateDB, watchId: number): { lastPolledAt: string | null; lastPollError: string | null } {
+  const { at, error } = db.lastPoll(watchId);
+  return { lastPolledAt: at, lastPollError: error };
 }
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
@@ -356,6 +503,7 @@ export function renderBatch(report: StatusReport, now = new Date()): string {
     }
     if (w.warning !== null) notes.push(`watch ${w.id}: warning: ${w.warning}`);
     if (w.hold !== null) notes.push(`watch ${w.id}: ${holdText(w.hold)}; not polling (cogd release ${w.id})`);
+    if (w.lastPollError !== null) notes.push(`watch ${w.id}: last poll failed: ${w.lastPollError}`);
   }
   for (const r of report.runs) {
     if (r.retryOf !== null) notes.push(`run ${r.id} ${r.manifest}: retry of ${r.retryOf}`);

@@ -6,6 +6,7 @@
 import { accessSync, constants, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
+import { isLoopback, splitAddress } from './parse.js';
 import type { WatchIdentity, WatchSettings } from '../types.js';
 import type { Backoff } from '../util/backoff.js';
 import {
@@ -315,6 +316,21 @@ function checkProgram(program: string, searchPath: string): void {
       `--on-run-end: no program "${program}" on PATH`,
       'give its path, or the name of a program on PATH (the command runs without a shell)',
     );
+}
+
+/**
+ * The status page shows bucket names, keys and errors: it is served on loopback, or elsewhere only
+ * behind a bearer token.
+ */
+export function checkHttp(settings: { http: string | false; httpTokenFile: string | undefined }): void {
+  if (settings.http === false || settings.httpTokenFile !== undefined) return;
+  const { host } = splitAddress(settings.http);
+  if (!isLoopback(host)) {
+    throw new UsageError(
+      `--http ${settings.http} would serve the status page beyond this machine without a token`,
+      'pass --http-token-file FILE (a bearer token clients must send), or serve on loopback (--http 127.0.0.1:9464) behind an SSH tunnel or a proxy',
+    );
+  }
 }
 
 /** The real path of `p` where it exists (symlinks resolved), else `p` itself. */

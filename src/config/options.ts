@@ -56,6 +56,8 @@ export interface OptionSpec<T = unknown, S extends Scope = Scope> {
   choices?: readonly string[];
   /** A `--no-…` form sets it back to false. */
   negatable?: boolean;
+  /** For a flag whose value is optional (`--http [addr:port]`): the value it takes when given bare. */
+  bare?: string;
   /** The flag may be given several times; its values are collected (parse reads a JSON list). */
   repeatable?: boolean;
   /** How a value is shown (milliseconds as seconds…). @defaultValue String */
@@ -481,6 +483,36 @@ export const OPTIONS = {
     doc: '--notify-url: delay before the second POST; doubles each time (at most 5 min), ±20% jitter',
   }),
 
+  http: define({
+    flags: '--http [addr:port]',
+    scope: 'home',
+    verbs: ['start'],
+    parse: parse.listenAddress,
+    bare: '127.0.0.1:9464',
+    negatable: true,
+    default: false,
+    defaultText: 'off',
+    show: (value) => (value === false ? 'off' : value),
+    doc: 'serve the status page, its JSON API and Prometheus /metrics, read-only, on this address (127.0.0.1:9464 when given bare; --no-http: off). Any address but loopback needs --http-token-file',
+  }),
+  httpTokenFile: define({
+    flags: '--http-token-file <file>',
+    scope: 'home',
+    verbs: ['start'],
+    parse: parse.file,
+    defaultText: 'none',
+    doc: 'file holding a bearer token every HTTP request must send (Authorization: Bearer …); needed to serve on any address but loopback',
+  }),
+  httpOpenMetrics: define({
+    flags: '--http-open-metrics',
+    scope: 'home',
+    verbs: ['start'],
+    parse: parse.flag,
+    default: false,
+    negatable: true,
+    doc: 'leave /metrics and /healthz open without the token (for a Prometheus that sends none)',
+  }),
+
   // ---- this command only
   home: define({
     flags: '--home <dir>',
@@ -676,8 +708,10 @@ export function readGiven(verb: Verb, raw: Readonly<Record<string, unknown>>): P
   for (const name of optionsOf(verb)) {
     const value = raw[attributeOf(name)];
     if (value === undefined) continue;
+    const spec = OPTIONS[name] as OptionSpec;
     const text = typeof value === 'string' ? value : JSON.stringify(value);
-    given[name] = typeof value === 'boolean' ? value : (OPTIONS[name] as OptionSpec).parse(text, flagLabel(name));
+    if (value === true && spec.bare !== undefined) given[name] = spec.parse(spec.bare, flagLabel(name));
+    else given[name] = typeof value === 'boolean' ? value : spec.parse(text, flagLabel(name));
   }
   return given;
 }

@@ -245,3 +245,30 @@ export const httpUrl: Parser<string | null> = (raw, flagName) => {
     throw new UsageError(`${flagName} uses ${url.protocol}; only http and https are supported`);
   return url.href;
 };
+
+/**
+ * Where to listen: `host:port` (a name, an IPv4 address, or an IPv6 one in brackets: `[::1]:9464`);
+ * port 0 lets the system pick one. Returned as given, checked.
+ */
+export const listenAddress: Parser<string | false> = (raw, flagName) => {
+  const value = raw.trim();
+  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
+  if (match === null || Number(match[2]) > 65535) {
+    throw new UsageError(
+      `${flagName} "${raw}" is not an address and port`,
+      'for example 127.0.0.1:9464, [::1]:9464 or 0.0.0.0:9464 (with --http-token-file)',
+    );
+  }
+  return value;
+};
+
+/** The host and port of a listen address made by `listenAddress`. */
+export function splitAddress(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  return { host: address.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(address.slice(at + 1)) };
+}
+
+/** Whether a host is this machine's loopback (only this machine can reach it). */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

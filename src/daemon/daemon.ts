@@ -9,7 +9,7 @@ import type { EngineConfig } from '../config/index.js';
 import { exponential, type Backoff } from '../util/backoff.js';
 import { retry } from '../util/retry.js';
 import { planManifest } from '../dag/plan.js';
-import { Scheduler } from '../dag/scheduler.js';
+import { Scheduler, type JobObserver } from '../dag/scheduler.js';
 import { CogdError, describeError } from '../errors.js';
 import { CondorExecutor } from '../executors/condor/executor.js';
 import { cleanScratch, LocalExecutor } from '../executors/local.js';
@@ -18,7 +18,7 @@ import type { Log } from '../log/index.js';
 import { MANIFEST_FILE } from '../manifest/names.js';
 import { post, recordPostFailure } from '../post/post.js';
 import type { RunRecord, StateDB } from '../state/db.js';
-import { createStorage, type Storage } from '../storage/s3.js';
+import { createStorage, type S3Observer, type Storage } from '../storage/s3.js';
 import type { S3Settings, Watch } from '../types.js';
 import { claim, continueClaim, forgetClaim, LostClaim, writeRunInfo } from '../watch/claim.js';
 import { findNewManifests } from '../watch/poll.js';
@@ -30,6 +30,15 @@ import { settleRemovals } from './removal.js';
 import { collectWhileIdle } from './node-flags.js';
 
 export type DaemonOptions = EngineConfig;
+
+/** How a finished run ended: every row processed, some rows failed, or the manifest rejected whole. */
+export type RunOutcome = 'processed' | 'failures' | 'rejected';
+
+/** Who watches the engine work (the metrics of `--http`): polls, runs, job attempts and S3 traffic. */
+export interface EngineObserver extends JobObserver, S3Observer {
+  polled(watchId: number, failed: boolean): void;
+  runFinished(outcome: RunOutcome): void;
+}
 
 /** Attempts of a post step within one poll before the run is left in `post` for the next poll. */
 const POST_ATTEMPTS = 3;
@@ -61,6 +70,7 @@ export class Daemon {
     private readonly db: StateDB,
     private readonly log: Log,
     private readonly options: DaemonOptions,
+    private readonly observer?: EngineObserver,
   ) {
     this.logDir = homePaths(options.home).logs;
     // cogd's own subdirectory of the scratch directory: the only part of it cogd ever deletes.
@@ -79,6 +89,7 @@ export class Daemon {
     this.scheduler = new Scheduler(db, {
       jobTimeoutMs: options.jobTimeoutMs,
       retryTimeouts: options.retryTimeouts,
+      observer,
     });
     this.runEnds = new RunEnds(db, log, options.runEnd, this.processes);
   }
@@ -108,7 +119,7 @@ export class Daemon {
     const key = JSON.stringify([settings.endpoint, settings.accessKeyFile, settings.secretKeyFile, settings.region]);
     let storage = this.storages.get(key);
     if (storage === undefined) {
-      storage = createStorage(settings, { log: this.log });
+      storage = createStorage(settings, { log: this.log, observer: this.observer });
       this.storages.set(key, storage);
       storage.catch(() => this.storages.delete(key));
     }
@@ -143,8 +154,18 @@ export class Daemon {
       );
     }
     const started = this.resume(watch.id, planOnly);
-    const storage = await this.storageFor(watch.s3);
-    const manifests = await findNewManifests(storage, this.db, watch);
+    let manifests: Awaited<ReturnType<typeof findNewManifests>>;
+    let storage: Storage;
+    try {
+      storage = await this.storageFor(watch.s3);
+      manifests = await findNewManifests(storage, this.db, watch);
+    } catch (error) {
+      this.db.setWatchPolled(watch.id, describeError(error));
+      this.observer?.polled(watch.id, true);
+      throw error;
+    }
+    this.db.setWatchPolled(watch.id, null);
+    this.observer?.polled(watch.id, false);
     this.log.info('Watch:Polled', { watch: watch.id, pattern: watch.pattern, found: manifests.length });
     if (manifests.length > 0) await this.checkConditionalWrites(watch, storage);
     for (const object of manifests) {
@@ -372,12 +393,14 @@ export class Daemon {
 
   private async postWithRetries(run: RunRecord, storage: Storage, log: Log): Promise<void> {
     try {
-      await retry(() => post({ db: this.db, storage, log }, this.db.run(run.id)!), {
+      const result = await retry(() => post({ db: this.db, storage, log }, this.db.run(run.id)!), {
         attempts: POST_ATTEMPTS,
         backoff: POST_BACKOFF,
         onRetry: (error, attempt) =>
           log.warn('Run:PostAttemptFailed', { attempt, of: POST_ATTEMPTS, reason: describeError(error) }),
       });
+      const rejected = (this.db.run(run.id)?.error ?? null) !== null;
+      this.observer?.runFinished(rejected ? 'rejected' : result.failed > 0 ? 'failures' : 'processed');
     } catch (error) {
       log.warn('Run:PostAttemptFailed', { attempt: POST_ATTEMPTS, of: POST_ATTEMPTS, reason: describeError(error) });
       await recordPostFailure({ db: this.db, log }, run, error);

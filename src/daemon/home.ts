@@ -19,6 +19,8 @@ export const homePaths = (home: string) => ({
   db: path.join(home, 'cogd.db'),
   lock: path.join(home, 'cogd.lock'),
   pid: path.join(home, 'cogd.pid'),
+  /** Where the daemon serves its status page (`--http`): its URL, then its pid. */
+  http: path.join(home, 'cogd.http'),
   logs: path.join(home, 'logs'),
   daemonLog: path.join(home, 'logs', 'cogd.log'),
   scratch: path.join(home, 'scratch'),

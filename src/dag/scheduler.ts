@@ -22,6 +22,19 @@ export interface SchedulerOptions {
   jobTimeoutMs: number;
   /** Whether a timed-out job may be retried. @defaultValue false */
   retryTimeouts: boolean;
+  /** Told when attempts start and end (the daemon's metrics). @defaultValue none */
+  observer?: JobObserver | undefined;
+}
+
+/** How an attempt ended: the job's final state, or `retry` (it failed and runs again). */
+export type AttemptOutcome = 'converted' | 'failed' | 'removed' | 'retry';
+
+/** Who wants to know how attempts go (the daemon's metrics); never told of shutdown interruptions. */
+export interface JobObserver {
+  /** An attempt really started, after waiting `waitMs` since its job became ready to run. */
+  attemptStarted(watchId: number, executor: string, waitMs: number): void;
+  /** An attempt ended after `durationMs` (from its start, or from its launch if it never started). */
+  attemptEnded(watchId: number, executor: string, outcome: AttemptOutcome, durationMs: number, error?: unknown): void;
 }
 
 /** The abort reason of an attempt stopped by its deadline. */
@@ -65,6 +78,8 @@ export class Scheduler {
   private readonly inFlight = new Map<number, { controller: AbortController; watchId: number }>();
   private readonly inFlightByWatch = new Map<number, number>();
   private readonly timers = new Map<number, NodeJS.Timeout>();
+  /** When each ready job became ready (its queue wait starts there). */
+  private readonly readySince = new Map<number, number>();
   /** Jobs whose in-flight attempt is being stopped because the user removed them. */
   private readonly removing = new Set<number>();
   private draining = false;
@@ -115,14 +130,16 @@ export class Scheduler {
 
   private enqueue(tracker: Tracker, node: string, notBefore: number): void {
     const wait = notBefore - Date.now();
+    const jobId = tracker.jobs.get(node)!.id;
     if (wait <= 0) {
       tracker.ready.push(node);
+      this.readySince.set(jobId, Date.now());
       return;
     }
-    const jobId = tracker.jobs.get(node)!.id;
     const timer = setTimeout(() => {
       this.timers.delete(jobId);
       tracker.ready.push(node);
+      this.readySince.set(jobId, Date.now());
       this.pump();
     }, wait);
     this.timers.set(jobId, timer);
@@ -168,10 +185,20 @@ export class Scheduler {
     // In flight, but `running` only once the executor starts it: until then it waits for a slot.
     if (!reattach) this.db.setJobState(job.id, 'idle', { attempts: attempt });
     job.attempts = attempt;
+    const launchedAt = Date.now();
+    const observer = this.options.observer;
+    let runningSince: number | undefined;
+    const ended = (outcome: AttemptOutcome, error?: unknown): void =>
+      observer?.attemptEnded(watchId, executor.name, outcome, Date.now() - (runningSince ?? launchedAt), error);
     const started = (): void => {
       if (controller.signal.aborted) return;
       this.db.setJobState(job.id, 'running');
       job.state = 'running';
+      if (runningSince === undefined) {
+        // The first start of this attempt (an eviction starts it again: that is not a new wait).
+        runningSince = Date.now();
+        observer?.attemptStarted(watchId, executor.name, runningSince - (this.readySince.get(job.id) ?? launchedAt));
+      }
     };
     const files = new StepFiles(tracker.run.runDir, job.logName ?? `line${job.line}`);
     const log = tracker.log.child({ job: job.id, key: job.imageKey });
@@ -214,6 +241,7 @@ export class Scheduler {
       job.state = 'converted';
       files.log(`converted in ${((Date.now() - startedAt) / 1000).toFixed(2)} s`);
       log.info('Job:Converted', { attempt, ms: Date.now() - startedAt });
+      ended('converted');
       this.settle(tracker, node);
     } catch (caught) {
       const timeout = controller.signal.reason instanceof JobTimeout ? controller.signal.reason : undefined;
@@ -225,6 +253,7 @@ export class Scheduler {
         job.state = 'removed';
         files.log('removed by user');
         log.info('Job:Removed', { attempt });
+        ended('removed');
         this.settle(tracker, node);
       } else if (controller.signal.reason instanceof HoldNow) {
         // Stopped by `cogd hold --now`: not the job's fault; it runs again once released.
@@ -251,6 +280,7 @@ export class Scheduler {
         job.error = reason;
         files.log(`failed: ${reason}`);
         log.warn('Job:Failed', { attempt, of: total, reason, permanent });
+        ended('failed', error);
         this.settle(tracker, node);
       } else {
         const delay = delayFor(tracker.backoff, attempt);
@@ -260,12 +290,14 @@ export class Scheduler {
         job.error = reason;
         files.log(`attempt ${attempt} of ${total} failed: ${reason}; retrying in ${(delay / 1000).toFixed(1)} s`);
         log.info('Job:Retry', { attempt, of: total, reason, delayMs: delay });
+        ended('retry', error);
         retryAt = notBefore;
       }
     } finally {
       clock.stop();
       await files.flush();
       this.inFlight.delete(job.id);
+      this.readySince.delete(job.id);
       this.inFlightByWatch.set(watchId, (this.inFlightByWatch.get(watchId) ?? 1) - 1);
       // Fix: the retry is queued only now. Queued in `catch`, it could start while this attempt
       // still flushed its log (a zero or short back-off, any pump meanwhile): this cleanup then
@@ -351,6 +383,7 @@ export class Scheduler {
       const timer = this.timers.get(jobId);
       if (timer !== undefined) clearTimeout(timer);
       this.timers.delete(jobId);
+      this.readySince.delete(jobId);
       tracker.ready = tracker.ready.filter((n) => n !== node);
       if (tracker.executor.detached?.(jobId) === true) {
         tracker.executor

@@ -28,7 +28,14 @@ import { Removals } from './removals.js';
 import { Runs, type HookOutcome, type NewRun, type RunEndDue, type RunEndRecord, type RunRecord } from './runs.js';
 import { HomeSettingsTable, WatchGivenTable, type StoredSetting } from './settings.js';
 import { SkippedObjects, type ListedObject } from './skipped.js';
-import { StatusQueries, type ExecutorHeld, type HoldReason, type JobsInState } from './status.js';
+import {
+  StatusQueries,
+  type ExecutorHeld,
+  type HoldReason,
+  type JobRow,
+  type JobsInState,
+  type LiveJobCount,
+} from './status.js';
 import { Watches } from './watches.js';
 
 export type { WatchIdentity, WatchSettings } from '../types.js';
@@ -38,7 +45,7 @@ export type { ProcessRecord } from './processes.js';
 export type { HookOutcome, NewRun, RunEndDue, RunEndRecord, RunRecord } from './runs.js';
 export type { StoredSetting } from './settings.js';
 export type { CondorJobHold, Hold, HeldEntry } from './holds.js';
-export type { ExecutorHeld, HoldReason, JobsInState } from './status.js';
+export type { ExecutorHeld, HoldReason, JobRow, JobsInState, LiveJobCount } from './status.js';
 
 /** The concerns, each with its statements prepared on this connection. */
 function concerns(db: Database.Database) {
@@ -125,6 +132,12 @@ export class StateDB {
   }
   setWatchWarning(watchId: number, warning: string | null): void {
     this.of.watches.setWarning(watchId, warning);
+  }
+  setWatchPolled(watchId: number, error: string | null): void {
+    this.of.watches.setPolled(watchId, error);
+  }
+  lastPoll(watchId: number): { at: string | null; error: string | null } {
+    return this.of.watches.lastPoll(watchId);
   }
 
   // ---- settings (settings.ts)
@@ -372,5 +385,21 @@ export class StateDB {
   }
   executorHeld(): ExecutorHeld[] {
     return this.of.status.executorHeld();
+  }
+  jobsPage(runId: number, state: JobState | undefined, limit: number, offset: number): JobRow[] {
+    return this.of.status.jobsPage(runId, state, limit, offset);
+  }
+  countJobs(runId: number, state: JobState | undefined): number {
+    return this.of.status.countJobs(runId, state);
+  }
+  jobRow(runId: number, line: number): JobRow | undefined {
+    return this.of.status.jobRow(runId, line);
+  }
+  liveJobCounts(): LiveJobCount[] {
+    return this.of.status.liveJobCounts();
+  }
+  /** Whether the connection answers (the daemon's health check). */
+  ping(): boolean {
+    return this.of.status.ping();
   }
 }

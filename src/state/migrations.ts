@@ -239,4 +239,31 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       ALTER TABLE runs ADD COLUMN retry_of INTEGER REFERENCES runs (id);
     `,
   },
+  {
+    version: 10,
+    name: 'status page: job timings, jobs paged by state',
+    sql: `
+      -- When a job's last attempt started running, and when the job reached its final state (ISO
+      -- 8601): the status page shows each job's duration. Kept by a trigger, so every writer of a
+      -- job's state (the scheduler, the HTCondor follower, removals) is covered without each one
+      -- naming the columns. Recursive triggers are off (SQLite's default): its own UPDATE does not
+      -- fire it again.
+      ALTER TABLE jobs ADD COLUMN started_at TEXT;
+      ALTER TABLE jobs ADD COLUMN finished_at TEXT;
+      CREATE TRIGGER jobs_timing AFTER UPDATE OF state ON jobs WHEN NEW.state IS NOT OLD.state
+      BEGIN
+        UPDATE jobs SET
+          started_at = CASE WHEN NEW.state = 'running' THEN NEW.updated_at ELSE started_at END,
+          finished_at = CASE WHEN NEW.state IN ('converted', 'failed', 'removed') THEN NEW.updated_at ELSE NULL END
+        WHERE id = NEW.id;
+      END;
+      -- A run's jobs in one state, in manifest order: a page of 100 failed jobs of a 100,000-row run
+      -- is read from the index, never sorted. (run_id, state) alone is its prefix, so it goes.
+      CREATE INDEX jobs_run_state_line ON jobs (run_id, state, line);
+      DROP INDEX jobs_run_state;
+      -- When a watch's input bucket was last listed, and why that failed if it did (status shows it).
+      ALTER TABLE watches ADD COLUMN last_polled_at TEXT;
+      ALTER TABLE watches ADD COLUMN last_poll_error TEXT;
+    `,
+  },
 ];

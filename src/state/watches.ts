@@ -97,6 +97,8 @@ const SQL = {
   remove: 'UPDATE watches SET removed_at = ? WHERE id = ? AND removed_at IS NULL',
   setConditionalWrites: 'UPDATE watches SET conditional_writes = ? WHERE id = ?',
   setWarning: 'UPDATE watches SET warning = ? WHERE id = ?',
+  setPolled: 'UPDATE watches SET last_polled_at = ?, last_poll_error = ? WHERE id = ?',
+  lastPoll: 'SELECT last_polled_at AS at, last_poll_error AS error FROM watches WHERE id = ?',
 };
 
 export class Watches {
@@ -169,6 +171,21 @@ export class Watches {
   }
 
   /** What a user should know about a watch (shown by `cogd status`); null clears it. */
+  /** Records a poll of the watch's input bucket: now, and why it failed (null: it worked). */
+  setPolled(watchId: number, error: string | null): void {
+    this.sql.setPolled.run(now(), error, watchId);
+  }
+
+  /** When the watch's input bucket was last listed, and why that failed if it did. */
+  lastPoll(watchId: number): { at: string | null; error: string | null } {
+    return (
+      (this.sql.lastPoll.get(watchId) as { at: string | null; error: string | null } | undefined) ?? {
+        at: null,
+        error: null,
+      }
+    );
+  }
+
   setWarning(watchId: number, warning: string | null): void {
     this.sql.setWarning.run(warning, watchId);
   }

@@ -40,6 +40,8 @@ const fixed: StatusReport = {
       conditionalWrites: false,
       warning: null,
       hold: null,
+      lastPolledAt: null,
+      lastPollError: null,
     },
   ],
   runs: [
@@ -245,6 +247,8 @@ describe('status --json', () => {
           conditionalWrites: null,
           warning: null,
           hold: null,
+          lastPolledAt: null,
+          lastPollError: null,
         },
       ],
       runs: [
