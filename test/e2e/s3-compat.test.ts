@@ -238,7 +238,10 @@ describe.runIf(onCeph)('two cogd installations on one bucket (RGW)', () => {
       expect(Math.min(...runs)).toBeGreaterThan(0); // and both took part
       expect(statuses.flatMap((s) => s.runs).every((r) => r.state === 'done' && r.counts.done === 1)).toBe(true);
       expect(statuses.map((s) => s.watches[0]?.conditionalWrites)).toEqual([true, true]);
-      expect((await keys(buckets.output, 'copies/')).length).toBe(40);
+      // Each image once: its COG, its preview and its STAC item.
+      const outputs = await keys(buckets.output, 'copies/');
+      expect(outputs.length).toBe(60);
+      for (const ext of ['.tif', '.jpg', '.json']) expect(outputs.filter((k) => k.endsWith(ext)).length).toBe(20);
     } finally {
       for (const home of homes) await cogd(['stop', '--home', home]);
     }
