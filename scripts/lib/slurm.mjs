@@ -337,3 +337,15 @@ export async function startSlurm(options = {}) {
     throw new Error(`${error instanceof Error ? error.message : String(error)}\n${tails.join('\n')}`);
   }
 }
+
+// `node scripts/lib/slurm.mjs install [--accounting]`: what .ci/run calls to install the packages.
+if (import.meta.url === `file://${process.argv[1]}` && process.argv[2] === 'install') {
+  const accounting = process.argv.includes('--accounting');
+  installSlurm({ accounting, log: (line) => console.log(line) }).then(
+    (done) => console.log(`Slurm: ${done}`),
+    (error) => {
+      console.error(error instanceof Error ? error.message : String(error));
+      process.exitCode = 1;
+    },
+  );
+}
