@@ -61,7 +61,8 @@ export async function installSlurm(options = {}) {
   // a policy-rc.d that says "no" stops that — written only where none exists, and removed after.
   const policy = '/usr/sbin/policy-rc.d';
   const ownPolicy = !existsSync(policy);
-  if (ownPolicy) await writeFile(policy, '#!/bin/sh\n# written by cogd\'s Slurm test launcher\nexit 101\n', { mode: 0o755 });
+  if (ownPolicy)
+    await writeFile(policy, "#!/bin/sh\n# written by cogd's Slurm test launcher\nexit 101\n", { mode: 0o755 });
   const env = { DEBIAN_FRONTEND: 'noninteractive' };
   const started = Date.now();
   try {
@@ -69,7 +70,8 @@ export async function installSlurm(options = {}) {
     // Another apt-get may hold the lock (CI images install more at once): wait for it.
     const lock = ['-o', 'DPkg::Lock::Timeout=600'];
     const update = await execa('apt-get', [...lock, 'update', '-qq'], { env, reject: false, all: true });
-    if (update.exitCode !== 0) options.log?.(`Slurm launcher: apt-get update failed, installing from the cached lists: ${update.all}`);
+    if (update.exitCode !== 0)
+      options.log?.(`Slurm launcher: apt-get update failed, installing from the cached lists: ${update.all}`);
     const install = await execa('apt-get', [...lock, 'install', '-y', '-qq', '--no-install-recommends', ...packages], {
       env,
       reject: false,
@@ -128,7 +130,12 @@ export async function startSlurm(options = {}) {
   await chmod(dir, 0o755);
   for (const sub of ['run', 'log', 'state', 'spool', 'etc']) await mkdir(path.join(dir, sub), { recursive: true });
   await mkdir(path.join(dir, 'munge'), { mode: 0o700 });
-  const [ctldPort, slurmdPort, dbdPort, dbPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [ctldPort, slurmdPort, dbdPort, dbPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const conf = path.join(dir, 'etc', 'slurm.conf');
   const socket = path.join(dir, 'run', 'munge.socket');
   const env = { ...process.env, SLURM_CONF: conf };
@@ -331,7 +338,8 @@ export async function startSlurm(options = {}) {
     const tails = [];
     for (const name of ['munged.log', 'mariadbd.log', 'slurmdbd.log', 'slurmctld.log', 'slurmd.log']) {
       const file = path.join(logs, name);
-      if (existsSync(file)) tails.push(`--- ${name}\n${(await readFile(file, 'utf8')).split('\n').slice(-15).join('\n')}`);
+      if (existsSync(file))
+        tails.push(`--- ${name}\n${(await readFile(file, 'utf8')).split('\n').slice(-15).join('\n')}`);
     }
     await stop();
     throw new Error(`${error instanceof Error ? error.message : String(error)}\n${tails.join('\n')}`);

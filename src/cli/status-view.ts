@@ -56,6 +56,10 @@ export interface StatusReport {
     lastLine: number | null;
     /** Why its held jobs are held (HTCondor's hold reasons), most common first. */
     holdReasons: Array<{ reason: string; jobs: number }>;
+    /** The Slurm job arrays its jobs are in now (the Slurm executor). */
+    slurmArrays?: number[];
+    /** What Slurm says its waiting jobs wait for (Priority, Resources, JobHeldUser…), most common first. */
+    slurmPending?: Array<{ reason: string; jobs: number }>;
   }>;
   totals: JobCounts & { suspended: number };
   jobs?: Array<{
@@ -162,6 +166,9 @@ export function buildStatus(
         firstLine: first,
         lastLine: last,
         holdReasons: counts.held === 0 ? [] : db.holdReasons(run.id),
+        ...(db.hasSlurmSubmissions(run.id)
+          ? { slurmArrays: db.slurmArraysOfRun(run.id), slurmPending: db.slurmPendingNotes(run.id) }
+          : {}),
       };
     }),
     totals,
@@ -237,6 +244,7 @@ export function renderBatch(report: StatusReport, now = new Date()): string {
         : r.firstLine === r.lastLine
           ? `${r.id}.${r.firstLine}`
           : `${r.id}.${r.firstLine} ... ${r.id}.${r.lastLine}`;
+    const arrays = r.slurmArrays ?? [];
     rows.push([
       report.owner,
       r.batchName,
@@ -246,7 +254,7 @@ export function renderBatch(report: StatusReport, now = new Date()): string {
       dash(c.idle),
       dash(c.held),
       dash(c.total),
-      ids,
+      arrays.length === 0 ? ids : `${ids} (Slurm ${arrays.join(',')})`,
     ]);
   }
   const lines = [header(report, now), ...table(rows, new Set([3, 4, 5, 6, 7]))];
@@ -268,6 +276,9 @@ export function renderBatch(report: StatusReport, now = new Date()): string {
       notes.push(
         `run ${r.id} ${r.manifest}: ${jobs} ${jobs === 1 ? 'job' : 'jobs'} ${reason.startsWith('held: ') ? reason : `held: ${reason}`}`,
       );
+    }
+    for (const { reason, jobs } of r.slurmPending ?? []) {
+      notes.push(`run ${r.id} ${r.manifest}: ${jobs} ${jobs === 1 ? 'job waits' : 'jobs wait'} in Slurm: ${reason}`);
     }
     if (r.counts.failed > 0 || r.counts.removed > 0) {
       notes.push(

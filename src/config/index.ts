@@ -273,10 +273,7 @@ export function checkWatchSettings(settings: WatchSettings): void {
       'pass -a/--access-key FILE and -s/--secret-key FILE (files readable by your user only)',
     );
   }
-  if (
-    settings.executor === 'slurm' &&
-    (settings.accessKeyFile === undefined || settings.secretKeyFile === undefined)
-  ) {
+  if (settings.executor === 'slurm' && (settings.accessKeyFile === undefined || settings.secretKeyFile === undefined)) {
     throw new UsageError(
       '--executor slurm needs the S3 keys in files: the jobs read them on the compute nodes, from the shared filesystem',
       'pass -a/--access-key FILE and -s/--secret-key FILE (files readable by your user only, on a filesystem the nodes share)',

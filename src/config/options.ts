@@ -442,7 +442,7 @@ export const OPTIONS = {
     parse: parse.seconds(2),
     default: 15_000,
     show: asSeconds,
-    doc: "slurm: how often cogd asks Slurm about its jobs (one squeue or sacct for all of them)",
+    doc: 'slurm: how often cogd asks Slurm about its jobs (one squeue or sacct for all of them)',
   }),
 
   // ---- this command only

@@ -189,9 +189,13 @@ export const sbatchArg: Parser<string> = (raw, flagName) => {
       `give one option per ${flagName}, with its value after "=": ${flagName}=--qos=high`,
     );
   const name = raw.split('=')[0]!;
-  const own = SBATCH_OWN.find((names) => names.some((n) => name === n || (n.length === 2 && name.startsWith(n) && !name.startsWith('--'))));
+  const own = SBATCH_OWN.find((names) =>
+    names.some((n) => name === n || (n.length === 2 && name.startsWith(n) && !name.startsWith('--'))),
+  );
   if (own !== undefined)
-    throw new UsageError(`${flagName} "${raw}": cogd sets ${own[0]} itself (it names, follows and logs its jobs by it)`);
+    throw new UsageError(
+      `${flagName} "${raw}": cogd sets ${own[0]} itself (it names, follows and logs its jobs by it)`,
+    );
   return raw;
 };
 

@@ -50,7 +50,7 @@ const SQL = {
     WHERE id = ? AND state IN ('idle', 'running', 'held')`,
   arraysOfRun: `SELECT DISTINCT slurm_array FROM jobs WHERE run_id = ? AND slurm_array IS NOT NULL`,
   pendingNotes: `SELECT slurm_note AS reason, COUNT(*) AS jobs FROM jobs WHERE run_id = ? AND slurm_note IS NOT NULL
-    AND state IN ('idle', 'held') GROUP BY slurm_note ORDER BY jobs DESC, reason LIMIT 5`,
+    AND state = 'idle' GROUP BY slurm_note ORDER BY jobs DESC, reason LIMIT 5`,
 };
 
 export class SlurmBookkeeping {

@@ -123,10 +123,14 @@ async function accounting(home: string, slurmConf: string): Promise<AcctTask[]> 
 
 /** squeue's lines for the home's run 1 tasks that still wait or run. */
 async function stillQueued(home: string, slurmConf: string): Promise<string[]> {
-  const result = await execa('squeue', ['-h', '-t', 'pending,running', '-n', (await jobNames(home)).join(','), '-o', '%i %T'], {
-    env: envOf(slurmConf),
-    reject: false,
-  });
+  const result = await execa(
+    'squeue',
+    ['-h', '-r', '-t', 'pending,running', '-n', (await jobNames(home)).join(','), '-o', '%i %T'],
+    {
+      env: envOf(slurmConf),
+      reject: false,
+    },
+  );
   return result.stdout.split('\n').filter(Boolean);
 }
 
@@ -201,5 +205,203 @@ describe.skipIf(conf === '')('the slurm executor', () => {
         expect(await readFile(path.join(dir, name), 'utf8'), name).not.toContain(credentials().secretKey);
       }
     }
+  });
+
+  it('without accounting, follows the jobs with squeue and converts the same', async () => {
+    const home = await tempDir();
+    const buckets = await freshBuckets();
+    const rows = await stageGray(home, buckets, ['a', 'b', 'c']);
+    const run = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home)), ...SLURM], {
+      env: envOf(confNoAccounting),
+    });
+    expect(run.stdout, run.stderr).toMatch(/3 rows, 3 processed, 0 failed/);
+    expect((await results(buckets.input)).processed).toEqual(rows);
+    const log = await readFile(path.join(home, 'logs', 'cogd.log'), 'utf8');
+    expect(log).toMatch(/"message":"Slurm:Accounting".*not available: following jobs with squeue -t all/);
+    // squeue still lists the finished tasks (MinJobAge): one per row, each COMPLETED.
+    const listed = await execa(
+      'squeue',
+      ['-h', '-t', 'all', '-r', '-n', (await jobNames(home)).join(','), '-o', '%i %T'],
+      {
+        env: envOf(confNoAccounting),
+      },
+    );
+    const lines = listed.stdout.split('\n').filter(Boolean);
+    expect(lines.length).toBe(3);
+    expect(lines.every((l) => l.endsWith(' COMPLETED'))).toBe(true);
+  });
+
+  it('cogd status shows the arrays and why jobs wait; cogd rm cancels them with scancel', async () => {
+    const home = await tempDir();
+    const buckets = await freshBuckets();
+    const rows = await stageGray(home, buckets, ['a', 'b', 'c', 'd']);
+    // The tasks may not start for ten minutes: long enough to see them wait, and remove them.
+    const args = [
+      ...(await baseArgs(buckets, home)),
+      ...SLURM,
+      '--sbatch-arg=--begin=now+600',
+      '--schedule',
+      '0 0 1 1 *',
+    ];
+    const env = envOf(conf);
+    const start = await cogd(['start', ...args], { env });
+    expect(start.exitCode, start.stderr).toBe(0);
+    try {
+      await until('the tasks waiting in Slurm', async () =>
+        (await stillQueued(home, conf).catch(() => [])).length === 4 ? true : undefined,
+      );
+      const text = await until('cogd status to say why they wait', async () => {
+        const shown = await cogd(['status', '--home', home], { env });
+        return /4 jobs wait in Slurm: BeginTime/.test(shown.stdout) ? shown.stdout : undefined;
+      });
+      expect(text).toMatch(/1\.1 \.\.\. 1\.4 \(Slurm \d+\)/);
+      const rm = await cogd(['rm', '1', '--home', home], { env });
+      expect(rm.stdout).toMatch(/All jobs in run 1 have been marked for removal/);
+      await until('the run to finish', async () => ((await status(home)).runs[0]?.state === 'done' ? true : undefined));
+      expect(await stillQueued(home, conf)).toEqual([]);
+      const { failed, errors } = await results(buckets.input);
+      expect(failed).toEqual(rows);
+      expect(errors.filter((l) => /removed by user/.test(l)).length).toBe(4);
+      // squeue keeps cancelled jobs listed (MinJobAge); sacct leaves out jobs whose start lies ahead.
+      const listed = await execa('squeue', ['-h', '-t', 'all', '-n', (await jobNames(home)).join(','), '-o', '%i %T'], {
+        env,
+      });
+      const lines = listed.stdout.split('\n').filter(Boolean);
+      expect(lines.length).toBeGreaterThan(0);
+      expect(
+        lines.every((l) => l.endsWith(' CANCELLED')),
+        listed.stdout,
+      ).toBe(true);
+      const log = await readFile(path.join(home, 'logs', 'cogd.log'), 'utf8');
+      expect(log.match(/"message":"Slurm:Cancelled"/g)?.length ?? 0).toBeLessThanOrEqual(1);
+    } finally {
+      await cogd(['stop', '--home', home], { env });
+    }
+  });
+
+  it('cogd stop leaves the tasks in Slurm; the next start follows them without submitting again', async () => {
+    const home = await tempDir();
+    const buckets = await freshBuckets();
+    const rows = await stageGray(home, buckets, ['a', 'b', 'c', 'd']);
+    const gate = path.join(home, 'gate');
+    const env = { ...envOf(conf), PATH: `${await gatedGdal(home, gate)}:${process.env['PATH'] ?? ''}` };
+    const args = [...(await baseArgs(buckets, home)), ...SLURM, '--schedule', '0 0 1 1 *'];
+    expect((await cogd(['start', ...args], { env })).exitCode).toBe(0);
+    try {
+      await until('the tasks in Slurm', async () =>
+        (await stillQueued(home, conf).catch(() => [])).length === 4 ? true : undefined,
+      );
+      const stop = await cogd(['stop', '--home', home], { env });
+      expect(stop.exitCode, stop.stderr).toBe(0);
+      expect((await stillQueued(home, conf)).length).toBe(4); // a stop is not a scancel
+      await writeFile(gate, '');
+      expect((await cogd(['start', ...args], { env })).exitCode).toBe(0);
+      await until(
+        'the run to finish',
+        async () => ((await status(home)).runs[0]?.state === 'done' ? true : undefined),
+        120,
+      );
+    } finally {
+      await cogd(['stop', '--home', home], { env });
+    }
+    expect((await results(buckets.input)).processed).toEqual(rows);
+    const jobs = (await status(home, '--jobs')).jobs!;
+    expect(jobs.map((j) => [j.state, j.attempts])).toEqual(rows.map(() => ['converted', 1]));
+    const tasks = await accounting(home, conf);
+    expect(tasks.length).toBe(4); // one task per row: nothing submitted twice
+    expect(await jobNames(home)).toHaveLength(1);
+  });
+
+  const POINTS: CrashPoint[] = ['slurm:batch-recorded', 'slurm:submitted', 'slurm:result-recorded'];
+
+  it.each(POINTS)('neither loses nor duplicates a job after SIGKILL at %s', async (point) => {
+    const home = await tempDir();
+    const buckets = await freshBuckets();
+    const rows = await stageGray(home, buckets, ['a', 'b', 'c', 'd', 'e']);
+    const args = ['poll', '--wait', ...(await baseArgs(buckets, home)), ...SLURM];
+    const crashed = await cogd(args, { env: { ...envOf(conf), COGD_TEST_CRASH_AT: point } });
+    expect(crashed.exitCode, `${crashed.stdout}${crashed.stderr}`).toBe(-1);
+    const again = await cogd(args, { env: envOf(conf) });
+    expect(again.stdout, again.stderr).toMatch(/5 rows, 5 processed, 0 failed/);
+    expect(again.exitCode).toBe(0);
+    expect((await results(buckets.input)).processed).toEqual(rows);
+    // sacct: every row went through Slurm exactly once (a batch that never reached sbatch is
+    // submitted after the restart; one that did is found by its job name, never submitted again).
+    const tasks = await until('sacct to list every task', async () => {
+      const all = await accounting(home, conf);
+      return all.length >= 5 && all.every((t) => t.state === 'COMPLETED') ? all : undefined;
+    });
+    expect(tasks.length, JSON.stringify(tasks)).toBe(5);
+    const log = await readFile(path.join(home, 'logs', 'cogd.log'), 'utf8');
+    if (point === 'slurm:batch-recorded') expect(log).toMatch(/Slurm:BatchUnconfirmed/);
+    if (point === 'slurm:submitted') expect(log).toMatch(/Slurm:BatchRecovered/);
+  });
+
+  it('a node failure ends a task through no fault of its own: it is submitted again without spending a retry', async () => {
+    const home = await tempDir();
+    const buckets = await freshBuckets();
+    const rows = await stageGray(home, buckets, ['a']);
+    const gate = path.join(home, 'gate');
+    const env = { ...envOf(conf), PATH: `${await gatedGdal(home, gate)}:${process.env['PATH'] ?? ''}` };
+    const poll = cogd(['poll', '--wait', ...(await baseArgs(buckets, home)), ...SLURM], { env });
+    try {
+      await until('the task running', async () => {
+        const queued = await stillQueued(home, conf).catch(() => []);
+        return queued.some((l) => l.endsWith(' RUNNING')) ? true : undefined;
+      });
+      const down = await execa('scontrol', ['update', 'nodename=localhost', 'state=down', 'reason=cogd-test'], {
+        env: envOf(conf),
+      });
+      expect(down.exitCode, down.stderr).toBe(0);
+      const runDir = await runDirOf(home);
+      await until('cogd to submit the task again', async () =>
+        /NODE_FAIL.*submitted again/.test(await readFile(path.join(runDir, 'a.log'), 'utf8').catch(() => ''))
+          ? true
+          : undefined,
+      );
+    } finally {
+      // The node comes back by itself (ReturnToService=2); resuming one that did is refused, harmlessly.
+      await execa('scontrol', ['update', 'nodename=localhost', 'state=resume'], { env: envOf(conf), reject: false });
+      await writeFile(gate, '');
+    }
+    const run = await poll;
+    expect(run.stdout, run.stderr).toMatch(/1 rows, 1 processed, 0 failed/);
+    expect((await results(buckets.input)).processed).toEqual(rows);
+    expect((await status(home, '--jobs')).jobs!.map((j) => [j.state, j.attempts])).toEqual([['converted', 1]]);
+    const tasks = await until('sacct to list both tasks', async () => {
+      const all = await accounting(home, conf);
+      return all.length === 2 && all.some((t) => t.state === 'COMPLETED') ? all : undefined;
+    });
+    expect(tasks.map((t) => t.state).sort()).toEqual(['COMPLETED', 'NODE_FAIL']);
+  });
+
+  it('a task cancelled outside cogd fails with that reason; the others convert', async () => {
+    const home = await tempDir();
+    const buckets = await freshBuckets();
+    await stageGray(home, buckets, ['a', 'b']);
+    const gate = path.join(home, 'gate');
+    const env = { ...envOf(conf), PATH: `${await gatedGdal(home, gate)}:${process.env['PATH'] ?? ''}` };
+    const poll = cogd(['poll', '--wait', ...(await baseArgs(buckets, home)), ...SLURM], { env });
+    try {
+      // Both wait for the gate in gdal_translate: cancelled while it runs, a task ends CANCELLED.
+      const first = await until('both tasks running', async () => {
+        const queued = await stillQueued(home, conf).catch(() => []);
+        return queued.length === 2 && queued.every((l) => l.endsWith(' RUNNING'))
+          ? queued.map((l) => l.split(' ')[0]!).sort()[0]
+          : undefined;
+      });
+      const cancel = await execa('scancel', [first], { env: envOf(conf) });
+      expect(cancel.exitCode).toBe(0);
+      await until('squeue to show the cancel', async () =>
+        (await stillQueued(home, conf)).length === 1 ? true : undefined,
+      );
+    } finally {
+      await writeFile(gate, '');
+    }
+    const run = await poll;
+    expect(run.stdout, run.stderr).toMatch(/2 rows, 1 processed, 1 failed/);
+    const { errors } = await results(buckets.input);
+    const line = errors.find((l) => l.startsWith('img/a.tif,'));
+    expect(line).toMatch(/cancelled outside cogd \(by uid 0\): the Slurm task \d+_0/);
   });
 });

@@ -78,7 +78,10 @@ async function setupSlurm(project: TestProject): Promise<void> {
     project.provide('slurmUnavailable', '');
   } catch (error) {
     for (const cluster of slurms.splice(0)) await cluster.stop();
-    project.provide('slurmUnavailable', `the Slurm test cluster did not start: ${error instanceof Error ? error.message : String(error)}`);
+    project.provide(
+      'slurmUnavailable',
+      `the Slurm test cluster did not start: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
 }
 

@@ -90,7 +90,9 @@ export class SlurmTools {
   async byName(name: string, since: Date): Promise<TaskStatus[]> {
     const queue = await execa('squeue', squeueByNameArgs(name), { reject: false, timeout: TOOL_TIMEOUT_MS });
     if (queue.exitCode !== 0) throw new CogdError('SlurmStatusFailed', `squeue -n ${name} failed: ${said(queue)}`);
-    const found = this.parsed('squeue', parseSqueue(queue.stdout)).filter((t) => t.name === undefined || t.name === name);
+    const found = this.parsed('squeue', parseSqueue(queue.stdout)).filter(
+      (t) => t.name === undefined || t.name === name,
+    );
     if (found.length > 0 || !(await this.hasAccounting())) return found;
     const acct = await execa('sacct', sacctByNameArgs(name, since), { reject: false, timeout: TOOL_TIMEOUT_MS });
     if (acct.exitCode !== 0) throw new CogdError('SlurmStatusFailed', `sacct --name=${name} failed: ${said(acct)}`);

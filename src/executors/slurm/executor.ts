@@ -39,7 +39,18 @@ export const TASK_SCRIPT = fileURLToPath(new URL('./task.js', import.meta.url));
 export const MAX_ARRAY_TASKS = 1000;
 
 /** What the task's environment keeps of cogd's (--export): never credentials, never cogd's own settings. */
-const EXPORTED = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'GDAL_DATA', 'PROJ_LIB', 'PROJ_DATA', 'LD_LIBRARY_PATH'];
+const EXPORTED = [
+  'PATH',
+  'HOME',
+  'LANG',
+  'LC_ALL',
+  'TZ',
+  'TMPDIR',
+  'GDAL_DATA',
+  'PROJ_LIB',
+  'PROJ_DATA',
+  'LD_LIBRARY_PATH',
+];
 
 export interface SlurmOptions {
   db: StateDB;
@@ -60,7 +71,7 @@ export interface SlurmOptions {
   batchSize?: number;
   /** How long a batch waits for more rows. @defaultValue 200 */
   lingerMs?: number;
-  /** How long a task may be unknown to Slurm (or COMPLETED without its exit record) before it fails. @defaultValue max(60 s, 4 polls) */
+  /** How long a task may be unknown to Slurm (or COMPLETED without its exit record) before it fails. @defaultValue max(20 s, 4 polls) */
   graceMs?: number;
   /** The Node.js the tasks run with (at the same path on the nodes). @defaultValue process.execPath */
   node?: string;
@@ -122,9 +133,7 @@ export class SlurmExecutor implements Executor {
   constructor(private readonly options: SlurmOptions) {
     this.tools = new SlurmTools(options.log);
     this.timer = setInterval(() => {
-      this.poll().catch((error: unknown) =>
-        options.log.error('Slurm:FollowFailed', { reason: describeError(error) }),
-      );
+      this.poll().catch((error: unknown) => options.log.error('Slurm:FollowFailed', { reason: describeError(error) }));
     }, options.pollMs);
   }
 
@@ -146,7 +155,9 @@ export class SlurmExecutor implements Executor {
       follow.waiters.set(job.jobId, row);
       if (submission?.arrayId != null) {
         // Queued before a restart (or finished while nobody listened): follow it again.
-        job.files.log(`following Slurm task ${taskId(submission.arrayId, submission.task)} (batch ${submission.batch})`);
+        job.files.log(
+          `following Slurm task ${taskId(submission.arrayId, submission.task)} (batch ${submission.batch})`,
+        );
         if (submission.state === 'running') job.started();
         if (submission.result !== null) this.settle(follow, submission);
         return;
@@ -280,7 +291,7 @@ export class SlurmExecutor implements Executor {
           run: runId,
           batch,
           array: arrayId,
-          reason: 'cogd stopped before it read sbatch\'s answer; the array was found by its job name',
+          reason: "cogd stopped before it read sbatch's answer; the array was found by its job name",
         });
       } else {
         this.db.clearSlurmBatch(runId, batch);
@@ -409,21 +420,32 @@ export class SlurmExecutor implements Executor {
       const ended = status === undefined || !isWaitingOrActive(status.state);
       let record: ExitRecord | undefined;
       if (ended) {
-        record = await readExitRecord(exitRecordPath(follow.runDir, s.batch, s.task), s.jobId).catch((error: unknown) => {
-          this.options.log.warn('Slurm:ExitRecordUnreadable', { task: id, reason: describeError(error) });
-          return undefined;
-        });
+        record = await readExitRecord(exitRecordPath(follow.runDir, s.batch, s.task), s.jobId).catch(
+          (error: unknown) => {
+            this.options.log.warn('Slurm:ExitRecordUnreadable', { task: id, reason: describeError(error) });
+            return undefined;
+          },
+        );
       }
       const effect = applyStatus(
-        { jobId: s.jobId, arrayId: s.arrayId!, task: s.task, state: s.state, note: s.note, requeues: s.requeues, mem: s.mem },
+        {
+          jobId: s.jobId,
+          arrayId: s.arrayId!,
+          task: s.task,
+          state: s.state,
+          note: s.note,
+          requeues: s.requeues,
+          mem: s.mem,
+        },
         status,
         record,
         {
           unknownForMs: now - (this.unknownSince.get(id) ?? now),
-          graceMs: this.options.graceMs ?? Math.max(60_000, 4 * this.options.pollMs),
+          graceMs: this.options.graceMs ?? Math.max(20_000, 4 * this.options.pollMs),
           mem: this.options.mem,
           timeMinutes: this.options.timeMinutes,
           cancelledByCogd: this.cancelled.has(id),
+          arrayKnown: index.knows(s.arrayId!),
         },
       );
       if (effect.kind === 'unknown') {
@@ -492,7 +514,19 @@ export class SlurmExecutor implements Executor {
 
 /** Whether Slurm still has the task waiting or running (else it ended). */
 function isWaitingOrActive(state: string): boolean {
-  return !['COMPLETED', 'FAILED', 'TIMEOUT', 'DEADLINE', 'OUT_OF_MEMORY', 'NODE_FAIL', 'PREEMPTED', 'BOOT_FAIL', 'CANCELLED', 'SPECIAL_EXIT', 'REVOKED'].includes(state);
+  return ![
+    'COMPLETED',
+    'FAILED',
+    'TIMEOUT',
+    'DEADLINE',
+    'OUT_OF_MEMORY',
+    'NODE_FAIL',
+    'PREEMPTED',
+    'BOOT_FAIL',
+    'CANCELLED',
+    'SPECIAL_EXIT',
+    'REVOKED',
+  ].includes(state);
 }
 
 /**

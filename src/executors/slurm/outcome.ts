@@ -17,7 +17,9 @@
  *                                             MAX_REQUEUES times per attempt)
  *   CANCELLED, not by cogd                  → failed "cancelled outside cogd" (permanent)
  *   not known to Slurm (purged, or not yet  → decided by its exit record; without one, unknown for
- *   in sacct)                                 a grace period, then failed
+ *   in sacct)                                 a grace period, then failed — "cancelled outside cogd"
+ *                                             where it waited and the rest of its array is still
+ *                                             listed (a pending task cancelled alone leaves no trace)
  */
 import type { ExitRecord } from './exit-record.js';
 import { ACTIVE_STATES, PENDING_STATES, type TaskStatus } from './tools.js';
@@ -47,6 +49,11 @@ export interface StatusContext {
   timeMinutes: number;
   /** cogd itself cancelled this task (a removal, a shutdown of a removed job): not an outside cancel. */
   cancelledByCogd: boolean;
+  /**
+   * Slurm still lists other tasks of the task's array: a task missing from a listed array was taken
+   * out of the queue (a pending task cancelled alone leaves no record in squeue, scontrol or jobcomp).
+   */
+  arrayKnown: boolean;
 }
 
 export type StatusEffect =
@@ -79,7 +86,9 @@ function exitText(status: TaskStatus): string {
 export function doubleMemory(mem: string | undefined): string | undefined {
   const m = /^(\d+(?:\.\d+)?)([KMGT]?)B?$/i.exec((mem ?? '').trim());
   if (m === null) return undefined;
-  const factor = { '': 1, K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+  const factor = { '': 1, K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 }[
+    m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'
+  ];
   const mb = Math.ceil(Number(m[1]) * factor);
   return mb > 0 ? `${mb * 2}M` : undefined;
 }
@@ -101,8 +110,20 @@ export function applyStatus(
   if (view.state !== 'idle' && view.state !== 'running' && view.state !== 'held') return { kind: 'none' };
   const task = named(view);
   if (status === undefined) {
-    if (record !== undefined) return { kind: 'result', result: fromRecord(record), log: `Slurm ${task}: no longer listed; its exit record says ${record.outcome}` };
+    if (record !== undefined)
+      return {
+        kind: 'result',
+        result: fromRecord(record),
+        log: `Slurm ${task}: no longer listed; its exit record says ${record.outcome}`,
+      };
     if (context.unknownForMs < context.graceMs) return { kind: 'unknown' };
+    if (context.arrayKnown && !context.cancelledByCogd && view.state !== 'running') {
+      return {
+        kind: 'result',
+        result: `permanent: cancelled outside cogd while it waited: Slurm lists the array ${view.arrayId} without its task ${task}`,
+        log: `Slurm ${task}: gone from its array while waiting, no exit record`,
+      };
+    }
     return {
       kind: 'result',
       result: `failed: Slurm no longer knows the task ${task} and it left no exit record`,
@@ -137,7 +158,8 @@ export function applyStatus(
         log: `Slurm ${task}: COMPLETED without an exit record`,
       };
     case 'FAILED':
-      if (record !== undefined) return { kind: 'result', result: fromRecord(record), log: `Slurm ${task}: FAILED (${exitText(status)})` };
+      if (record !== undefined)
+        return { kind: 'result', result: fromRecord(record), log: `Slurm ${task}: FAILED (${exitText(status)})` };
       return {
         kind: 'result',
         result: `failed: the Slurm task ${task} failed (${exitText(status) || 'no exit code'}) before writing its exit record; see its .err`,
@@ -154,7 +176,11 @@ export function applyStatus(
       const asked = view.mem ?? context.mem;
       const more = view.mem === null ? doubleMemory(context.mem) : undefined;
       if (more !== undefined)
-        return { kind: 'requeue', mem: more, log: `Slurm ${task}: OUT_OF_MEMORY with --mem=${asked ?? 'default'}; submitted again with --mem=${more}` };
+        return {
+          kind: 'requeue',
+          mem: more,
+          log: `Slurm ${task}: OUT_OF_MEMORY with --mem=${asked ?? 'default'}; submitted again with --mem=${more}`,
+        };
       return {
         kind: 'result',
         result: `permanent: the Slurm task ${task} ran out of memory (--mem=${asked ?? "the cluster's default"}${view.mem === null ? '' : ', after a retry with twice the memory'})`,
@@ -165,7 +191,10 @@ export function applyStatus(
     case 'PREEMPTED':
     case 'BOOT_FAIL':
       if (view.requeues < MAX_REQUEUES)
-        return { kind: 'requeue', log: `Slurm ${task}: ${state}${status.reason === undefined ? '' : ` (${status.reason})`}; submitted again (not the job's fault: no retry spent)` };
+        return {
+          kind: 'requeue',
+          log: `Slurm ${task}: ${state}${status.reason === undefined ? '' : ` (${status.reason})`}; submitted again (not the job's fault: no retry spent)`,
+        };
       return {
         kind: 'result',
         result: `failed: the Slurm task ${task} ended with ${state} again after ${view.requeues} requeues`,

@@ -272,12 +272,19 @@ export function parseSacct(stdout: string): { tasks: TaskStatus[]; skipped: stri
 export class StatusIndex {
   private readonly byTask = new Map<string, TaskStatus>();
   private readonly rest = new Map<number, TaskStatus[]>();
+  private readonly arrays = new Set<number>();
 
   constructor(statuses: readonly TaskStatus[]) {
     for (const s of statuses) {
+      this.arrays.add(s.arrayId);
       if (s.task !== undefined) this.byTask.set(`${s.arrayId}_${s.task}`, s);
       else this.rest.set(s.arrayId, [...(this.rest.get(s.arrayId) ?? []), s]);
     }
+  }
+
+  /** Whether any record of the array is listed. */
+  knows(arrayId: number): boolean {
+    return this.arrays.has(arrayId);
   }
 
   get(arrayId: number, task: number): TaskStatus | undefined {
@@ -301,7 +308,10 @@ export const taskId = (arrayId: number, task: number): string => `${arrayId}_${t
  * The ids for one scancel (or scontrol hold): an array whose every task still queued is named
  * goes as the array (`A`), the rest as `A_T`.
  */
-export function compactIds(tasks: ReadonlyArray<{ arrayId: number; task: number }>, liveTasks: (arrayId: number) => number[]): string[] {
+export function compactIds(
+  tasks: ReadonlyArray<{ arrayId: number; task: number }>,
+  liveTasks: (arrayId: number) => number[],
+): string[] {
   const byArray = new Map<number, Set<number>>();
   for (const { arrayId, task } of tasks) byArray.set(arrayId, (byArray.get(arrayId) ?? new Set()).add(task));
   const ids: string[] = [];
