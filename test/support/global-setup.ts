@@ -32,7 +32,8 @@ const slurms: SlurmCluster[] = [];
 
 /**
  * Whether this vitest run includes the Slurm suites: every run without file filters does; one given
- * files (`npx vitest run test/unit/x.test.ts`) only if one names slurm. COGD_TEST_SLURM=on|off decides.
+ * files (`npx vitest run test/e2e/x.test.ts`) only if one names slurm outside test/unit (the unit tests
+ * read captured outputs). COGD_TEST_SLURM=on|off decides.
  */
 function wantsSlurm(): boolean {
   const setting = process.env['COGD_TEST_SLURM'];
@@ -40,7 +41,7 @@ function wantsSlurm(): boolean {
   if (setting === 'on') return true;
   const args = process.argv.slice(2);
   const filters = args.slice(args.indexOf('run') + 1).filter((a) => !a.startsWith('-'));
-  return filters.length === 0 || filters.some((f) => /slurm/i.test(f));
+  return filters.length === 0 || filters.some((f) => /slurm/i.test(f) && !/unit/.test(f));
 }
 
 /** Two throw-away Slurm clusters on loopback — with accounting (sacct) and without — or why not. */

@@ -109,7 +109,9 @@ export async function runTask(batchFile: string, index: number, env: NodeJS.Proc
     );
     record.outcome = 'ok';
     if (output?.item !== undefined) record.item = output.item;
-  } catch (error) {
+  } catch (caught) {
+    // Stopped by Slurm: that is the reason, whatever the step that was interrupted says.
+    const error: unknown = controller.signal.aborted ? controller.signal.reason : caught;
     const reason = describeError(error);
     record.reason = reason;
     record.permanent = isPermanent(error);

@@ -1,0 +1,160 @@
+/**
+ * The Slurm executor against Slurm's own limits and controls, on the test cluster without
+ * accounting (so this file runs beside test/e2e/slurm.test.ts, which takes the other cluster's
+ * node down once): a task over its --time ends TIMEOUT and is reported as timed out; hold, release
+ * and cancel reach the right array tasks. Skipped, with a notice, where Slurm cannot be started.
+ */
+import { execa } from 'execa';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { SlurmExecutor } from '../../src/executors/slurm/executor.js';
+import { createLog } from '../../src/log/index.js';
+import {
+  baseArgs,
+  cogd,
+  freshBuckets,
+  getText,
+  keys,
+  makeTiff,
+  put,
+  putFile,
+  status,
+  tempDir,
+  until,
+} from '../support/helpers.js';
+import { plannedRun, testState, testWatch } from '../support/state.js';
+
+const conf = inject('slurmConfNoAccounting');
+if (conf === '') console.log(`Slurm suites skipped: ${inject('slurmUnavailable')}`);
+
+describe.skipIf(conf === '')('the slurm executor and Slurm limits', () => {
+  it('a task over its time limit ends TIMEOUT and its row fails "timed out", not retried', async () => {
+    const home = await tempDir();
+    const buckets = await freshBuckets();
+    await putFile(buckets.input, 'img/a.tif', await makeTiff(path.join(home, 'a.tif'), { bands: 1 }));
+    await put(buckets.input, 'q/m-raw.csv', 'img/a.tif,1\n');
+    // gdal_translate never returns: Slurm's one-minute limit (checked every 30 s) ends the task.
+    const bin = path.join(home, 'stuck-bin');
+    await mkdir(bin);
+    await writeFile(path.join(bin, 'gdal_translate'), '#!/bin/sh\nexec sleep 600\n');
+    await chmod(path.join(bin, 'gdal_translate'), 0o755);
+    const run = await cogd(
+      [
+        'poll',
+        '--wait',
+        ...(await baseArgs(buckets, home)),
+        '--executor',
+        'slurm',
+        '--slurm-poll',
+        '2',
+        '--retries',
+        '1',
+        '--job-timeout',
+        '60',
+        '--step-timeout',
+        '600',
+      ],
+      { env: { SLURM_CONF: conf, PATH: `${bin}:${process.env['PATH'] ?? ''}` } },
+    );
+    expect(run.stdout, run.stderr).toMatch(/1 rows, 0 processed, 1 failed/);
+    const errors = await getText(
+      buckets.input,
+      (await keys(buckets.input, 'q/')).find((k) => k.includes('-errors-'))!,
+    );
+    expect(errors).toMatch(
+      /img\/a\.tif,"timed out: the Slurm task \d+_0 reached its time limit \(--time=1 min, from --job-timeout\)",1/,
+    );
+    // Permanent without --retry-timeouts: one attempt, one task.
+    const jobs = (await status(home, '--jobs')).jobs!;
+    expect(jobs.map((j) => [j.state, j.attempts])).toEqual([['failed', 1]]);
+    const runDir = path.join(
+      home,
+      'logs',
+      (await readdir(path.join(home, 'logs'))).find((d) => d.startsWith('run-'))!,
+    );
+    expect(await readFile(path.join(runDir, 'a.log'), 'utf8')).toMatch(/Slurm \d+_0: TIMEOUT/);
+    // The task was told (SIGTERM) and said so in its exit record.
+    const exit = JSON.parse(await readFile(path.join(runDir, 'slurm', 'exit', 'b1-t0.json'), 'utf8')) as {
+      reason: string;
+    };
+    expect(exit.reason).toMatch(/stopped by Slurm \(SIGTERM\)/);
+  }, 240_000);
+
+  describe('hold, release and cancel of array tasks', () => {
+    const env = { SLURM_CONF: conf };
+    const previous = process.env['SLURM_CONF'];
+    afterAll(() => {
+      if (previous === undefined) delete process.env['SLURM_CONF'];
+      else process.env['SLURM_CONF'] = previous;
+    });
+
+    it('scontrol hold/release and scancel name the tasks of the jobs given (a whole array as one id)', async () => {
+      process.env['SLURM_CONF'] = conf;
+      const db = await testState();
+      const run = plannedRun(db, testWatch(db, { executor: 'slurm' }), 'a.tif,1\nb.tif,1\nc.tif,1\n');
+      const [a, b, c] = db.jobs(run.id);
+      // A real array whose tasks wait ten minutes before they may start.
+      const sbatch = await execa(
+        'sbatch',
+        ['--parsable', '--array=0-2', '--begin=now+600', '--output=/dev/null', '--wrap', 'true'],
+        {
+          env,
+        },
+      );
+      const arrayId = Number(sbatch.stdout.trim());
+      const batch = db.recordSlurmBatch(run.id, [a!.id, b!.id, c!.id]);
+      db.setSlurmArray(run.id, batch, arrayId);
+      const reasons = async (): Promise<Record<string, string>> => {
+        const out = await execa('squeue', ['-h', '-t', 'all', '-r', '-j', String(arrayId), '-o', '%K %T %r'], { env });
+        return Object.fromEntries(
+          out.stdout
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => [l.split(' ')[0]!, l.split(' ').slice(1).join(' ')]),
+        );
+      };
+      const executor = new SlurmExecutor({
+        db,
+        log: createLog({ consoleLevel: 'silent' }),
+        homeId: 'test',
+        partition: undefined,
+        account: undefined,
+        mem: '1G',
+        cpusPerTask: 1,
+        extra: [],
+        pollMs: 60_000,
+        timeMinutes: 5,
+        retryTimeouts: false,
+        engine: {
+          limits: { maxPixels: 1e9, maxBands: 64 },
+          stepTimeoutMs: 60_000,
+          inspectTimeoutMs: 60_000,
+          scratchWaitMs: 1000,
+        },
+      });
+      try {
+        const held = await executor.hold([b!.id]);
+        expect(held).toMatchObject({ ok: true, ids: [`${arrayId}_1`] });
+        expect((await reasons())['1']).toMatch(/^PENDING JobHeld(User|Admin)$/);
+        expect((await reasons())['0']).toMatch(/^PENDING (?!JobHeld)/);
+        const released = await executor.release([b!.id]);
+        expect(released).toMatchObject({ ok: true, ids: [`${arrayId}_1`] });
+        expect((await reasons())['1']).toMatch(/^PENDING (?!JobHeld)/);
+        // Every task of the array named: the array goes as one id.
+        expect((await executor.hold([a!.id, b!.id, c!.id])).ids).toEqual([String(arrayId)]);
+        expect(Object.values(await reasons()).every((r) => /JobHeld/.test(r))).toBe(true);
+        await executor.cancel([a!.id, c!.id]);
+        const after = await until('the cancel', async () => {
+          const now = await reasons();
+          return now['1'] !== undefined && now['0'] === undefined && now['2'] === undefined ? now : undefined;
+        });
+        expect(after['1']).toMatch(/^PENDING JobHeld/);
+      } finally {
+        await executor.close();
+        await execa('scancel', [String(arrayId)], { env });
+        db.close();
+      }
+    });
+  });
+});
