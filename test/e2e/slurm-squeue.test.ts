@@ -1,11 +1,13 @@
 /**
- * The Slurm executor against Slurm's own limits and controls, on the test cluster without
- * accounting (so this file runs beside test/e2e/slurm.test.ts, which takes the other cluster's
- * node down once): a task over its --time ends TIMEOUT and is reported as timed out; hold, release
- * and cancel reach the right array tasks. Skipped, with a notice, where Slurm cannot be started.
+ * The Slurm executor on the test cluster without accounting — cogd follows its jobs with
+ * `squeue -t all -r` — and against Slurm's own limits and controls: the same conversion, a stop and
+ * a new start, a task cancelled by hand, a task over its --time (TIMEOUT, reported as timed out),
+ * hold, release and cancel of array tasks. This cluster is not the one test/e2e/slurm.test.ts takes
+ * a node of down, so the two files run side by side. Skipped, with a notice, where Slurm cannot be
+ * started.
  */
 import { execa } from 'execa';
-import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { SlurmExecutor } from '../../src/executors/slurm/executor.js';
@@ -23,12 +25,114 @@ import {
   tempDir,
   until,
 } from '../support/helpers.js';
+import { envOf, gatedGdal, jobNames, results, runDirOf, SLURM, stageGray, stillQueued } from '../support/slurm.js';
 import { plannedRun, testState, testWatch } from '../support/state.js';
 
 const conf = inject('slurmConfNoAccounting');
 if (conf === '') console.log(`Slurm suites skipped: ${inject('slurmUnavailable')}`);
 
-describe.skipIf(conf === '')('the slurm executor and Slurm limits', () => {
+/** squeue's tasks (`A_T STATE`) of the home's run 1, in every state (MinJobAge keeps them an hour). */
+async function listed(home: string): Promise<string[]> {
+  const result = await execa(
+    'squeue',
+    ['-h', '-t', 'all', '-r', '-n', (await jobNames(home)).join(','), '-o', '%i %T'],
+    {
+      env: envOf(conf),
+    },
+  );
+  return result.stdout.split('\n').filter(Boolean);
+}
+
+describe.skipIf(conf === '')('the slurm executor without accounting', () => {
+  it('without accounting, follows the jobs with squeue and converts the same', async () => {
+    const home = await tempDir();
+    const buckets = await freshBuckets();
+    const rows = await stageGray(home, buckets, ['a', 'b', 'c']);
+    const run = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home)), ...SLURM], {
+      env: envOf(conf),
+    });
+    expect(run.stdout, run.stderr).toMatch(/3 rows, 3 processed, 0 failed/);
+    expect((await results(buckets.input)).processed).toEqual(rows);
+    const log = await readFile(path.join(home, 'logs', 'cogd.log'), 'utf8');
+    expect(log).toMatch(/"message":"Slurm:Accounting".*not available: following jobs with squeue -t all/);
+    // squeue still lists the finished tasks (MinJobAge): one per row, each COMPLETED.
+    const listed = await execa(
+      'squeue',
+      ['-h', '-t', 'all', '-r', '-n', (await jobNames(home)).join(','), '-o', '%i %T'],
+      {
+        env: envOf(conf),
+      },
+    );
+    const lines = listed.stdout.split('\n').filter(Boolean);
+    expect(lines.length).toBe(3);
+    expect(lines.every((l) => l.endsWith(' COMPLETED'))).toBe(true);
+  });
+
+  it('cogd stop leaves the tasks in Slurm; the next start follows them without submitting again', async () => {
+    const home = await tempDir();
+    const buckets = await freshBuckets();
+    const rows = await stageGray(home, buckets, ['a', 'b', 'c', 'd']);
+    const gate = path.join(home, 'gate');
+    const env = { ...envOf(conf), PATH: `${await gatedGdal(home, gate)}:${process.env['PATH'] ?? ''}` };
+    const args = [...(await baseArgs(buckets, home)), ...SLURM, '--schedule', '0 0 1 1 *'];
+    expect((await cogd(['start', ...args], { env })).exitCode).toBe(0);
+    try {
+      await until('the tasks in Slurm', async () =>
+        (await stillQueued(home, conf).catch(() => [])).length === 4 ? true : undefined,
+      );
+      const stop = await cogd(['stop', '--home', home], { env });
+      expect(stop.exitCode, stop.stderr).toBe(0);
+      expect((await stillQueued(home, conf)).length).toBe(4); // a stop is not a scancel
+      await writeFile(gate, '');
+      expect((await cogd(['start', ...args], { env })).exitCode).toBe(0);
+      await until(
+        'the run to finish',
+        async () => ((await status(home)).runs[0]?.state === 'done' ? true : undefined),
+        120,
+      );
+    } finally {
+      await cogd(['stop', '--home', home], { env });
+    }
+    expect((await results(buckets.input)).processed).toEqual(rows);
+    const jobs = (await status(home, '--jobs')).jobs!;
+    expect(jobs.map((j) => [j.state, j.attempts])).toEqual(rows.map(() => ['converted', 1]));
+    const tasks = await listed(home);
+    expect(tasks.length, tasks.join(', ')).toBe(4); // one task per row: nothing submitted twice
+    expect(tasks.every((t) => t.endsWith(' COMPLETED'))).toBe(true);
+    expect(await jobNames(home)).toHaveLength(1);
+  });
+
+  it('a task cancelled outside cogd fails with that reason; the others convert', async () => {
+    const home = await tempDir();
+    const buckets = await freshBuckets();
+    await stageGray(home, buckets, ['a', 'b']);
+    const gate = path.join(home, 'gate');
+    const env = { ...envOf(conf), PATH: `${await gatedGdal(home, gate)}:${process.env['PATH'] ?? ''}` };
+    const poll = cogd(['poll', '--wait', ...(await baseArgs(buckets, home)), ...SLURM], { env });
+    try {
+      // Both wait for the gate in gdal_translate: cancelled while it runs, a task ends CANCELLED.
+      const first = await until('both tasks running', async () => {
+        const queued = await stillQueued(home, conf).catch(() => []);
+        return queued.length === 2 && queued.every((l) => l.endsWith(' RUNNING'))
+          ? queued.map((l) => l.split(' ')[0]!).sort()[0]
+          : undefined;
+      });
+      const cancel = await execa('scancel', [first], { env: envOf(conf) });
+      expect(cancel.exitCode).toBe(0);
+      await until('squeue to show the cancel', async () =>
+        (await stillQueued(home, conf)).length === 1 ? true : undefined,
+      );
+    } finally {
+      await writeFile(gate, '');
+    }
+    const run = await poll;
+    expect(run.stdout, run.stderr).toMatch(/2 rows, 1 processed, 1 failed/);
+    const { errors } = await results(buckets.input);
+    const line = errors.find((l) => l.startsWith('img/a.tif,'));
+    // squeue does not say who cancelled (sacct would: "by uid 0").
+    expect(line).toMatch(/cancelled outside cogd: the Slurm task \d+_0/);
+  });
+
   it('a task over its time limit ends TIMEOUT and its row fails "timed out", not retried', async () => {
     const home = await tempDir();
     const buckets = await freshBuckets();
@@ -68,11 +172,7 @@ describe.skipIf(conf === '')('the slurm executor and Slurm limits', () => {
     // Permanent without --retry-timeouts: one attempt, one task.
     const jobs = (await status(home, '--jobs')).jobs!;
     expect(jobs.map((j) => [j.state, j.attempts])).toEqual([['failed', 1]]);
-    const runDir = path.join(
-      home,
-      'logs',
-      (await readdir(path.join(home, 'logs'))).find((d) => d.startsWith('run-'))!,
-    );
+    const runDir = await runDirOf(home);
     expect(await readFile(path.join(runDir, 'a.log'), 'utf8')).toMatch(/Slurm \d+_0: TIMEOUT/);
     // The task was told (SIGTERM) and said so in its exit record.
     const exit = JSON.parse(await readFile(path.join(runDir, 'slurm', 'exit', 'b1-t0.json'), 'utf8')) as {
