@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // cogd's benchmark. Every ratio is against a baseline measured in the same run, on this machine.
 //
-//   npm run bench -- [--count 200] [--size 1024] [--rounds 3] [--parts throughput,scale,post,idle,profiles]
+//   npm run bench -- [--count 200] [--size 1024] [--rounds 3] [--parts throughput,scale,post,idle,profiles,web]
 //
 // throughput (interleaved rounds on the same files):
 //   1. limit — the gdal_translate commands cogd runs, on local files, xargs -P <cores>
@@ -11,6 +11,7 @@
 // 5. post  — reconcile 10,000 rows against 20,000 outputs: cogd's method vs the reference tool's
 //            (list the whole output bucket for every row, twice; run on a sample, extrapolated)
 // 6. idle poll — S3 requests per poll of a bucket of 50,000 unrelated keys; RSS after 1,000 polls vs 10
+// 8. web  — the status page's API on a run of 20,000 planned rows: pages, filters, /metrics (median ms)
 // 7. profiles — each COG profile on one image of each benchmark kind and on the shared corpus
 //    ($COGD_CORPUS, else ../shared/testdata/geotiff): output size vs lzw, time per image, lossless
 // Prints a table; writes bench/results/<date>.json.
@@ -30,7 +31,8 @@ const { values } = parseArgs({
     count: { type: 'string', default: '200' },
     size: { type: 'string', default: '1024' },
     rounds: { type: 'string', default: '3' },
-    parts: { type: 'string', default: 'throughput,scale,post,idle,profiles' },
+    parts: { type: 'string', default: 'throughput,scale,post,idle,profiles,web' },
+    'web-rows': { type: 'string', default: '20000' },
     'scale-rows': { type: 'string', default: '100000' },
     'post-rows': { type: 'string', default: '10000' },
     'reference-sample': { type: 'string', default: '4' },
@@ -388,6 +390,78 @@ async function scale() {
   );
 }
 
+// ---- 8: web
+async function web() {
+  const rows = Number(values['web-rows']);
+  await bucket('bench-web-in');
+  await bucket('bench-web-out');
+  const manifest = Array.from({ length: rows }, (_, i) => `web/d${i % 100}/img-${i}.tif,3`).join('\n');
+  await putObject('bench-web-in', 'web/big-raw.csv', `${manifest}\n`);
+  const home = path.join(work, 'home-web');
+  mkdirSync(home);
+  const planned = await run(process.execPath, cogdArgs('poll', home, 'web/*-raw.csv', 'bench-web-in', 'bench-web-out'));
+  if (!new RegExp(`${rows} rows planned`).test(planned.out)) throw new Error(`web: unexpected output ${planned.out}`);
+  // The daemon's own server on the planned run's DB, in this process; every 10th job failed.
+  const { StateDB } = await dist('state/db.js');
+  const { startWebServer } = await dist('web/server.js');
+  const { Metrics } = await dist('web/metrics.js');
+  const db = new StateDB(path.join(home, 'cogd.db'));
+  db.transaction(() => {
+    for (const job of db.jobs(1)) if (job.line % 10 === 0) db.setJobState(job.id, 'failed', { error: 'bench' });
+  });
+  const quiet = {
+    info() {},
+    warn() {},
+    error() {},
+    debug() {},
+    child: () => quiet,
+    withFile: () => quiet,
+    close: async () => {},
+  };
+  const server = await startWebServer({
+    address: '127.0.0.1:0',
+    db,
+    home,
+    logsDir: path.join(home, 'logs'),
+    holder: { pid: process.pid, role: 'daemon' },
+    metrics: new Metrics(db),
+    alive: () => true,
+    log: quiet,
+  });
+  const last = Math.ceil(rows / 100);
+  const urls = {
+    'jobs, first page': 'api/runs/1/jobs',
+    'jobs, last page': `api/runs/1/jobs?page=${last}`,
+    'failed jobs, last page': `api/runs/1/jobs?state=failed&page=${Math.ceil(rows / 1000)}`,
+    'the run': 'api/runs/1',
+    status: 'api/status',
+    metrics: 'metrics',
+  };
+  const ms = {};
+  try {
+    for (const [name, url] of Object.entries(urls)) {
+      const times = [];
+      for (let i = 0; i < 21; i += 1) {
+        const t = now();
+        const response = await fetch(`${server.url}${url}`);
+        await response.arrayBuffer();
+        if (response.status !== 200) throw new Error(`web: ${url} answered ${response.status}`);
+        times.push((now() - t) * 1000);
+      }
+      ms[name] = median(times);
+    }
+  } finally {
+    await server.close();
+    db.close();
+  }
+  results.web = { rows, medianMs: ms };
+  log(
+    `web: ${Object.entries(ms)
+      .map(([n, v]) => `${n} ${v.toFixed(1)} ms`)
+      .join(', ')}`,
+  );
+}
+
 // ---- 5: post
 async function post() {
   const rows = Number(values['post-rows']);
@@ -614,6 +688,7 @@ try {
   if (parts.has('scale')) await scale();
   if (parts.has('post')) await post();
   if (parts.has('idle')) await idle();
+  if (parts.has('web')) await web();
 } finally {
   await stopServer();
 }
@@ -685,6 +760,14 @@ if (i !== undefined) {
     `|   V8 heap in use after ${i.polls} polls vs 10 | ${fmt(i.heapAfterAllMb, 1)} MB vs ${fmt(i.heapAfter10Mb, 1)} MB | | |`,
   );
 }
+const w = results.web;
+if (w !== undefined) {
+  for (const [name, value] of Object.entries(w.medianMs)) {
+    lines.push(
+      `| 8 web, ${w.rows}-row run: ${name} | ${fmt(value, 1)} ms (median of 21) | ≤ 100 ms | ${verdict(value <= 100)} |`,
+    );
+  }
+}
 const pr = results.profiles;
 if (pr !== undefined) {
   for (const [set, { inputs, rows }] of Object.entries(pr.sets)) {
@@ -716,7 +799,7 @@ console.log(lines.join('\n'));
 const resultsDir = path.join(root, 'bench', 'results');
 mkdirSync(resultsDir, { recursive: true });
 // A run of some parts only never overwrites a full run's results.
-const allParts = ['throughput', 'scale', 'post', 'idle', 'profiles'].every((part) => parts.has(part));
+const allParts = ['throughput', 'scale', 'post', 'idle', 'profiles', 'web'].every((part) => parts.has(part));
 const file = path.join(resultsDir, `${results.date.slice(0, 10)}${allParts ? '' : `-${[...parts].join('-')}`}.json`);
 writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
 console.log(`\nresults: ${path.relative(root, file)}`);

@@ -76,6 +76,10 @@ export interface Watch {
   retryDelayMs: number;
   /** How its images are converted. */
   conversion: ConversionSettings;
+  /** The user's hold (`cogd hold w3`): no polls while set. */
+  hold: { reason: string; since: string; by: string; now: boolean } | null;
+  /** What is done once one of its runs has ended. */
+  runEnd: RunEndSettings;
 }
 
 /** What names a watch: a second `cogd start` with the same identity changes that watch's settings. */
@@ -111,8 +115,19 @@ export interface ConversionSettings {
   stacCollection: string;
 }
 
+/**
+ * What a watch does once one of its runs has ended (its post step done, the run final). Read from
+ * the watch when the run ends: a change applies to its runs still in progress.
+ */
+export interface RunEndSettings {
+  /** A program and its arguments, run without a shell (`--on-run-end`); empty: none. */
+  onRunEnd: string[];
+  /** Where the run's facts are POSTed as JSON (`--notify-url`), as given; null: nowhere. Never printed unredacted. */
+  notifyUrl: string | null;
+}
+
 /** A watch's own settings, stored with it. */
-export interface WatchSettings extends ConversionSettings {
+export interface WatchSettings extends ConversionSettings, RunEndSettings {
   accessKeyFile: string | undefined;
   secretKeyFile: string | undefined;
   region: string;

@@ -21,6 +21,7 @@ import { CogdError, describeError, UsageError } from '../errors.js';
 // status` (run as often as condor_q) should not pay.
 const commands = {
   poll: () => import('./commands/poll.js'),
+  plan: () => import('./commands/plan.js'),
   start: () => import('./commands/start.js'),
   status: () => import('./commands/status.js'),
   rm: () => import('./commands/rm.js'),
@@ -28,6 +29,8 @@ const commands = {
   logs: () => import('./commands/logs.js'),
   config: () => import('./commands/config.js'),
   verify: () => import('./commands/verify.js'),
+  hold: () => import('./commands/hold.js'),
+  retry: () => import('./commands/retry.js'),
   daemon: () => import('../daemon/process.js'),
 };
 
@@ -86,12 +89,41 @@ export function buildProgram(): Command {
       .description('poll the input bucket once now: claim every matching manifest and plan its runs')
       .addHelpText(
         'after',
-        '\nExit codes: 0 every row processed, 1 a row or manifest failed (or S3 failed), 2 bad usage.',
+        '\nExit codes: 0 every row processed, 1 a row or manifest failed (or S3 failed), 2 bad usage.\n' +
+          '\n--dry-run lists what would be claimed and every row with its verdict: the keys it would write, or\n' +
+          'why it would fail (validation, a missing image by HEAD, a file that is no TIFF or over the limits,\n' +
+          "read from its header by ranged GETs); a band count other than the file's is a warning, as in a run.\n" +
+          "It uses the watch's stored settings where the home has them, writes nothing (no S3 write, no state\n" +
+          'DB, no logs/, no scratch), takes no lock (a daemon may run) and exits 0 once planned, even if rows\n' +
+          'would fail; 1 when S3 cannot be read.',
       ),
     'poll',
     IDENTITY,
   ).action(async (flags: Record<string, unknown>) => {
-    exitCode = await (await commands.poll()).pollCommand(flags);
+    exitCode =
+      flags['dryRun'] === true
+        ? await (await commands.plan()).dryRunCommand(flags)
+        : await (await commands.poll()).pollCommand(flags);
+  });
+
+  withOptions(
+    program
+      .command('plan')
+      .description("judge a local manifest's rows as a run would — the keys each would write, or why it would fail")
+      .argument('<file>', 'a manifest CSV on this machine')
+      .addHelpText(
+        'after',
+        '\nWithout --input-bucket the rows are judged from the file alone (columns, keys, band counts,\n' +
+          'duplicates, preview clashes). With --input-bucket (and -e, -a/-s or the AWS environment, as for\n' +
+          'poll) each image is also looked up there: HEAD, then its TIFF header by ranged GETs (not a TIFF,\n' +
+          "over --max-pixels/--max-bands, a band count other than the manifest's). --output-bucket only names\n" +
+          'the outputs; --executor, --stac and --stac-item-suffix say which ones a watch with them writes.\n' +
+          "Limits are the home's stored ones (read-only) unless given. Nothing is written anywhere.\n" +
+          '\nExit codes: 0 planned (even if rows would fail), 1 S3 could not be read, 2 bad usage (or no such FILE).',
+      ),
+    'plan',
+  ).action(async (file: string, flags: Record<string, unknown>) => {
+    exitCode = await (await commands.plan()).planCommand(file, flags);
   });
 
   withOptions(
@@ -133,6 +165,32 @@ export function buildProgram(): Command {
     'rm',
   ).action(async (ids: string[], flags: Record<string, unknown>) => {
     exitCode = await (await commands.rm()).rmCommand(ids, flags);
+  });
+
+  for (const verb of ['hold', 'release'] as const) {
+    withOptions(
+      program
+        .command(verb)
+        .description(
+          verb === 'hold'
+            ? 'hold watches (w3: no polls), runs (12: no new jobs), jobs (12.5: not started) or a batch, like condor_hold'
+            : 'release what cogd hold held, like condor_release',
+        )
+        .argument('<ids...>', `what to ${verb}`),
+      verb,
+    ).action(async (ids: string[], flags: Record<string, unknown>) => {
+      exitCode = (await commands.hold()).holdCommand(verb, ids, flags);
+    });
+  }
+
+  withOptions(
+    program
+      .command('retry')
+      .description("run a finished run's rows that did not convert again, as a new run (a rescue DAG)")
+      .argument('<run>', 'run id'),
+    'retry',
+  ).action(async (run: string, flags: Record<string, unknown>) => {
+    exitCode = await (await commands.retry()).retryCommand(run, flags);
   });
 
   withOptions(
@@ -198,7 +256,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     // condor_q users type -nobatch with one dash.
     await program.parseAsync(
-      argv.map((a) => (a === '-nobatch' ? '--nobatch' : a)),
+      argv.map((a) => (a === '-nobatch' ? '--nobatch' : a === '-hold' ? '--hold' : a)),
       { from: 'user' },
     );
     return exitCode;

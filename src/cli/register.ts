@@ -36,11 +36,15 @@ export function settingsOf(watch: Watch): WatchSettings {
     retryDelayMs: watch.retryDelayMs,
     executor: watch.executor,
     ...watch.conversion,
+    ...watch.runEnd,
   };
 }
 
-/** What registering would do, without doing it (`cogd start` probes the buckets in between). */
-export function planWatch(db: StateDB, request: WatchRequest): WatchPlan {
+/**
+ * What registering would do, without doing it (`cogd start` probes the buckets in between; a dry
+ * run reads the home's state read-only, or has none: then the watch is new).
+ */
+export function planWatch(db: Pick<StateDB, 'findWatch'>, request: WatchRequest): WatchPlan {
   const previous = db.findWatch(request.identity);
   const before = previous === undefined ? DEFAULT_WATCH_SETTINGS : settingsOf(previous);
   const settings: WatchSettings = { ...before };

@@ -4,10 +4,10 @@
  * layout is tested with fixed data.
  */
 import os from 'node:os';
-import { watchBatchName } from '../manifest/names.js';
+import { resultKey, watchBatchName } from '../manifest/names.js';
 import { parseTarget } from '../manifest/targets.js';
 import type { HolderRole } from '../daemon/home.js';
-import type { JobRecord, JobsInState, RunRecord, StateDB } from '../state/db.js';
+import type { Hold, JobRecord, JobRow, JobsInState, RunRecord, StateDB } from '../state/db.js';
 import type { JobState } from '../types.js';
 
 export interface JobCounts {
@@ -40,6 +40,12 @@ export interface StatusReport {
     conditionalWrites: boolean | null;
     /** Something the user should know (a key file readable by others); null when all is well. */
     warning: string | null;
+    /** The user's hold (`cogd hold w3`): it does not poll; null when not held. */
+    hold: Hold | null;
+    /** When its input bucket was last listed; null: not yet. */
+    lastPolledAt: string | null;
+    /** Why that last poll failed; null when it worked. */
+    lastPollError: string | null;
   }>;
   runs: Array<{
     id: number;
@@ -60,6 +66,23 @@ export interface StatusReport {
     slurmArrays?: number[];
     /** What Slurm says its waiting jobs wait for (Priority, Resources, JobHeldUser…), most common first. */
     slurmPending?: Array<{ reason: string; jobs: number }>;
+    /** The user's hold on the run (`cogd hold 12`): it starts no job; null when not held. */
+    hold: Hold | null;
+    /** The run this one re-runs rows of (`cogd retry`), or null. */
+    retryOf: number | null;
+    /** Its --on-run-end command, once it ended; null when none was due. */
+    hook: {
+      state: 'pending' | 'ok' | 'failed' | 'timeout';
+      exitCode: number | null;
+      signal: string | null;
+      result: string | null;
+      /** Started more than once: a restart ran it again. */
+      starts: number;
+      startedAt: string | null;
+      endedAt: string | null;
+    } | null;
+    /** Its --notify-url POST, once it ended; null when none was due. Never the URL. */
+    notify: { state: 'pending' | 'sent' | 'failed'; result: string | null; endedAt: string | null } | null;
   }>;
   totals: JobCounts & { suspended: number };
   jobs?: Array<{
@@ -71,7 +94,11 @@ export interface StatusReport {
     attempts: number;
     error: string | null;
     createdAt: string;
+    /** The user's hold on the job or its run, while it waits. */
+    hold: Hold | null;
   }>;
+  /** `cogd status -hold`: everything held, by the user or by the executor (HTCondor). */
+  holds?: Array<{ id: string; owner: string; since: string; reason: string }>;
 }
 
 /** What holds the home (from `homeHolder`). */
@@ -83,6 +110,8 @@ export interface StatusQuery {
   /** A run id, a job id (`12.5`), a watch id (`w3`) or a batch name; everything when undefined. */
   filter?: string;
   jobs?: boolean;
+  /** The held view (`-hold`). */
+  holds?: boolean;
   /** Finished runs shown if they finished after this. @defaultValue 24 hours ago */
   since?: Date;
 }
@@ -114,6 +143,9 @@ export function buildStatus(
     }
   }
 
+  const heldWatches = db.heldWatches();
+  const heldRuns = db.heldRuns();
+  const heldJobs = new Map(db.heldJobs().map((j) => [j.id, j.hold]));
   const totals = { ...emptyCounts(), suspended: 0 };
   const report: StatusReport = {
     home,
@@ -130,6 +162,8 @@ export function buildStatus(
       createdAt: w.createdAt,
       conditionalWrites: w.conditionalWrites,
       warning: w.warning,
+      hold: heldWatches.get(w.id) ?? null,
+      ...lastPollOf(db, w.id),
     })),
     runs: runs.map((run) => {
       const counts = emptyCounts();
@@ -150,6 +184,12 @@ export function buildStatus(
         first = first === null ? row.firstLine : Math.min(first, row.firstLine);
         last = last === null ? row.lastLine : Math.max(last, row.lastLine);
       }
+      const hold = heldRuns.get(run.id) ?? null;
+      if (hold !== null) {
+        // A held run's waiting jobs are held: nothing starts them until it is released.
+        counts.held += counts.idle;
+        counts.idle = 0;
+      }
       for (const key of ['done', 'failed', 'removed', 'running', 'idle', 'held', 'total'] as const)
         totals[key] += counts[key];
       return {
@@ -169,6 +209,9 @@ export function buildStatus(
         ...(db.hasSlurmSubmissions(run.id)
           ? { slurmArrays: db.slurmArraysOfRun(run.id), slurmPending: db.slurmPendingNotes(run.id) }
           : {}),
+        hold,
+        retryOf: run.retryOf,
+        ...runEndOf(db, run.id),
       };
     }),
     totals,
@@ -178,18 +221,209 @@ export function buildStatus(
       .jobsOfRuns(runs.map((r) => r.id))
       .filter((j) => jobLine === undefined || j.line === jobLine);
     const created = new Map(runs.map((r) => [r.id, r.createdAt]));
-    report.jobs = records.map((j) => ({
-      id: `${j.runId}.${j.line}`,
-      run: j.runId,
-      line: j.line,
-      key: j.imageKey,
-      state: j.state,
-      attempts: j.attempts,
-      error: j.error,
-      createdAt: created.get(j.runId) ?? '',
-    }));
+    report.jobs = records.map((j) =>
+      jobView(
+        j,
+        created.get(j.runId) ?? '',
+        j.state === 'idle' ? (heldJobs.get(j.id) ?? heldRuns.get(j.runId) ?? null) : null,
+      ),
+    );
   }
+  if (query.holds === true) report.holds = heldView(db, report.owner, filter === undefined ? undefined : report);
   return report;
+}
+
+/**
+ * Everything held, as condor_q -hold lists it: the user's holds (watches, runs, jobs), then the
+ * jobs the executor holds (HTCondor). With a filter, only what the report's watches and runs hold.
+ */
+function heldView(db: StateDB, owner: string, within: StatusReport | undefined): NonNullable<StatusReport['holds']> {
+  const runs = within === undefined ? undefined : new Set(within.runs.map((r) => r.id));
+  const watches = within === undefined ? undefined : new Set(within.watches.map((w) => w.id));
+  const inRun = (runId: number): boolean => runs === undefined || runs.has(runId);
+  const entries: NonNullable<StatusReport['holds']> = [];
+  for (const held of db.held()) {
+    const runId = held.kind === 'watch' ? undefined : Number.parseInt(held.id, 10);
+    if (held.kind === 'watch' ? watches !== undefined && !watches.has(held.id) : !inRun(runId!)) continue;
+    entries.push({ id: held.id, owner: held.hold.by, since: held.hold.since, reason: held.hold.reason });
+  }
+  for (const job of db.executorHeld()) {
+    if (!inRun(job.runId)) continue;
+    entries.push({ id: `${job.runId}.${job.line}`, owner, since: job.since, reason: job.reason });
+  }
+  return entries;
+}
+
+/** What a run's end did, as the report says it (never the notification's URL). */
+function runEndOf(db: StateDB, runId: number): Pick<StatusReport['runs'][number], 'hook' | 'notify'> {
+  const end = db.runEnd(runId);
+  return {
+    hook:
+      end?.hookState == null
+        ? null
+        : {
+            state: end.hookState,
+            exitCode: end.hookExitCode,
+            signal: end.hookSignal,
+            result: end.hookResult,
+            starts: end.hookStarts,
+            startedAt: end.hookStartedAt,
+            endedAt: end.hookEndedAt,
+          },
+    notify:
+      end?.notifyState == null
+        ? null
+        : { state: end.notifyState, result: end.notifyResult, endedAt: end.notifyEndedAt },
+  };
+}
+
+/** A job as `cogd status --jobs --json` and the status page's job list show it. */
+export type JobView = NonNullable<StatusReport['jobs']>[number];
+
+/** `hold`: the user's hold on the waiting job or its run; it then shows as held, with the reason. */
+export function jobView(
+  j: Pick<JobRecord, 'runId' | 'line' | 'imageKey' | 'state' | 'attempts' | 'error'>,
+  createdAt: string,
+  hold: Hold | null = null,
+): JobView {
+  return {
+    id: `${j.runId}.${j.line}`,
+    run: j.runId,
+    line: j.line,
+    key: j.imageKey,
+    state: hold === null ? j.state : 'held',
+    attempts: j.attempts,
+    error: hold === null ? j.error : `held by ${hold.by}: ${hold.reason}`,
+    createdAt,
+    hold,
+  };
+}
+
+/** Job states a list may be filtered to. */
+export const JOB_STATES: readonly JobState[] = ['idle', 'running', 'held', 'converted', 'failed', 'removed'];
+
+/** Jobs per page of the status page and its API. */
+export const JOBS_PAGE_SIZE = 100;
+
+/** A job of a page: what `status --jobs` shows of it, and its timings. */
+export interface JobOfPage extends JobView {
+  /** When its last attempt started running; null if it never ran. */
+  startedAt: string | null;
+  /** When it reached its final state. */
+  finishedAt: string | null;
+  /** From its last start to its end (or to now while it runs); null if it never ran. */
+  durationMs: number | null;
+}
+
+export interface JobsPage {
+  run: number;
+  /** The state listed; null for all. */
+  state: JobState | null;
+  /** 1-based. */
+  page: number;
+  pageSize: number;
+  /** Jobs in the state (all jobs when state is null). */
+  total: number;
+  pages: number;
+  jobs: JobOfPage[];
+}
+
+/** A job with its timings, as of `now`. */
+export function jobOfPage(j: JobRow, createdAt: string, now = Date.now()): JobOfPage {
+  const end = j.finishedAt === null ? (j.state === 'running' ? now : null) : Date.parse(j.finishedAt);
+  return {
+    ...jobView(j, createdAt),
+    startedAt: j.startedAt,
+    finishedAt: j.finishedAt,
+    durationMs: j.startedAt === null || end === null ? null : Math.max(0, end - Date.parse(j.startedAt)),
+  };
+}
+
+/**
+ * One page of a run's jobs in manifest order, in one state or all: read with LIMIT/OFFSET off an
+ * index, so a page of a 100,000-row run costs what a page of a small one does. Undefined: no such run.
+ */
+export function jobsPage(
+  db: StateDB,
+  runId: number,
+  query: { state?: JobState | undefined; page?: number | undefined } = {},
+): JobsPage | undefined {
+  const run = db.run(runId);
+  if (run === undefined) return undefined;
+  const total = db.countJobs(runId, query.state);
+  const pages = Math.max(1, Math.ceil(total / JOBS_PAGE_SIZE));
+  const page = Math.max(1, Math.floor(query.page ?? 1));
+  const rows = db.jobsPage(runId, query.state, JOBS_PAGE_SIZE, (page - 1) * JOBS_PAGE_SIZE);
+  const now = Date.now();
+  return {
+    run: runId,
+    state: query.state ?? null,
+    page,
+    pageSize: JOBS_PAGE_SIZE,
+    total,
+    pages,
+    jobs: rows.map((row) => jobOfPage(row, run.createdAt, now)),
+  };
+}
+
+/** What the run page shows beyond its line of `cogd status`: the manifest's keys, timings, results. */
+export interface RunDetail {
+  id: number;
+  watch: string;
+  batchName: string;
+  inputBucket: string;
+  outputBucket: string;
+  manifestKey: string;
+  processingKey: string;
+  state: RunRecord['state'];
+  claimStep: RunRecord['claimStep'];
+  createdAt: string;
+  finishedAt: string | null;
+  /** From the claim to the end of the post step (or to now). */
+  durationMs: number;
+  rowsTotal: number | null;
+  processed: number | null;
+  failed: number | null;
+  manifestError: string | null;
+  postError: string | null;
+  /** The result CSVs written next to the manifest (s3:// URLs), once the run is done. */
+  results: { processed: string | null; failed: string | null; errors: string | null };
+}
+
+export function runDetail(run: RunRecord, now = Date.now()): RunDetail {
+  const done = run.state === 'done';
+  const url = (kind: 'processed' | 'failed' | 'errors'): string =>
+    `s3://${run.inputBucket}/${resultKey(run.base, kind, run.ts)}`;
+  const anyFailed = (run.failed ?? 0) > 0 || run.error !== null;
+  return {
+    id: run.id,
+    watch: `w${run.watchId}`,
+    batchName: run.batchName,
+    inputBucket: run.inputBucket,
+    outputBucket: run.outputBucket,
+    manifestKey: run.manifestKey,
+    processingKey: run.processingKey,
+    state: run.state,
+    claimStep: run.claimStep,
+    createdAt: run.createdAt,
+    finishedAt: run.finishedAt,
+    durationMs: Math.max(0, (run.finishedAt === null ? now : Date.parse(run.finishedAt)) - Date.parse(run.createdAt)),
+    rowsTotal: run.rowsTotal,
+    processed: run.processed,
+    failed: run.failed,
+    manifestError: run.error,
+    postError: run.postError,
+    results: {
+      processed: done && (run.processed ?? 0) > 0 ? url('processed') : null,
+      failed: done && anyFailed ? url('failed') : null,
+      errors: done && anyFailed ? url('errors') : null,
+    },
+  };
+}
+
+function lastPollOf(db: StateDB, watchId: number): { lastPolledAt: string | null; lastPollError: string | null } {
+  const { at, error } = db.lastPoll(watchId);
+  return { lastPolledAt: at, lastPollError: error };
 }
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
@@ -233,7 +467,17 @@ function totalsLine(t: StatusReport['totals']): string {
 export function renderBatch(report: StatusReport, now = new Date()): string {
   const rows: string[][] = [['OWNER', 'BATCH_NAME', 'SUBMITTED', 'DONE', 'RUN', 'IDLE', 'HOLD', 'TOTAL', 'JOB_IDS']];
   for (const w of report.watches) {
-    rows.push([report.owner, w.batchName, submitted(w.createdAt), '_', '_', '_', '_', '_', w.id]);
+    rows.push([
+      report.owner,
+      w.batchName,
+      submitted(w.createdAt),
+      '_',
+      '_',
+      '_',
+      w.hold === null ? '_' : 'H',
+      '_',
+      w.id,
+    ]);
   }
   for (const r of report.runs) {
     const c = r.counts;
@@ -266,8 +510,13 @@ export function renderBatch(report: StatusReport, now = new Date()): string {
       );
     }
     if (w.warning !== null) notes.push(`watch ${w.id}: warning: ${w.warning}`);
+    if (w.hold !== null) notes.push(`watch ${w.id}: ${holdText(w.hold)}; not polling (cogd release ${w.id})`);
+    if (w.lastPollError !== null) notes.push(`watch ${w.id}: last poll failed: ${w.lastPollError}`);
   }
   for (const r of report.runs) {
+    if (r.retryOf !== null) notes.push(`run ${r.id} ${r.manifest}: retry of ${r.retryOf}`);
+    if (r.hold !== null)
+      notes.push(`run ${r.id} ${r.manifest}: ${holdText(r.hold)}; starts no job (cogd release ${r.id})`);
     if (r.manifestError !== null) notes.push(`run ${r.id} ${r.manifest}: manifest rejected: ${r.manifestError}`);
     if (r.postError !== null)
       notes.push(`run ${r.id} ${r.manifest}: post failed: ${r.postError} (retried at the next poll)`);
@@ -288,8 +537,36 @@ export function renderBatch(report: StatusReport, now = new Date()): string {
     if (r.state === 'done' && r.manifestError === null && r.counts.failed === 0 && r.counts.removed === 0) {
       notes.push(`run ${r.id} ${r.manifest}: done, all ${r.counts.done} rows processed`);
     }
+    if (r.hook !== null) notes.push(`run ${r.id} ${r.manifest}: --on-run-end ${hookNote(r.hook)}`);
+    if (r.notify !== null)
+      notes.push(
+        `run ${r.id} ${r.manifest}: --notify-url ${r.notify.state === 'pending' ? 'pending' : `${r.notify.state}: ${r.notify.result ?? ''}`}`,
+      );
   }
   return [...lines, '', ...(notes.length > 0 ? [...notes, ''] : []), totalsLine(report.totals)].join('\n');
+}
+
+/** "held by ana since 11/30 14:02: disk full": who held it, when, why. */
+export function holdText(hold: Hold): string {
+  return `held by ${hold.by} since ${submitted(hold.since)}: ${hold.reason}`;
+}
+
+/** The `-hold` view, condor_q's columns: ID, OWNER, HELD_SINCE, HOLD_REASON. */
+export function renderHolds(report: StatusReport, now = new Date()): string {
+  const rows: string[][] = [['ID', 'OWNER', 'HELD_SINCE', 'HOLD_REASON']];
+  for (const h of report.holds ?? []) rows.push([h.id, h.owner, submitted(h.since), h.reason]);
+  const count = (report.holds ?? []).length;
+  return [header(report, now), ...table(rows, new Set()), '', `${count} ${count === 1 ? 'thing' : 'things'} held`].join(
+    '\n',
+  );
+}
+
+function hookNote(hook: NonNullable<StatusReport['runs'][number]['hook']>): string {
+  if (hook.state === 'pending')
+    return hook.startedAt === null ? 'pending' : `pending (started ${submitted(hook.startedAt)})`;
+  const again = hook.starts > 1 ? ` (started ${hook.starts} times: a restart ran it again)` : '';
+  const output = hook.state === 'ok' ? '' : '; its output: hook.out, hook.err';
+  return `${hook.state}: ${hook.result ?? ''}${again}${output}`;
 }
 
 const STATE_CODE: Record<JobState, string> = {

@@ -6,15 +6,19 @@
 import { defaultText, OPTIONS, type OptionName, type OptionSpec, type Scope } from './options.js';
 
 const SECTIONS: Array<{ scope: Scope; title: string }> = [
-  { scope: 'identity', title: 'The watch — what names it (`poll`, `start`)' },
+  {
+    scope: 'identity',
+    title: 'The watch — what names it (`poll`, `start`; `plan` takes the buckets and endpoint, none required)',
+  },
   {
     scope: 'watch',
-    title: 'The watch — its own settings, stored with it (`poll`, `start`; a later start changes only what it gives)',
+    title:
+      'The watch — its own settings, stored with it (`poll`, `start`; a later start changes only what it gives; `poll --dry-run` and `plan` store nothing)',
   },
   {
     scope: 'home',
     title:
-      'The home — the engine on this machine, stored in the home (`poll`, `start`; the daemon reads them at its start)',
+      'The home — the engine on this machine, stored in the home (`poll`, `start`; the daemon reads them at its start; `poll --dry-run` and `plan` store nothing)',
   },
   { scope: 'command', title: 'This command only' },
 ];

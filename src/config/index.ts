@@ -3,10 +3,12 @@
  * Layers, lowest first: defaults (the option table) < what the home or the watch has stored < the
  * environment < flags. Everything is checked here, at start, with messages that say how to fix it.
  */
-import { realpathSync } from 'node:fs';
+import { accessSync, constants, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
+import { isLoopback, splitAddress } from './parse.js';
 import type { WatchIdentity, WatchSettings } from '../types.js';
+import type { Backoff } from '../util/backoff.js';
 import {
   defaultOf,
   namesOf,
@@ -80,6 +82,13 @@ export interface EngineConfig {
     /** --job-timeout as Slurm's --time, whole minutes. */
     timeMinutes: number;
   };
+  /** What runs' ends do: hooks' deadline and what they take from cogd's environment; notifications' retries. */
+  runEnd: {
+    hookTimeoutMs: number;
+    hookEnvironment: Record<string, string>;
+    notifyAttempts: number;
+    notifyBackoff: Backoff;
+  };
 }
 
 /** What `poll` and `start` were asked: the home, the watch, and the rest of what was given. */
@@ -121,6 +130,8 @@ export const DEFAULT_WATCH_SETTINGS: WatchSettings = {
   stac: fixedDefault('stac'),
   stacItemSuffix: fixedDefault('stacItemSuffix'),
   stacCollection: fixedDefault('stacCollection'),
+  onRunEnd: fixedDefault('onRunEnd'),
+  notifyUrl: fixedDefault('notifyUrl'),
 };
 
 /** The default of an option that depends on nothing. */
@@ -173,8 +184,21 @@ export function engineOf(
   return engineConfig(home, resolveHomeSettings(home, storedHomeValues(stored), given).settings);
 }
 
+/**
+ * What a run-end hook takes from cogd's environment: PATH, HOME and LANG, where set; nothing else
+ * (no AWS_* variable, no key file path, nothing a user's shell exported into the daemon).
+ */
+export function hookEnvironment(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const passed: Record<string, string> = {};
+  for (const name of ['PATH', 'HOME', 'LANG']) {
+    const value = env[name];
+    if (value !== undefined) passed[name] = value;
+  }
+  return passed;
+}
+
 /** The engine's settings from the home's. */
-export function engineConfig(home: string, s: HomeSettings): EngineConfig {
+export function engineConfig(home: string, s: HomeSettings, env: NodeJS.ProcessEnv = process.env): EngineConfig {
   return {
     home,
     cpuConcurrency: s.cpuConcurrency,
@@ -206,6 +230,12 @@ export function engineConfig(home: string, s: HomeSettings): EngineConfig {
       pollMs: s.slurmPollMs,
       timeMinutes: Math.max(1, Math.ceil(s.jobTimeoutMs / 60_000)),
     },
+    runEnd: {
+      hookTimeoutMs: s.hookTimeoutMs,
+      hookEnvironment: hookEnvironment(env),
+      notifyAttempts: s.notifyAttempts,
+      notifyBackoff: { kind: 'exponential', baseMs: s.notifyRetryDelayMs, factor: 2, maxMs: 300_000, jitter: 0.2 },
+    },
   };
 }
 
@@ -236,6 +266,8 @@ export function readRunRequest(
       'write the outputs to another bucket',
     );
   }
+  if (given.watch.onRunEnd !== undefined && given.watch.onRunEnd.length > 0)
+    checkProgram(given.watch.onRunEnd[0]!, env['PATH'] ?? '');
   const watchGiven: Partial<WatchSettings> = { ...given.watch };
   const region = env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'];
   if (region !== undefined && region !== '') watchGiven.region = region;
@@ -277,6 +309,51 @@ export function checkWatchSettings(settings: WatchSettings): void {
     throw new UsageError(
       '--executor slurm needs the S3 keys in files: the jobs read them on the compute nodes, from the shared filesystem',
       'pass -a/--access-key FILE and -s/--secret-key FILE (files readable by your user only, on a filesystem the nodes share)',
+    );
+  }
+}
+
+/** Whether `file` is a file this user may execute. */
+function executable(file: string): boolean {
+  try {
+    return statSync(file).isFile() && (accessSync(file, constants.X_OK), true);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The program of `--on-run-end` must be there when it is given: an executable file at the path
+ * given, or, for a bare name, in a directory of PATH (where the daemon, started from here, finds it).
+ */
+function checkProgram(program: string, searchPath: string): void {
+  if (program.includes('/')) {
+    if (!executable(program))
+      throw new UsageError(
+        `--on-run-end: ${program} is not an executable file`,
+        'give the path of a program or script (chmod +x it), or the name of one on PATH',
+      );
+    return;
+  }
+  const dirs = searchPath.split(path.delimiter).filter((dir) => dir !== '');
+  if (!dirs.some((dir) => executable(path.join(dir, program))))
+    throw new UsageError(
+      `--on-run-end: no program "${program}" on PATH`,
+      'give its path, or the name of a program on PATH (the command runs without a shell)',
+    );
+}
+
+/**
+ * The status page shows bucket names, keys and errors: it is served on loopback, or elsewhere only
+ * behind a bearer token.
+ */
+export function checkHttp(settings: { http: string | false; httpTokenFile: string | undefined }): void {
+  if (settings.http === false || settings.httpTokenFile !== undefined) return;
+  const { host } = splitAddress(settings.http);
+  if (!isLoopback(host)) {
+    throw new UsageError(
+      `--http ${settings.http} would serve the status page beyond this machine without a token`,
+      'pass --http-token-file FILE (a bearer token clients must send), or serve on loopback (--http 127.0.0.1:9464) behind an SSH tunnel or a proxy',
     );
   }
 }

@@ -12,12 +12,27 @@
 import os from 'node:os';
 import { checkCreationOption } from '../convert/cog-options.js';
 import type { ProfileName } from '../types.js';
+import { shownUrl } from '../util/url.js';
 import * as parse from './parse.js';
 import type { Parser } from './parse.js';
 
 export type Scope = 'identity' | 'watch' | 'home' | 'command';
 
-export type Verb = 'poll' | 'start' | 'status' | 'watch' | 'rm' | 'stop' | 'logs' | 'config' | 'verify' | 'daemon';
+export type Verb =
+  | 'poll'
+  | 'start'
+  | 'status'
+  | 'watch'
+  | 'rm'
+  | 'hold'
+  | 'release'
+  | 'retry'
+  | 'stop'
+  | 'logs'
+  | 'config'
+  | 'verify'
+  | 'plan'
+  | 'daemon';
 
 /** What a default may depend on: the home, and the values settled before it in the table. */
 export interface DefaultContext {
@@ -41,6 +56,8 @@ export interface OptionSpec<T = unknown, S extends Scope = Scope> {
   choices?: readonly string[];
   /** A `--no-…` form sets it back to false. */
   negatable?: boolean;
+  /** For a flag whose value is optional (`--http [addr:port]`): the value it takes when given bare. */
+  bare?: string;
   /** The flag may be given several times; its values are collected (parse reads a JSON list). */
   repeatable?: boolean;
   /** How a value is shown (milliseconds as seconds…). @defaultValue String */
@@ -63,9 +80,33 @@ const RESAMPLING = [
 const define = <T, S extends Scope>(spec: OptionSpec<T, S>): OptionSpec<T, S> => spec;
 
 const RUN: readonly Verb[] = ['poll', 'start'];
+/** What `cogd plan FILE.csv` also takes: where the images are, and how outputs are named. */
+const RUN_AND_PLAN: readonly Verb[] = [...RUN, 'plan'];
 const ENGINE: readonly Verb[] = ['poll', 'start'];
-const EVERY: readonly Verb[] = ['poll', 'start', 'status', 'watch', 'rm', 'stop', 'logs', 'config', 'verify', 'daemon'];
+/** The limits an image is checked against before any conversion: `cogd plan` checks them too. */
+const LIMITS: readonly Verb[] = [...ENGINE, 'plan'];
+const EVERY: readonly Verb[] = [
+  'poll',
+  'start',
+  'status',
+  'watch',
+  'rm',
+  'hold',
+  'release',
+  'retry',
+  'stop',
+  'logs',
+  'config',
+  'verify',
+  'plan',
+  'daemon',
+];
 const asSeconds = (ms: number): string => `${ms / 1000} s`;
+/** A program and its arguments as typed (quoted where needed); `none` for no command. */
+const showCommand = (argv: readonly string[]): string =>
+  argv.length === 0
+    ? 'none'
+    : argv.map((word) => (/^[\w./:=+,@%-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`)).join(' ');
 
 export const OPTIONS = {
   // ---- the watch: what names it
@@ -79,21 +120,21 @@ export const OPTIONS = {
   inputBucket: define({
     flags: '--input-bucket <name>',
     scope: 'identity',
-    verbs: RUN,
+    verbs: RUN_AND_PLAN,
     parse: parse.bucket,
     doc: 'bucket holding the manifests and the input GeoTIFFs',
   }),
   outputBucket: define({
     flags: '--output-bucket <name>',
     scope: 'identity',
-    verbs: RUN,
+    verbs: RUN_AND_PLAN,
     parse: parse.bucket,
     doc: 'bucket receiving the COGs and JPEG previews (never the input bucket)',
   }),
   s3Endpoint: define({
     flags: '-e, --s3-endpoint <host|url>',
     scope: 'identity',
-    verbs: RUN,
+    verbs: RUN_AND_PLAN,
     parse: parse.endpoint,
     defaultText: 'AWS',
     doc: 'S3 endpoint; a bare host means https, a URL is used as given (path-style addressing)',
@@ -103,7 +144,7 @@ export const OPTIONS = {
   accessKeyFile: define({
     flags: '-a, --access-key <file>',
     scope: 'watch',
-    verbs: RUN,
+    verbs: RUN_AND_PLAN,
     parse: parse.file,
     defaultText: 'the AWS environment',
     doc: 'file holding the S3 access key id (trimmed); without -a/-s the AWS environment variables and profiles apply',
@@ -111,7 +152,7 @@ export const OPTIONS = {
   secretKeyFile: define({
     flags: '-s, --secret-key <file>',
     scope: 'watch',
-    verbs: RUN,
+    verbs: RUN_AND_PLAN,
     parse: parse.file,
     defaultText: 'the AWS environment',
     doc: 'file holding the S3 secret access key',
@@ -144,7 +185,7 @@ export const OPTIONS = {
   executor: define({
     flags: '--executor <name>',
     scope: 'watch',
-    verbs: RUN,
+    verbs: RUN_AND_PLAN,
     parse: parse.choice(['local', 'condor', 'slurm'] as const),
     choices: ['local', 'condor', 'slurm'],
     default: 'local' as const,
@@ -216,7 +257,7 @@ export const OPTIONS = {
   stac: define({
     flags: '--stac',
     scope: 'watch',
-    verbs: RUN,
+    verbs: RUN_AND_PLAN,
     parse: parse.flag,
     default: true,
     negatable: true,
@@ -225,7 +266,7 @@ export const OPTIONS = {
   stacItemSuffix: define({
     flags: '--stac-item-suffix <suffix>',
     scope: 'watch',
-    verbs: RUN,
+    verbs: RUN_AND_PLAN,
     parse: parse.suffix,
     default: '.json',
     doc: "what replaces a COG's .tif in its STAC item's key (x.tif → x.json)",
@@ -237,6 +278,28 @@ export const OPTIONS = {
     parse: parse.objectKey,
     default: 'collection.json',
     doc: 'the key of the STAC collection in the output bucket (watches writing there share it)',
+  }),
+
+  // ---- the watch: what happens once one of its runs has ended (src/daemon/run-ends.ts)
+  onRunEnd: define({
+    flags: '--on-run-end <command>',
+    scope: 'watch',
+    verbs: RUN,
+    parse: parse.command,
+    default: [] as string[],
+    defaultText: 'none',
+    show: showCommand,
+    doc: 'a program and its arguments, run after each run\'s post step without a shell (words split at spaces; \'…\' and "…" quote; no | ; > $ unquoted), the run\'s facts in COGD_* variables; "" for none',
+  }),
+  notifyUrl: define({
+    flags: '--notify-url <url>',
+    scope: 'watch',
+    verbs: RUN,
+    parse: parse.httpUrl,
+    default: null,
+    defaultText: 'none',
+    show: (url) => (url === null ? 'none' : shownUrl(url)),
+    doc: 'an http(s) URL the run\'s facts are POSTed to as JSON after each run\'s post step, retried with back-off in the background (its credentials and query never shown); "" for none',
   }),
 
   // ---- the home: the engine on this machine
@@ -297,7 +360,7 @@ export const OPTIONS = {
   maxPixels: define({
     flags: '--max-pixels <n>',
     scope: 'home',
-    verbs: ENGINE,
+    verbs: LIMITS,
     parse: parse.integer(1),
     default: 2_000_000_000,
     doc: 'inputs with more pixels are rejected before any conversion',
@@ -305,7 +368,7 @@ export const OPTIONS = {
   maxBands: define({
     flags: '--max-bands <n>',
     scope: 'home',
-    verbs: ENGINE,
+    verbs: LIMITS,
     parse: parse.integer(1),
     default: 64,
     doc: 'inputs with more bands are rejected before any conversion',
@@ -444,6 +507,62 @@ export const OPTIONS = {
     show: asSeconds,
     doc: 'slurm: how often cogd asks Slurm about its jobs (one squeue or sacct for all of them)',
   }),
+  hookTimeoutMs: define({
+    flags: '--hook-timeout <seconds>',
+    scope: 'home',
+    verbs: ENGINE,
+    parse: parse.seconds(1),
+    default: 600_000,
+    show: asSeconds,
+    doc: 'an --on-run-end command running longer is killed with its process group (SIGTERM, SIGKILL 5 s later); its run stays as it is',
+  }),
+  notifyAttempts: define({
+    flags: '--notify-attempts <n>',
+    scope: 'home',
+    verbs: ENGINE,
+    parse: parse.integer(1, 100),
+    default: 5,
+    doc: "--notify-url: POSTs of one run's facts at most (network errors, 408, 429 and 5xx are retried), then cogd gives up with a log line",
+  }),
+  notifyRetryDelayMs: define({
+    flags: '--notify-retry-delay <seconds>',
+    scope: 'home',
+    verbs: ENGINE,
+    parse: parse.seconds(0.1),
+    default: 4000,
+    show: asSeconds,
+    doc: '--notify-url: delay before the second POST; doubles each time (at most 5 min), ±20% jitter',
+  }),
+
+  http: define({
+    flags: '--http [addr:port]',
+    scope: 'home',
+    verbs: ['start'],
+    parse: parse.listenAddress,
+    bare: '127.0.0.1:9464',
+    negatable: true,
+    default: false,
+    defaultText: 'off',
+    show: (value) => (value === false ? 'off' : value),
+    doc: 'serve the status page, its JSON API and Prometheus /metrics, read-only, on this address (127.0.0.1:9464 when given bare; --no-http: off). Any address but loopback needs --http-token-file',
+  }),
+  httpTokenFile: define({
+    flags: '--http-token-file <file>',
+    scope: 'home',
+    verbs: ['start'],
+    parse: parse.file,
+    defaultText: 'none',
+    doc: 'file holding a bearer token every HTTP request must send (Authorization: Bearer …); needed to serve on any address but loopback',
+  }),
+  httpOpenMetrics: define({
+    flags: '--http-open-metrics',
+    scope: 'home',
+    verbs: ['start'],
+    parse: parse.flag,
+    default: false,
+    negatable: true,
+    doc: 'leave /metrics and /healthz open without the token (for a Prometheus that sends none)',
+  }),
 
   // ---- this command only
   home: define({
@@ -460,6 +579,13 @@ export const OPTIONS = {
     verbs: ['poll'],
     parse: parse.flag,
     doc: 'convert what was claimed (and resume unfinished runs) before returning',
+  }),
+  dryRun: define({
+    flags: '--dry-run',
+    scope: 'command',
+    verbs: ['poll'],
+    parse: parse.flag,
+    doc: "list what would be claimed and every row's verdict (the keys it would write, or why it would fail), with a total; writes nothing to S3 or the home, takes no lock",
   }),
   foreground: define({
     flags: '--foreground',
@@ -479,9 +605,9 @@ export const OPTIONS = {
   json: define({
     flags: '--json',
     scope: 'command',
-    verbs: ['status', 'config'],
+    verbs: ['status', 'config', 'poll', 'plan'],
     parse: parse.flag,
-    doc: 'print the same data as JSON',
+    doc: 'print the same data as JSON (poll: with --dry-run)',
   }),
   jobs: define({
     flags: '--jobs, --nobatch',
@@ -506,12 +632,41 @@ export const OPTIONS = {
     show: asSeconds,
     doc: 'refresh interval of the live view',
   }),
+  reason: define({
+    flags: '--reason <text>',
+    scope: 'command',
+    verbs: ['hold'],
+    parse: parse.text,
+    defaultText: 'held by user',
+    doc: 'why it is held (shown by cogd status -hold)',
+  }),
+  now: define({
+    flags: '--now',
+    scope: 'command',
+    verbs: ['hold'],
+    parse: parse.flag,
+    doc: 'also stop jobs already running (requeued without spending a retry); by default they finish',
+  }),
+  holdView: define({
+    flags: '--hold',
+    scope: 'command',
+    verbs: ['status'],
+    parse: parse.flag,
+    doc: 'only what is held, with since when, by whom and why (condor_q -hold)',
+  }),
   all: define({
     flags: '--all',
     scope: 'command',
-    verbs: ['rm'],
+    verbs: ['rm', 'retry'],
     parse: parse.flag,
-    doc: 'every unfinished run and every watch',
+    doc: 'rm: every unfinished run and every watch; retry: every row of the run, not only those that did not convert',
+  }),
+  rows: define({
+    flags: '--rows <lines>',
+    scope: 'command',
+    verbs: ['retry'],
+    parse: parse.lineList,
+    doc: 'the manifest lines to run again, e.g. 3,7 or 3-9 (by default: every row that did not convert)',
   }),
   timeoutMs: define({
     flags: '--timeout <seconds>',
@@ -604,8 +759,10 @@ export function readGiven(verb: Verb, raw: Readonly<Record<string, unknown>>): P
   for (const name of optionsOf(verb)) {
     const value = raw[attributeOf(name)];
     if (value === undefined) continue;
+    const spec = OPTIONS[name] as OptionSpec;
     const text = typeof value === 'string' ? value : JSON.stringify(value);
-    given[name] = typeof value === 'boolean' ? value : (OPTIONS[name] as OptionSpec).parse(text, flagLabel(name));
+    if (value === true && spec.bare !== undefined) given[name] = spec.parse(spec.bare, flagLabel(name));
+    else given[name] = typeof value === 'boolean' ? value : spec.parse(text, flagLabel(name));
   }
   return given;
 }

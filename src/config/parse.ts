@@ -41,6 +41,22 @@ export const choice =
     return raw as T;
   };
 
+/** Manifest line numbers: `3,7` or `3-9,12` (each at least 1), sorted, without repeats. */
+export const lineList: Parser<number[]> = (raw, flag) => {
+  const lines = new Set<number>();
+  for (const part of raw.split(',')) {
+    const match = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (match === null) throw new UsageError(`${flag} must list line numbers like 3,7 or 3-9, got "${raw}"`);
+    const from = Number(match[1]);
+    const to = match[2] === undefined ? from : Number(match[2]);
+    if (from < 1 || to < from)
+      throw new UsageError(`${flag}: "${part.trim()}" is not a line or a rising range of lines`);
+    if (to - from > 10_000_000) throw new UsageError(`${flag}: the range "${part.trim()}" is too long`);
+    for (let line = from; line <= to; line += 1) lines.add(line);
+  }
+  return [...lines].sort((a, b) => a - b);
+};
+
 /** A flag without a value: present means true (its `--no-` form means false). */
 export const flag: Parser<boolean> = () => true;
 
@@ -218,3 +234,93 @@ export const objectKey: Parser<string> = (raw, flagName) => {
   }
   return raw;
 };
+
+/** Unquoted, these mean something to a shell only; cogd runs hooks without one. */
+const SHELL_ONLY = new Set(['|', '&', ';', '<', '>', '(', ')', '$', '`']);
+
+/**
+ * A command line read into a program and its arguments, without a shell: words are split on white
+ * space; '…' keeps everything inside as it is, "…" too but for \" and \\, and a backslash outside
+ * quotes keeps the next character. Unquoted | & ; < > ( ) $ ` are refused (no pipes, redirections,
+ * variables or substitutions: put those in a script). A program named by a path is made absolute;
+ * a bare name is looked up on PATH when the command is run. Empty: no command.
+ */
+export const command: Parser<string[]> = (raw, flagName) => {
+  const words: string[] = [];
+  let word = '';
+  /** Whether a word is open (a quoted empty word is a word). */
+  let open = false;
+  let quote: "'" | '"' | undefined;
+  for (let i = 0; i < raw.length; i += 1) {
+    const c = raw[i]!;
+    if (quote === "'") {
+      if (c === "'") quote = undefined;
+      else word += c;
+    } else if (quote === '"') {
+      if (c === '"') quote = undefined;
+      else if (c === '\\' && (raw[i + 1] === '"' || raw[i + 1] === '\\')) word += raw[(i += 1)]!;
+      else word += c;
+    } else if (/\s/.test(c)) {
+      if (open) words.push(word);
+      [word, open] = ['', false];
+    } else if (c === "'" || c === '"') {
+      [quote, open] = [c, true];
+    } else if (c === '\\') {
+      if (i + 1 >= raw.length) throw new UsageError(`${flagName} "${raw}" ends in a lone backslash`);
+      [word, open] = [word + raw[(i += 1)]!, true];
+    } else if (SHELL_ONLY.has(c)) {
+      throw new UsageError(
+        `${flagName} "${raw}": ${c} means something to a shell only, and the command runs without one`,
+        `quote it to pass it as an argument, or put the command in a script and give the script`,
+      );
+    } else {
+      [word, open] = [word + c, true];
+    }
+  }
+  if (quote !== undefined) throw new UsageError(`${flagName} "${raw}" has an unterminated ${quote} quote`);
+  if (open) words.push(word);
+  if (words[0] === '') throw new UsageError(`${flagName} "${raw}" names no program`);
+  if (words[0]?.includes('/') === true) words[0] = path.resolve(words[0]);
+  return words;
+};
+
+/** An http or https URL; empty: none. */
+export const httpUrl: Parser<string | null> = (raw, flagName) => {
+  if (raw.trim() === '') return null;
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new UsageError(`${flagName} is not a URL`, 'for example https://hooks.example.org/cogd');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`${flagName} uses ${url.protocol}; only http and https are supported`);
+  return url.href;
+};
+
+/**
+ * Where to listen: `host:port` (a name, an IPv4 address, or an IPv6 one in brackets: `[::1]:9464`);
+ * port 0 lets the system pick one. Returned as given, checked.
+ */
+export const listenAddress: Parser<string | false> = (raw, flagName) => {
+  const value = raw.trim();
+  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
+  if (match === null || Number(match[2]) > 65535) {
+    throw new UsageError(
+      `${flagName} "${raw}" is not an address and port`,
+      'for example 127.0.0.1:9464, [::1]:9464 or 0.0.0.0:9464 (with --http-token-file)',
+    );
+  }
+  return value;
+};
+
+/** The host and port of a listen address made by `listenAddress`. */
+export function splitAddress(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  return { host: address.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(address.slice(at + 1)) };
+}
+
+/** Whether a host is this machine's loopback (only this machine can reach it). */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

@@ -9,7 +9,7 @@ import type { EngineConfig } from '../config/index.js';
 import { exponential, type Backoff } from '../util/backoff.js';
 import { retry } from '../util/retry.js';
 import { planManifest } from '../dag/plan.js';
-import { Scheduler } from '../dag/scheduler.js';
+import { Scheduler, type JobObserver } from '../dag/scheduler.js';
 import { CogdError, describeError } from '../errors.js';
 import { CondorExecutor } from '../executors/condor/executor.js';
 import { cleanScratch, LocalExecutor } from '../executors/local.js';
@@ -19,22 +19,35 @@ import type { Log } from '../log/index.js';
 import { MANIFEST_FILE } from '../manifest/names.js';
 import { post, recordPostFailure } from '../post/post.js';
 import type { RunRecord, StateDB } from '../state/db.js';
-import { createStorage, type Storage } from '../storage/s3.js';
+import { createStorage, type S3Observer, type Storage } from '../storage/s3.js';
 import type { S3Settings, Watch } from '../types.js';
 import { claim, continueClaim, forgetClaim, LostClaim, writeRunInfo } from '../watch/claim.js';
 import { findNewManifests } from '../watch/poll.js';
 import { crashPoint } from '../util/crash.js';
 import { homeId, homePaths } from './home.js';
 import { ProcessRegistry } from './processes.js';
+import { RunEnds } from './run-ends.js';
 import { settleRemovals } from './removal.js';
 import { collectWhileIdle } from './node-flags.js';
 
 export type DaemonOptions = EngineConfig;
 
+/** How a finished run ended: every row processed, some rows failed, or the manifest rejected whole. */
+export type RunOutcome = 'processed' | 'failures' | 'rejected';
+
+/** Who watches the engine work (the metrics of `--http`): polls, runs, job attempts and S3 traffic. */
+export interface EngineObserver extends JobObserver, S3Observer {
+  polled(watchId: number, failed: boolean): void;
+  runFinished(outcome: RunOutcome): void;
+}
+
 /** Attempts of a post step within one poll before the run is left in `post` for the next poll. */
 const POST_ATTEMPTS = 3;
 /** 1 s, then 2 s between post attempts. */
 const POST_BACKOFF: Backoff = { kind: 'exponential', baseMs: 1000, factor: 2, maxMs: 2000, jitter: 0 };
+
+/** How a hold cogd asked HTCondor for starts its reason: never confused with HTCondor's own holds. */
+const CONDOR_HOLD_MARK = 'cogd hold: ';
 
 export class Daemon {
   readonly logDir: string;
@@ -46,6 +59,8 @@ export class Daemon {
   private condor: CondorExecutor | undefined;
   private slurm: SlurmExecutor | undefined;
   private readonly scheduler: Scheduler;
+  /** Hooks and notifications of finished runs, in the background. */
+  private readonly runEnds: RunEnds;
   /** Runs being advanced by this process, by id (undefined once a lost claim is forgotten). */
   private readonly active = new Map<number, Promise<RunRecord | undefined>>();
   /** Watches whose endpoint was probed for conditional writes by this process. */
@@ -57,6 +72,7 @@ export class Daemon {
     private readonly db: StateDB,
     private readonly log: Log,
     private readonly options: DaemonOptions,
+    private readonly observer?: EngineObserver,
   ) {
     this.logDir = homePaths(options.home).logs;
     // cogd's own subdirectory of the scratch directory: the only part of it cogd ever deletes.
@@ -75,7 +91,9 @@ export class Daemon {
     this.scheduler = new Scheduler(db, {
       jobTimeoutMs: options.jobTimeoutMs,
       retryTimeouts: options.retryTimeouts,
+      observer,
     });
+    this.runEnds = new RunEnds(db, log, options.runEnd, this.processes);
   }
 
   /** The executor of a run: its watch's, or HTCondor's or Slurm's while any of its jobs is queued there. */
@@ -124,7 +142,7 @@ export class Daemon {
     const key = JSON.stringify([settings.endpoint, settings.accessKeyFile, settings.secretKeyFile, settings.region]);
     let storage = this.storages.get(key);
     if (storage === undefined) {
-      storage = createStorage(settings, { log: this.log });
+      storage = createStorage(settings, { log: this.log, observer: this.observer });
       this.storages.set(key, storage);
       storage.catch(() => this.storages.delete(key));
     }
@@ -144,6 +162,10 @@ export class Daemon {
    */
   async poll(watch: Watch, options: { planOnly?: boolean } = {}): Promise<number[]> {
     const planOnly = options.planOnly ?? false;
+    if (watch.hold !== null) {
+      this.log.debug('Watch:Held', { watch: watch.id, reason: watch.hold.reason });
+      return this.resume(watch.id, planOnly); // its claimed runs go on (unless held themselves)
+    }
     if (watch.inputBucket === watch.outputBucket) {
       // Refused at `cogd start`; a watch stored by an older cogd may still have it.
       throw new CogdError(
@@ -155,8 +177,18 @@ export class Daemon {
       );
     }
     const started = this.resume(watch.id, planOnly);
-    const storage = await this.storageFor(watch.s3);
-    const manifests = await findNewManifests(storage, this.db, watch);
+    let manifests: Awaited<ReturnType<typeof findNewManifests>>;
+    let storage: Storage;
+    try {
+      storage = await this.storageFor(watch.s3);
+      manifests = await findNewManifests(storage, this.db, watch);
+    } catch (error) {
+      this.db.setWatchPolled(watch.id, describeError(error));
+      this.observer?.polled(watch.id, true);
+      throw error;
+    }
+    this.db.setWatchPolled(watch.id, null);
+    this.observer?.polled(watch.id, false);
     this.log.info('Watch:Polled', { watch: watch.id, pattern: watch.pattern, found: manifests.length });
     if (manifests.length > 0) await this.checkConditionalWrites(watch, storage);
     for (const object of manifests) {
@@ -198,14 +230,26 @@ export class Daemon {
     }
   }
 
-  /** Takes on every unfinished run (of one watch, or all) that this process is not advancing yet. */
+  /**
+   * Takes on every unfinished run (of one watch, or all) that this process is not advancing yet;
+   * unless planning only, also the hooks and notifications of finished runs still pending.
+   */
   resume(watchId?: number, planOnly = false): number[] {
     const ids: number[] = [];
     for (const run of this.db.unfinishedRuns(watchId)) {
       if (!this.active.has(run.id)) this.track(run, planOnly);
       ids.push(run.id);
     }
+    if (!planOnly) this.runEnds.resume(watchId);
     return ids;
+  }
+
+  /**
+   * Waits for the hooks and notifications in flight (of the given runs, or all) — which a run's
+   * end started without waiting: `settled()` returns before them.
+   */
+  async runEndsSettled(runIds?: readonly number[]): Promise<void> {
+    await this.runEnds.settled(runIds);
   }
 
   /** Waits for the given runs to finish (or to stop where this process can take them no further). */
@@ -240,6 +284,62 @@ export class Daemon {
     }).catch((error: unknown) =>
       this.log.error('Job:RemovalFailed', { jobs: notHere.join(' '), reason: describeError(error) }),
     );
+  }
+
+  /**
+   * Applies the user's holds (`cogd hold`, recorded in the DB): held runs start no job, held jobs
+   * are not started, and where a hold says `now`, jobs already running here are stopped and
+   * requeued. Cheap: called with every removal check.
+   */
+  applyHolds(): void {
+    const runs = this.db.heldRuns();
+    const jobs = this.db.heldJobs();
+    const nowRuns = new Set([...runs].filter(([, hold]) => hold.now).map(([id]) => id));
+    const now = [...this.scheduler.inFlightOf(nowRuns), ...jobs.filter((j) => j.hold.now).map((j) => j.id)];
+    this.scheduler.setHolds({ runs: runs.keys(), jobs: jobs.map((j) => j.id), now });
+    if (this.condor !== undefined) this.applyCondorHolds(this.condor);
+  }
+
+  /** What was last asked of HTCondor per job, until its event log shows it done. */
+  private readonly condorAsked = new Map<number, 'hold' | 'release'>();
+
+  /**
+   * The user's holds on jobs HTCondor has: condor_hold for waiting ones (running ones too with
+   * `--now`: HTCondor vacates them), condor_release once the hold is taken off. cogd's own holds are
+   * told apart from HTCondor's (a transfer failure) by their reason, so it never releases those.
+   */
+  private applyCondorHolds(condor: CondorExecutor): void {
+    const hold = new Map<string, number[]>();
+    const release: number[] = [];
+    for (const job of this.db.condorJobHolds()) {
+      const ours = job.state === 'held' && job.error?.includes(CONDOR_HOLD_MARK) === true;
+      const asked = this.condorAsked.get(job.id);
+      if (job.hold !== null && (job.state === 'idle' || (job.state === 'running' && job.hold.now))) {
+        if (asked === 'hold') continue;
+        const reason = `${CONDOR_HOLD_MARK}${job.hold.reason} (by ${job.hold.by})`;
+        hold.set(reason, [...(hold.get(reason) ?? []), job.id]);
+        this.condorAsked.set(job.id, 'hold');
+      } else if (job.hold === null && ours) {
+        if (asked === 'release') continue;
+        release.push(job.id);
+        this.condorAsked.set(job.id, 'release');
+      } else this.condorAsked.delete(job.id);
+    }
+    const ask = (jobIds: number[], done: Promise<boolean>): void => {
+      done
+        .then((ok) => {
+          if (!ok) for (const id of jobIds) this.condorAsked.delete(id); // asked again at the next check
+        })
+        .catch(() => undefined);
+    };
+    for (const [reason, jobIds] of hold) ask(jobIds, condor.hold(jobIds, reason));
+    if (release.length > 0) ask(release, condor.release(release));
+  }
+
+  /** Applies what `cogd rm`, `hold` and `release` recorded. */
+  applyRequests(): void {
+    this.applyRemovals();
+    this.applyHolds();
   }
 
   private isActiveJob(jobId: number): boolean {
@@ -293,6 +393,7 @@ export class Daemon {
       if (planOnly) return run;
       if (run.state === 'running') {
         const planned = run;
+        this.applyHolds(); // a run held before this process took it starts nothing
         const execution = this.scheduler.execute({
           run: planned,
           log,
@@ -304,12 +405,15 @@ export class Daemon {
           conversion: this.db.runConversion(planned.id) ?? watch.conversion,
           post: () => this.postWithRetries(planned, storage, log),
         });
-        this.applyRemovals(); // requests recorded while no process was executing this run
+        this.applyRequests(); // requests recorded while no process was executing this run
         await execution;
       } else if (run.state === 'post') {
         await this.postWithRetries(run, storage, log);
       }
-      return this.db.run(run.id)!;
+      const final = this.db.run(run.id)!;
+      // Its hook and notification start now, in the background: never awaited by the run or a poll.
+      if (final.state === 'done') this.runEnds.start(final.id);
+      return final;
     } finally {
       await log.close();
     }
@@ -317,12 +421,14 @@ export class Daemon {
 
   private async postWithRetries(run: RunRecord, storage: Storage, log: Log): Promise<void> {
     try {
-      await retry(() => post({ db: this.db, storage, log }, this.db.run(run.id)!), {
+      const result = await retry(() => post({ db: this.db, storage, log }, this.db.run(run.id)!), {
         attempts: POST_ATTEMPTS,
         backoff: POST_BACKOFF,
         onRetry: (error, attempt) =>
           log.warn('Run:PostAttemptFailed', { attempt, of: POST_ATTEMPTS, reason: describeError(error) }),
       });
+      const rejected = (this.db.run(run.id)?.error ?? null) !== null;
+      this.observer?.runFinished(rejected ? 'rejected' : result.failed > 0 ? 'failures' : 'processed');
     } catch (error) {
       log.warn('Run:PostAttemptFailed', { attempt: POST_ATTEMPTS, of: POST_ATTEMPTS, reason: describeError(error) });
       await recordPostFailure({ db: this.db, log }, run, error);
@@ -333,6 +439,7 @@ export class Daemon {
   async close(): Promise<void> {
     await closeAll(
       [
+        () => this.runEnds.close(),
         () => this.scheduler.drain(),
         () => this.executor.close(),
         async () => this.condor?.close(),

@@ -19,6 +19,8 @@ export const homePaths = (home: string) => ({
   db: path.join(home, 'cogd.db'),
   lock: path.join(home, 'cogd.lock'),
   pid: path.join(home, 'cogd.pid'),
+  /** Where the daemon serves its status page (`--http`): its URL, then its pid. */
+  http: path.join(home, 'cogd.http'),
   logs: path.join(home, 'logs'),
   daemonLog: path.join(home, 'logs', 'cogd.log'),
   scratch: path.join(home, 'scratch'),
@@ -106,14 +108,22 @@ export function homeHolder(home: string): { pid: number | undefined; role: Holde
   const paths = homePaths(home);
   if (!existsSync(paths.lock)) return undefined;
   if (!isHeld(paths.lock)) return undefined;
-  const [pidText = '', roleText = '', start = ''] = (
-    existsSync(paths.pid) ? readFileSync(paths.pid, 'utf8') : ''
-  ).split('\n');
+  const [pidText = '', roleText = '', start = ''] = readIfThere(paths.pid).split('\n');
   const pid = Number.parseInt(pidText, 10);
   const role: HolderRole = roleText === 'poll' ? 'poll' : 'daemon';
   // A pid file left by a holder that died (kill -9) names a process that is gone or a newer one.
   const current = Number.isInteger(pid) && pid > 0 && start !== '' && processStart(pid) === start;
   return { pid: current ? pid : undefined, role };
+}
+
+/** A file's text, or '' when it is not there (a holder removes its pid file as it stops: no check-then-read). */
+function readIfThere(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw error;
+  }
 }
 
 /** The pid of the daemon running on this home; -1 while one is starting; undefined when none is. */

@@ -8,13 +8,16 @@
  * so a missed signal only delays a change.
  */
 import cron, { type ScheduledTask } from 'node-cron';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { runEvery } from '../util/cleanup.js';
-import { describeError } from '../errors.js';
+import { CogdError, describeError, UsageError } from '../errors.js';
 import { createLog, type Level } from '../log/index.js';
 import { watchBatchName } from '../manifest/names.js';
 import { StateDB } from '../state/db.js';
 import type { Watch } from '../types.js';
-import { engineOf } from '../config/index.js';
+import { checkHttp, engineOf, resolveHomeSettings, storedHomeValues, type HomeSettings } from '../config/index.js';
+import { startWebServer, type WebServer } from '../web/server.js';
+import { Metrics } from '../web/metrics.js';
 import { Daemon } from './daemon.js';
 import { describeHolder, homeHolder, homePaths, lockHome, securePaths } from './home.js';
 
@@ -25,6 +28,23 @@ export interface DaemonProcessOptions {
   /** Called with each finished run's summary line (the foreground daemon prints them). */
   onRunDone?: (line: string) => void;
   summarize: (runId: number, db: StateDB) => string;
+  /** Called with the status page's URL once it is served (`--http`). */
+  onListening?: (url: string) => void;
+}
+
+/** How long the daemon's loop may be silent before /healthz says it is not alive. */
+const ALIVE_WITHIN_MS = 10_000;
+
+/** The bearer token of `--http-token-file`: the file's content, trimmed; it must not be empty. */
+async function readToken(file: string): Promise<string> {
+  let token: string;
+  try {
+    token = (await readFile(file, 'utf8')).trim();
+  } catch (cause) {
+    throw new CogdError('TokenFile', `cannot read the --http-token-file ${file}`, { hint: 'check the path', cause });
+  }
+  if (token === '') throw new CogdError('TokenFile', `the --http-token-file ${file} is empty`);
+  return token;
 }
 
 /** Stops a cron task (node-cron's stop may return a promise; a failure to stop changes nothing). */
@@ -60,7 +80,43 @@ export async function runDaemon(options: DaemonProcessOptions): Promise<number> 
   const log = createLog({ logDir: paths.logs, consoleLevel: options.consoleLevel });
   // The settings the home stores (given to `start` or `poll`), over the defaults: never argv.
   const engine = engineOf(options.home, db.homeSettings());
-  const daemon = new Daemon(db, log, engine);
+  const settings: HomeSettings = resolveHomeSettings(options.home, storedHomeValues(db.homeSettings()), {}).settings;
+  const metrics = settings.http === false ? undefined : new Metrics(db);
+  const daemon = new Daemon(db, log, engine, metrics);
+  let lastTick = Date.now();
+  let web: WebServer | undefined;
+  if (settings.http !== false && metrics !== undefined) {
+    try {
+      checkHttp(settings);
+      // Unset unless given: the option has no default.
+      const tokenFile = settings.httpTokenFile as string | undefined;
+      const token = tokenFile === undefined ? undefined : await readToken(tokenFile);
+      web = await startWebServer({
+        address: settings.http,
+        db,
+        home: options.home,
+        logsDir: paths.logs,
+        holder: { pid: process.pid, role: 'daemon' },
+        metrics,
+        alive: () => Date.now() - lastTick < ALIVE_WITHIN_MS,
+        log,
+        token,
+        openMetrics: settings.httpOpenMetrics,
+      });
+      await writeFile(paths.http, `${web.url}\n${process.pid}\n`, { mode: 0o600 });
+      options.onListening?.(web.url);
+    } catch (error) {
+      log.error('Daemon:HttpFailed', { reason: describeError(error) });
+      process.stderr.write(`cogd: ${describeError(error)}\n`);
+      await runEvery([
+        () => web?.close() ?? Promise.resolve(),
+        () => db.close(),
+        () => log.close(),
+        () => lock.release(),
+      ]);
+      return error instanceof UsageError ? 2 : 1;
+    }
+  }
   await daemon.prepare();
   log.info('Daemon:Started', { pid: process.pid, home: options.home });
 
@@ -115,9 +171,10 @@ export async function runDaemon(options: DaemonProcessOptions): Promise<number> 
   daemon.resume(); // runs of every watch, removed ones included: claimed manifests are always finished
   reload();
   const tick = setInterval(() => {
+    lastTick = Date.now();
     try {
       reload();
-      daemon.applyRemovals();
+      daemon.applyRequests();
     } catch (error) {
       log.error('Daemon:TickFailed', { reason: describeError(error) });
     }
@@ -136,6 +193,10 @@ export async function runDaemon(options: DaemonProcessOptions): Promise<number> 
       for (const { task } of tasks.values()) stopTask(task);
       // runEvery runs every step and collects what failed: it never rejects.
       runEvery([
+        async () => {
+          await web?.close();
+          await rm(paths.http, { force: true });
+        },
         () => daemon.close(),
         async () => log.info('Daemon:Stopped', { pid: process.pid, s3Requests: await daemon.requests() }),
         () => db.close(),
@@ -153,9 +214,14 @@ export async function runDaemon(options: DaemonProcessOptions): Promise<number> 
     const onHup = (): void => {
       log.info('Daemon:Reload', {});
       reload();
-      daemon.applyRemovals();
+      daemon.applyRequests();
     };
-    const onUsr2 = (): void => daemon.applyRemovals();
+    // `cogd rm`, `hold`, `release` and `retry` wake the daemon: it applies their requests and
+    // takes up runs recorded outside it (a retry) at once rather than at the watch's next poll.
+    const onUsr2 = (): void => {
+      daemon.applyRequests();
+      daemon.resume();
+    };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
     process.on('SIGHUP', onHup);

@@ -4,6 +4,8 @@
  * of cogd nothing would kill those groups, and they would race the restarted daemon's new attempt
  * of the same job. So each start first kills the groups a previous process of the home left —
  * where the pid still names the very process recorded (same boot, same start time, same program).
+ * Runs' --on-run-end commands are recorded the same way (job id -run), so a hook a dead cogd left
+ * running is killed before the restarted one runs it again.
  */
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -38,6 +40,11 @@ export class ProcessRegistry {
     };
   }
 
+  /** A tracker for a run's --on-run-end command: recorded under job id -run (see migration 7). */
+  forHook(runId: number): ProcessTracker {
+    return this.forJob(-runId);
+  }
+
   /**
    * Kills the process groups that earlier processes of this home left running, and waits (up to
    * `waitMs`) until they are gone. Returns how many were killed.
@@ -50,8 +57,8 @@ export class ProcessRegistry {
         try {
           process.kill(-proc.pid, 'SIGKILL');
           killed.push(proc);
-          log.warn('Job:OrphanKilled', {
-            job: proc.jobId,
+          log.warn(proc.jobId < 0 ? 'Run:HookOrphanKilled' : 'Job:OrphanKilled', {
+            ...(proc.jobId < 0 ? { run: -proc.jobId } : { job: proc.jobId }),
             pid: proc.pid,
             command: proc.command,
             reason: 'left running by a cogd process that died',

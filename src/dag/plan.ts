@@ -43,7 +43,11 @@ export function planRows(rows: ManifestRow[]): NewJob[] {
 export type ManifestPlan = { jobs: NewJob[]; error: null } | { jobs: []; error: string };
 
 export async function planManifest(file: string): Promise<ManifestPlan> {
-  const bytes = await readFile(file);
+  return planManifestBytes(await readFile(file));
+}
+
+/** planManifest of a manifest's bytes (a dry run reads them from S3, never to a file). */
+export function planManifestBytes(bytes: Buffer): ManifestPlan {
   let rows: ManifestRow[];
   try {
     rows = parseManifest(bytes);

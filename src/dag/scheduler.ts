@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Graph } from '@dagrejs/graphlib';
 import { describeError, isPermanent } from '../errors.js';
 import { JobClock } from '../util/clock.js';
-import { Removal, Shutdown, type Executor } from '../executors/types.js';
+import { HoldNow, Removal, Shutdown, type Executor } from '../executors/types.js';
 import { StepFiles, type Log } from '../log/index.js';
 import { previewKey } from '../manifest/names.js';
 import type { JobRecord, RunRecord, StateDB } from '../state/db.js';
@@ -22,6 +22,19 @@ export interface SchedulerOptions {
   jobTimeoutMs: number;
   /** Whether a timed-out job may be retried. @defaultValue false */
   retryTimeouts: boolean;
+  /** Told when attempts start and end (the daemon's metrics). @defaultValue none */
+  observer?: JobObserver | undefined;
+}
+
+/** How an attempt ended: the job's final state, or `retry` (it failed and runs again). */
+export type AttemptOutcome = 'converted' | 'failed' | 'removed' | 'retry';
+
+/** Who wants to know how attempts go (the daemon's metrics); never told of shutdown interruptions. */
+export interface JobObserver {
+  /** An attempt really started, after waiting `waitMs` since its job became ready to run. */
+  attemptStarted(watchId: number, executor: string, waitMs: number): void;
+  /** An attempt ended after `durationMs` (from its start, or from its launch if it never started). */
+  attemptEnded(watchId: number, executor: string, outcome: AttemptOutcome, durationMs: number, error?: unknown): void;
 }
 
 /** The abort reason of an attempt stopped by its deadline. */
@@ -65,9 +78,14 @@ export class Scheduler {
   private readonly inFlight = new Map<number, { controller: AbortController; watchId: number }>();
   private readonly inFlightByWatch = new Map<number, number>();
   private readonly timers = new Map<number, NodeJS.Timeout>();
+  /** When each ready job became ready (its queue wait starts there). */
+  private readonly readySince = new Map<number, number>();
   /** Jobs whose in-flight attempt is being stopped because the user removed them. */
   private readonly removing = new Set<number>();
   private draining = false;
+  /** Runs and jobs the user holds (see setHolds). */
+  private heldRuns = new Set<number>();
+  private heldJobs = new Set<number>();
 
   constructor(
     private readonly db: StateDB,
@@ -112,14 +130,16 @@ export class Scheduler {
 
   private enqueue(tracker: Tracker, node: string, notBefore: number): void {
     const wait = notBefore - Date.now();
+    const jobId = tracker.jobs.get(node)!.id;
     if (wait <= 0) {
       tracker.ready.push(node);
+      this.readySince.set(jobId, Date.now());
       return;
     }
-    const jobId = tracker.jobs.get(node)!.id;
     const timer = setTimeout(() => {
       this.timers.delete(jobId);
       tracker.ready.push(node);
+      this.readySince.set(jobId, Date.now());
       this.pump();
     }, wait);
     this.timers.set(jobId, timer);
@@ -133,12 +153,16 @@ export class Scheduler {
       const tracker = this.trackers[this.next]!;
       this.next += 1;
       const watchId = tracker.run.watchId;
-      if (tracker.ready.length === 0 || (this.inFlightByWatch.get(watchId) ?? 0) >= tracker.maxRunning) {
+      // A held run starts nothing; a held job waits in the queue, the jobs behind it go on.
+      const index = this.heldRuns.has(tracker.run.id)
+        ? -1
+        : tracker.ready.findIndex((n) => !this.heldJobs.has(tracker.jobs.get(n)!.id));
+      if (index === -1 || (this.inFlightByWatch.get(watchId) ?? 0) >= tracker.maxRunning) {
         idle += 1;
         continue;
       }
       idle = 0;
-      const node = tracker.ready.shift()!;
+      const node = tracker.ready.splice(index, 1)[0]!;
       // An attempt records its own failures in the DB; one that throws past that is logged here.
       this.attempt(tracker, node).catch((error: unknown) =>
         tracker.log.error('Job:AttemptCrashed', { node, reason: describeError(error) }),
@@ -161,10 +185,20 @@ export class Scheduler {
     // In flight, but `running` only once the executor starts it: until then it waits for a slot.
     if (!reattach) this.db.setJobState(job.id, 'idle', { attempts: attempt });
     job.attempts = attempt;
+    const launchedAt = Date.now();
+    const observer = this.options.observer;
+    let runningSince: number | undefined;
+    const ended = (outcome: AttemptOutcome, error?: unknown): void =>
+      observer?.attemptEnded(watchId, executor.name, outcome, Date.now() - (runningSince ?? launchedAt), error);
     const started = (): void => {
       if (controller.signal.aborted) return;
       this.db.setJobState(job.id, 'running');
       job.state = 'running';
+      if (runningSince === undefined) {
+        // The first start of this attempt (an eviction starts it again: that is not a new wait).
+        runningSince = Date.now();
+        observer?.attemptStarted(watchId, executor.name, runningSince - (this.readySince.get(job.id) ?? launchedAt));
+      }
     };
     const files = new StepFiles(tracker.run.runDir, job.logName ?? `line${job.line}`);
     const log = tracker.log.child({ job: job.id, key: job.imageKey });
@@ -207,6 +241,7 @@ export class Scheduler {
       job.state = 'converted';
       files.log(`converted in ${((Date.now() - startedAt) / 1000).toFixed(2)} s`);
       log.info('Job:Converted', { attempt, ms: Date.now() - startedAt });
+      ended('converted');
       this.settle(tracker, node);
     } catch (caught) {
       const timeout = controller.signal.reason instanceof JobTimeout ? controller.signal.reason : undefined;
@@ -218,7 +253,16 @@ export class Scheduler {
         job.state = 'removed';
         files.log('removed by user');
         log.info('Job:Removed', { attempt });
+        ended('removed');
         this.settle(tracker, node);
+      } else if (controller.signal.reason instanceof HoldNow) {
+        // Stopped by `cogd hold --now`: not the job's fault; it runs again once released.
+        this.db.setJobState(job.id, 'idle', { attempts: attempt - 1 });
+        job.state = 'idle';
+        job.attempts = attempt - 1;
+        files.log('stopped by a hold; runs again once released');
+        log.info('Job:Held', { attempt });
+        retryAt = Date.now();
       } else if (controller.signal.aborted && timeout === undefined) {
         if (executor.detached?.(job.id) === true) {
           // Still queued outside this process: the next start follows it again.
@@ -236,6 +280,7 @@ export class Scheduler {
         job.error = reason;
         files.log(`failed: ${reason}`);
         log.warn('Job:Failed', { attempt, of: total, reason, permanent });
+        ended('failed', error);
         this.settle(tracker, node);
       } else {
         const delay = delayFor(tracker.backoff, attempt);
@@ -245,12 +290,14 @@ export class Scheduler {
         job.error = reason;
         files.log(`attempt ${attempt} of ${total} failed: ${reason}; retrying in ${(delay / 1000).toFixed(1)} s`);
         log.info('Job:Retry', { attempt, of: total, reason, delayMs: delay });
+        ended('retry', error);
         retryAt = notBefore;
       }
     } finally {
       clock.stop();
       await files.flush();
       this.inFlight.delete(job.id);
+      this.readySince.delete(job.id);
       this.inFlightByWatch.set(watchId, (this.inFlightByWatch.get(watchId) ?? 1) - 1);
       // Fix: the retry is queued only now. Queued in `catch`, it could start while this attempt
       // still flushed its log (a zero or short back-off, any pump meanwhile): this cleanup then
@@ -268,6 +315,34 @@ export class Scheduler {
       }
       this.pump();
     }
+  }
+
+  /**
+   * The user's holds, as the DB has them now: held runs start no job, held jobs are not started.
+   * `now`: jobs of those holds already running here are stopped and requeued without spending an
+   * attempt (`cogd hold --now`). Jobs that live on outside this process (HTCondor) are not
+   * touched: their executor holds them there.
+   */
+  setHolds(holds: { runs: Iterable<number>; jobs: Iterable<number>; now: Iterable<number> }): void {
+    this.heldRuns = new Set(holds.runs);
+    this.heldJobs = new Set(holds.jobs);
+    for (const jobId of holds.now) {
+      const flight = this.inFlight.get(jobId);
+      const tracker = this.trackers.find((t) => t.jobs.has(jobNode(jobId)));
+      if (flight === undefined || tracker?.executor.detached?.(jobId) === true) continue;
+      if (!flight.controller.signal.aborted) flight.controller.abort(new HoldNow());
+    }
+    this.pump();
+  }
+
+  /** Jobs in flight here, by run: what `--now` holds may stop. */
+  inFlightOf(runIds: ReadonlySet<number>): number[] {
+    const ids: number[] = [];
+    for (const tracker of this.trackers) {
+      if (!runIds.has(tracker.run.id)) continue;
+      for (const job of tracker.jobs.values()) if (this.inFlight.has(job.id)) ids.push(job.id);
+    }
+    return ids;
   }
 
   /**
@@ -308,6 +383,7 @@ export class Scheduler {
       const timer = this.timers.get(jobId);
       if (timer !== undefined) clearTimeout(timer);
       this.timers.delete(jobId);
+      this.readySince.delete(jobId);
       tracker.ready = tracker.ready.filter((n) => n !== node);
       if (tracker.executor.detached?.(jobId) === true) {
         tracker.executor

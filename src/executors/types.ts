@@ -53,6 +53,13 @@ export class Shutdown extends Error {
   }
 }
 
+/** A job stopped by `cogd hold --now`: requeued, its attempt given back. */
+export class HoldNow extends Error {
+  constructor() {
+    super('stopped by a hold');
+  }
+}
+
 export class Removal extends Error {
   constructor() {
     super('removed by user');

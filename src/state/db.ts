@@ -21,14 +21,22 @@ import type {
 } from '../types.js';
 import { CondorBookkeeping, type CondorSubmission } from './condor.js';
 import { Jobs, type JobRecord, type JobStateFields, type NewJob } from './jobs.js';
-import { asDamaged, openState, quickCheck } from './open.js';
+import { asDamaged, openState, openStateReadOnly, quickCheck } from './open.js';
 import { GdalProcesses, type ProcessRecord } from './processes.js';
+import { Holds, type CondorJobHold, type Hold, type HeldEntry } from './holds.js';
 import { Removals } from './removals.js';
-import { Runs, type NewRun, type RunRecord } from './runs.js';
+import { Runs, type HookOutcome, type NewRun, type RunEndDue, type RunEndRecord, type RunRecord } from './runs.js';
 import { HomeSettingsTable, WatchGivenTable, type StoredSetting } from './settings.js';
 import { SkippedObjects, type ListedObject } from './skipped.js';
 import { SlurmBookkeeping, type SlurmSubmission } from './slurm.js';
-import { StatusQueries, type HoldReason, type JobsInState } from './status.js';
+import {
+  StatusQueries,
+  type ExecutorHeld,
+  type HoldReason,
+  type JobRow,
+  type JobsInState,
+  type LiveJobCount,
+} from './status.js';
 import { Watches } from './watches.js';
 
 export type { WatchIdentity, WatchSettings } from '../types.js';
@@ -36,9 +44,10 @@ export type { CondorSubmission } from './condor.js';
 export type { JobRecord, JobStateFields, NewJob } from './jobs.js';
 export type { ProcessRecord } from './processes.js';
 export type { SlurmSubmission } from './slurm.js';
-export type { NewRun, RunRecord } from './runs.js';
+export type { HookOutcome, NewRun, RunEndDue, RunEndRecord, RunRecord } from './runs.js';
 export type { StoredSetting } from './settings.js';
-export type { HoldReason, JobsInState } from './status.js';
+export type { CondorJobHold, Hold, HeldEntry } from './holds.js';
+export type { ExecutorHeld, HoldReason, JobRow, JobsInState, LiveJobCount } from './status.js';
 
 /** The concerns, each with its statements prepared on this connection. */
 function concerns(db: Database.Database) {
@@ -54,6 +63,7 @@ function concerns(db: Database.Database) {
     status: new StatusQueries(db),
     homeSettings: new HomeSettingsTable(db),
     watchGiven: new WatchGivenTable(db),
+    holds: new Holds(db),
   };
 }
 
@@ -61,14 +71,27 @@ export class StateDB {
   private readonly db: Database.Database;
   private readonly of: ReturnType<typeof concerns>;
 
-  constructor(readonly file: string) {
-    this.db = openState(file);
+  /** Opens (creating, migrating) the state file; or takes a connection opened otherwise (`readOnly`). */
+  constructor(
+    readonly file: string,
+    connection?: Database.Database,
+  ) {
+    this.db = connection ?? openState(file);
     try {
       this.of = concerns(this.db);
     } catch (error) {
       this.db.close();
       throw asDamaged(file, error);
     }
+  }
+
+  /**
+   * The home's state for reading only, changing nothing in the home (see openStateReadOnly);
+   * undefined where the home has none. Its writing methods fail with SQLITE_READONLY.
+   */
+  static readOnly(file: string): StateDB | undefined {
+    const connection = openStateReadOnly(file);
+    return connection === undefined ? undefined : new StateDB(file, connection);
   }
 
   /** Checks every page of the file once at start (quick_check); see open.ts. */
@@ -113,6 +136,12 @@ export class StateDB {
   setWatchWarning(watchId: number, warning: string | null): void {
     this.of.watches.setWarning(watchId, warning);
   }
+  setWatchPolled(watchId: number, error: string | null): void {
+    this.of.watches.setPolled(watchId, error);
+  }
+  lastPoll(watchId: number): { at: string | null; error: string | null } {
+    return this.of.watches.lastPoll(watchId);
+  }
 
   // ---- settings (settings.ts)
 
@@ -129,6 +158,30 @@ export class StateDB {
     this.of.watchGiven.mark(watchId, names);
   }
 
+  // ---- holds (holds.ts)
+
+  hold(kind: 'watch' | 'run' | 'job', id: number, hold: Hold): boolean {
+    return this.of.holds.hold(kind, id, hold);
+  }
+  release(kind: 'watch' | 'run' | 'job', id: number): boolean {
+    return this.of.holds.release(kind, id);
+  }
+  heldWatches(): Map<number, Hold> {
+    return this.of.holds.watches();
+  }
+  heldRuns(): Map<number, Hold> {
+    return this.of.holds.runs();
+  }
+  heldJobs(): Array<{ id: number; runId: number; line: number; hold: Hold }> {
+    return this.of.holds.jobs();
+  }
+  held(): HeldEntry[] {
+    return this.of.holds.all();
+  }
+  condorJobHolds(): CondorJobHold[] {
+    return this.of.holds.inCondor();
+  }
+
   // ---- runs (runs.ts)
 
   findRun(inputBucket: string, key: string, etag: string, mtime: string): RunRecord | undefined {
@@ -142,6 +195,18 @@ export class StateDB {
   }
   run(id: number): RunRecord | undefined {
     return this.of.runs.get(id);
+  }
+  /** Records a retry run with its settings and jobs, all or nothing (`cogd retry`). */
+  insertRetryRun(run: NewRun, retryOf: number, conversion: ConversionSettings, jobs: NewJob[]): RunRecord {
+    return this.transaction(() => {
+      const inserted = this.of.runs.insertRetry(run, retryOf);
+      this.of.runs.setConversion(inserted.id, conversion);
+      this.of.jobs.insert(inserted.id, jobs);
+      return this.of.runs.get(inserted.id)!;
+    });
+  }
+  runTsTaken(inputBucket: string, base: string, ts: string): boolean {
+    return this.of.runs.tsTaken(inputBucket, base, ts);
   }
   unfinishedRuns(watchId?: number): RunRecord[] {
     return this.of.runs.unfinished(watchId);
@@ -170,8 +235,35 @@ export class StateDB {
   setRunConversion(runId: number, settings: ConversionSettings): void {
     this.of.runs.setConversion(runId, settings);
   }
+  /**
+   * Makes the run final; what its watch's --on-run-end and --notify-url say now becomes due in the
+   * same statement.
+   */
   finishRun(runId: number, processed: number, failed: number): void {
-    this.of.runs.finish(runId, processed, failed);
+    this.writeTransaction(() => {
+      const watchId = this.of.runs.get(runId)?.watchId;
+      const settings = watchId === undefined ? undefined : this.of.watches.get(watchId)?.runEnd;
+      const due: RunEndDue = { command: settings?.onRunEnd ?? [], notifyUrl: settings?.notifyUrl ?? null };
+      this.of.runs.finish(runId, processed, failed, due);
+    });
+  }
+
+  // ---- run-end hooks and notifications (runs.ts)
+
+  runEnd(runId: number): RunEndRecord | undefined {
+    return this.of.runs.runEnd(runId);
+  }
+  runEndPending(watchId?: number): number[] {
+    return this.of.runs.runEndPending(watchId);
+  }
+  hookStarted(runId: number): void {
+    this.of.runs.hookStarted(runId);
+  }
+  setHookOutcome(runId: number, outcome: HookOutcome): void {
+    this.of.runs.setHookOutcome(runId, outcome);
+  }
+  setNotifyOutcome(runId: number, outcome: { ok: boolean; result: string }): void {
+    this.of.runs.setNotifyOutcome(runId, outcome);
   }
 
   // ---- jobs (jobs.ts)
@@ -284,6 +376,9 @@ export class StateDB {
   requeueSlurmJob(jobId: number, mem: string | undefined): void {
     this.of.slurm.requeue(jobId, mem);
   }
+  forgetSlurmSubmission(jobId: number): void {
+    this.of.slurm.forget(jobId);
+  }
   slurmPendingNotes(runId: number): Array<{ reason: string; jobs: number }> {
     return this.of.slurm.pendingNotes(runId);
   }
@@ -338,5 +433,24 @@ export class StateDB {
   }
   holdReasons(runId: number): HoldReason[] {
     return this.of.status.holdReasons(runId);
+  }
+  executorHeld(): ExecutorHeld[] {
+    return this.of.status.executorHeld();
+  }
+  jobsPage(runId: number, state: JobState | undefined, limit: number, offset: number): JobRow[] {
+    return this.of.status.jobsPage(runId, state, limit, offset);
+  }
+  countJobs(runId: number, state: JobState | undefined): number {
+    return this.of.status.countJobs(runId, state);
+  }
+  jobRow(runId: number, line: number): JobRow | undefined {
+    return this.of.status.jobRow(runId, line);
+  }
+  liveJobCounts(): LiveJobCount[] {
+    return this.of.status.liveJobCounts();
+  }
+  /** Whether the connection answers (the daemon's health check). */
+  ping(): boolean {
+    return this.of.status.ping();
   }
 }

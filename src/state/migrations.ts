@@ -196,6 +196,50 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     `,
   },
   {
+    version: 7,
+    name: 'run-end hooks and notifications',
+    sql: `
+      -- A watch's --on-run-end command (a JSON list: the program and its arguments; NULL: none) and
+      -- --notify-url (as given: it may hold credentials, never printed unredacted; NULL: none).
+      ALTER TABLE watches ADD COLUMN on_run_end TEXT;
+      ALTER TABLE watches ADD COLUMN notify_url TEXT;
+
+      -- What a run's end is due to do, copied from its watch by the very statement that makes the run
+      -- final (so a crash right after it still leaves it to do), and how it went. NULL state: nothing
+      -- was due (none set, or the run ended before version 7). 'pending' until the outcome is
+      -- recorded; a pending one is (re)done by the next process of the home: at least once.
+      ALTER TABLE runs ADD COLUMN hook_command TEXT;        -- JSON list, as run
+      ALTER TABLE runs ADD COLUMN hook_state TEXT CHECK (hook_state IN ('pending', 'ok', 'failed', 'timeout'));
+      ALTER TABLE runs ADD COLUMN hook_starts INTEGER NOT NULL DEFAULT 0; -- more than 1: started again after a restart
+      ALTER TABLE runs ADD COLUMN hook_started_at TEXT;
+      ALTER TABLE runs ADD COLUMN hook_exit_code INTEGER;   -- NULL: killed by a signal, or could not start
+      ALTER TABLE runs ADD COLUMN hook_signal TEXT;         -- SIGTERM, SIGKILL…
+      ALTER TABLE runs ADD COLUMN hook_result TEXT;         -- "exit code 3", "timed out after 600 s; …", "could not start: …"
+      ALTER TABLE runs ADD COLUMN hook_ended_at TEXT;
+      ALTER TABLE runs ADD COLUMN notify_url TEXT;          -- as given, like the watch's
+      ALTER TABLE runs ADD COLUMN notify_state TEXT CHECK (notify_state IN ('pending', 'sent', 'failed'));
+      ALTER TABLE runs ADD COLUMN notify_result TEXT;       -- "HTTP 204 after 1 attempt", "gave up after 5 attempts: …" (never the URL)
+      ALTER TABLE runs ADD COLUMN notify_ended_at TEXT;
+      CREATE INDEX runs_run_end_pending ON runs (id) WHERE hook_state = 'pending' OR notify_state = 'pending';
+      -- processes.job_id < 0 names the hook of run -job_id: a restart kills the process group of a
+      -- hook a dead cogd left running, before it runs the hook again.
+    `,
+  },
+  {
+    version: 8,
+    name: 'holds, and retries of runs',
+    sql: `
+      -- A hold the user put on a watch (no polls), a run (no new jobs) or a job (not started), as
+      -- JSON {reason, since, by, now}; NULL when not held. Holds survive restarts. (An HTCondor
+      -- hold of a queued job is its state 'held', as before; a user hold there also asks condor_hold.)
+      ALTER TABLE watches ADD COLUMN hold TEXT;
+      ALTER TABLE runs ADD COLUMN hold TEXT;
+      ALTER TABLE jobs ADD COLUMN hold TEXT;
+      -- The run a run re-runs the failed rows of (cogd retry), NULL for runs claimed from the bucket.
+      ALTER TABLE runs ADD COLUMN retry_of INTEGER REFERENCES runs (id);
+    `,
+  },
+  {
     version: 9,
     name: 'slurm executor: array submissions, outcomes, requeues',
     sql: `
@@ -217,6 +261,33 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX jobs_slurm_batch ON jobs (run_id, slurm_batch, slurm_task) WHERE slurm_batch IS NOT NULL;
       -- Per run: the batches submitted so far (batch numbers are never reused within a run).
       ALTER TABLE runs ADD COLUMN slurm_batches INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
+  {
+    version: 10,
+    name: 'status page: job timings, jobs paged by state',
+    sql: `
+      -- When a job's last attempt started running, and when the job reached its final state (ISO
+      -- 8601): the status page shows each job's duration. Kept by a trigger, so every writer of a
+      -- job's state (the scheduler, the HTCondor follower, removals) is covered without each one
+      -- naming the columns. Recursive triggers are off (SQLite's default): its own UPDATE does not
+      -- fire it again.
+      ALTER TABLE jobs ADD COLUMN started_at TEXT;
+      ALTER TABLE jobs ADD COLUMN finished_at TEXT;
+      CREATE TRIGGER jobs_timing AFTER UPDATE OF state ON jobs WHEN NEW.state IS NOT OLD.state
+      BEGIN
+        UPDATE jobs SET
+          started_at = CASE WHEN NEW.state = 'running' THEN NEW.updated_at ELSE started_at END,
+          finished_at = CASE WHEN NEW.state IN ('converted', 'failed', 'removed') THEN NEW.updated_at ELSE NULL END
+        WHERE id = NEW.id;
+      END;
+      -- A run's jobs in one state, in manifest order: a page of 100 failed jobs of a 100,000-row run
+      -- is read from the index, never sorted. (run_id, state) alone is its prefix, so it goes.
+      CREATE INDEX jobs_run_state_line ON jobs (run_id, state, line);
+      DROP INDEX jobs_run_state;
+      -- When a watch's input bucket was last listed, and why that failed if it did (status shows it).
+      ALTER TABLE watches ADD COLUMN last_polled_at TEXT;
+      ALTER TABLE watches ADD COLUMN last_poll_error TEXT;
     `,
   },
 ];

@@ -3,7 +3,7 @@
  * and the integrity check the processes that change the state run at start.
  */
 import Database from 'better-sqlite3';
-import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { CogdError } from '../errors.js';
 import { MIGRATIONS } from './migrations.js';
@@ -160,4 +160,41 @@ export function quickCheck(db: Database.Database, file: string): void {
     throw asDamaged(file, error);
   }
   if (result !== 'ok') throw damaged(file, `is damaged (${String(result)})`);
+}
+
+/**
+ * Opens the state file for reading only, changing nothing in the home (`cogd poll --dry-run`);
+ * undefined where there is none (or it is empty: a home that never ran anything). With a
+ * write-ahead log beside it (a daemon or poll has it open, or one was killed), SQLite reads it in
+ * place, read-only. Otherwise it reads a copy in memory: a read-only connection in place would
+ * leave -wal and -shm files behind. A file older than this cogd (migrations pending) is refused.
+ */
+export function openStateReadOnly(file: string): Database.Database | undefined {
+  if (!existsSync(file) || statSync(file).size === 0) return undefined;
+  checkStateFile(file);
+  let db: Database.Database;
+  if (existsSync(`${file}-wal`)) {
+    db = new Database(file, { readonly: true, fileMustExist: true, timeout: 10_000 });
+  } else {
+    const bytes = readFileSync(file);
+    // File format versions 2/2 say WAL, which a database in memory cannot keep: read it as 1/1.
+    bytes[18] = 1;
+    bytes[19] = 1;
+    db = new Database(bytes, { readonly: true });
+  }
+  try {
+    const latest = Math.max(...MIGRATIONS.map((m) => m.version));
+    const applied = db.prepare('SELECT max(version) FROM migrations').pluck().get() as number | null;
+    if (applied === null || applied < latest) {
+      throw new CogdError(
+        'StateOutdated',
+        `the state DB ${file} is from an older cogd (schema ${applied ?? 0}, this cogd's is ${latest})`,
+        { hint: 'a cogd start or poll brings it up to date' },
+      );
+    }
+    return db;
+  } catch (error) {
+    db.close();
+    throw asDamaged(file, error);
+  }
 }

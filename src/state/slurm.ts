@@ -48,6 +48,8 @@ const SQL = {
   requeue: `UPDATE jobs SET slurm_batch = NULL, slurm_task = NULL, slurm_array = NULL, slurm_result = NULL,
     slurm_requeues = slurm_requeues + 1, slurm_mem = COALESCE(?, slurm_mem), slurm_note = NULL, state = 'idle', updated_at = ?
     WHERE id = ? AND state IN ('idle', 'running', 'held')`,
+  forget: `UPDATE jobs SET slurm_batch = NULL, slurm_task = NULL, slurm_array = NULL, slurm_result = NULL,
+    slurm_note = NULL WHERE id = ?`,
   arraysOfRun: `SELECT DISTINCT slurm_array FROM jobs WHERE run_id = ? AND slurm_array IS NOT NULL`,
   pendingNotes: `SELECT slurm_note AS reason, COUNT(*) AS jobs FROM jobs WHERE run_id = ? AND slurm_note IS NOT NULL
     AND state = 'idle' GROUP BY slurm_note ORDER BY jobs DESC, reason LIMIT 5`,
@@ -135,6 +137,11 @@ export class SlurmBookkeeping {
    */
   requeue(jobId: number, mem: string | undefined): void {
     this.sql.requeue.run(mem ?? null, now(), jobId);
+  }
+
+  /** Forgets the job's submission without ending its attempt (its task was cancelled by cogd). */
+  forget(jobId: number): void {
+    this.sql.forget.run(jobId);
   }
 
   /** What Slurm says the run's waiting jobs wait for, most common first. */

@@ -1,7 +1,7 @@
 /** Watches: a pattern on an input bucket, polled on a schedule, with its settings. */
 import type Database from 'better-sqlite3';
 import { DEFAULT_CONVERSION } from '../convert/profiles.js';
-import type { ConversionSettings, Watch, WatchIdentity, WatchSettings } from '../types.js';
+import type { ConversionSettings, RunEndSettings, Watch, WatchIdentity, WatchSettings } from '../types.js';
 import { now, prepareAll } from './statements.js';
 
 interface WatchRow {
@@ -23,6 +23,9 @@ interface WatchRow {
   retries: number;
   retry_delay_ms: number;
   conversion: string;
+  hold: string | null;
+  on_run_end: string | null;
+  notify_url: string | null;
 }
 
 /** A watch's conversion settings; defaults where it stored nothing (watches made before profiles). */
@@ -47,6 +50,14 @@ function conversionJson(settings: ConversionSettings): string {
   return JSON.stringify(conversion);
 }
 
+/** A watch's run-end settings: the command as a JSON list of words (NULL: none), the URL as given. */
+function runEndOf(row: WatchRow): RunEndSettings {
+  return {
+    onRunEnd: row.on_run_end === null ? [] : (JSON.parse(row.on_run_end) as string[]),
+    notifyUrl: row.notify_url,
+  };
+}
+
 function toWatch(row: WatchRow): Watch {
   return {
     id: row.id,
@@ -69,21 +80,25 @@ function toWatch(row: WatchRow): Watch {
     retries: row.retries,
     retryDelayMs: row.retry_delay_ms,
     conversion: conversionOf(row.conversion),
+    hold: row.hold === null ? null : (JSON.parse(row.hold) as Watch['hold']),
+    runEnd: runEndOf(row),
   };
 }
 
 const SQL = {
   find: `SELECT id FROM watches WHERE removed_at IS NULL AND pattern = ? AND input_bucket = ? AND output_bucket = ? AND IFNULL(endpoint, '') = ?`,
   update: `UPDATE watches SET access_key_file = ?, secret_key_file = ?, region = ?, schedule = ?, max_running = ?,
-      retries = ?, retry_delay_ms = ?, executor = ?, conversion = ? WHERE id = ?`,
+      retries = ?, retry_delay_ms = ?, executor = ?, conversion = ?, on_run_end = ?, notify_url = ? WHERE id = ?`,
   insert: `INSERT INTO watches (pattern, input_bucket, output_bucket, endpoint, access_key_file, secret_key_file, region,
-      schedule, max_running, retries, retry_delay_ms, executor, conversion, created_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      schedule, max_running, retries, retry_delay_ms, executor, conversion, on_run_end, notify_url, created_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   get: 'SELECT * FROM watches WHERE id = ?',
   live: 'SELECT * FROM watches WHERE removed_at IS NULL ORDER BY id',
   remove: 'UPDATE watches SET removed_at = ? WHERE id = ? AND removed_at IS NULL',
   setConditionalWrites: 'UPDATE watches SET conditional_writes = ? WHERE id = ?',
   setWarning: 'UPDATE watches SET warning = ? WHERE id = ?',
+  setPolled: 'UPDATE watches SET last_polled_at = ?, last_poll_error = ? WHERE id = ?',
+  lastPoll: 'SELECT last_polled_at AS at, last_poll_error AS error FROM watches WHERE id = ?',
 };
 
 export class Watches {
@@ -116,6 +131,8 @@ export class Watches {
       settings.retryDelayMs,
       settings.executor,
       conversionJson(settings),
+      settings.onRunEnd.length === 0 ? null : JSON.stringify(settings.onRunEnd),
+      settings.notifyUrl,
     ];
     const existing = this.find(identity);
     if (existing !== undefined) {
@@ -154,6 +171,21 @@ export class Watches {
   }
 
   /** What a user should know about a watch (shown by `cogd status`); null clears it. */
+  /** Records a poll of the watch's input bucket: now, and why it failed (null: it worked). */
+  setPolled(watchId: number, error: string | null): void {
+    this.sql.setPolled.run(now(), error, watchId);
+  }
+
+  /** When the watch's input bucket was last listed, and why that failed if it did. */
+  lastPoll(watchId: number): { at: string | null; error: string | null } {
+    return (
+      (this.sql.lastPoll.get(watchId) as { at: string | null; error: string | null } | undefined) ?? {
+        at: null,
+        error: null,
+      }
+    );
+  }
+
   setWarning(watchId: number, warning: string | null): void {
     this.sql.setWarning.run(warning, watchId);
   }

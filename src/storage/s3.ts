@@ -70,6 +70,11 @@ export interface Storage {
   putIfAbsent(bucket: string, key: string, body: string, contentType: string): Promise<boolean>;
   /** The object's content as text, or undefined when it does not exist. */
   getText(bucket: string, key: string): Promise<string | undefined>;
+  /**
+   * Bytes `start` to `end` (inclusive; to the object's end without it) of the object, or undefined
+   * when it does not exist; empty when `start` lies past its end. Reads only (a dry run's S3 access).
+   */
+  getRange(bucket: string, key: string, start: number, end?: number): Promise<Buffer | undefined>;
   /** The object's size and SHA-256 (hex), streamed, or undefined when it does not exist. */
   digest(bucket: string, key: string): Promise<Uploaded | undefined>;
   /** Whether the endpoint refuses a second `If-None-Match: *` create of one key (RGW, MinIO, AWS do; s3rver not). */
@@ -187,9 +192,23 @@ async function readSecret(file: string, what: string): Promise<string> {
   }
 }
 
+/** Who counts what the client does (the daemon's metrics). Operations are bounded names, never keys. */
+export interface S3Observer {
+  /** One request sent (retries included), by S3 API operation: GetObject, PutObject… */
+  request(operation: string): void;
+  /** A cogd operation (download, upload, list…) is tried again after a transient failure. */
+  retry(operation: string): void;
+  /** A cogd operation failed for good (after its retries, or at once for a permanent error). */
+  failed(operation: string): void;
+  /** Object bytes moved: in (downloaded, read) or out (uploaded, written). */
+  transferred(direction: 'in' | 'out', bytes: number): void;
+}
+
 export interface StorageOptions {
   /** Where retries are logged (attempt N of M, delay, reason). */
   log?: Log;
+  /** Told of requests, retries, failures and bytes. @defaultValue none */
+  observer?: S3Observer | undefined;
   retry?: RetryPolicy;
   /** @defaultValue MULTIPART_THRESHOLD */
   multipartThreshold?: number;
@@ -235,6 +254,7 @@ class S3Storage implements Storage {
 
   private readonly retry: RetryPolicy;
   private readonly log: Log | undefined;
+  private readonly observer: S3Observer | undefined;
   private readonly multipartThreshold: number;
   private readonly partSize: number;
 
@@ -244,12 +264,14 @@ class S3Storage implements Storage {
   ) {
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.log = options.log;
+    this.observer = options.observer;
     this.multipartThreshold = options.multipartThreshold ?? MULTIPART_THRESHOLD;
     this.partSize = options.partSize ?? 16 * 1024 * 1024;
     // The deserialize step runs once per attempt, so retries are counted too.
     client.middlewareStack.add(
-      (next) => async (args) => {
+      (next, context) => async (args) => {
         this.#requests += 1;
+        this.observer?.request(context.commandName ?? 'unknown');
         return next(args);
       },
       { step: 'deserialize', name: 'cogdRequestCounter' },
@@ -284,7 +306,8 @@ class S3Storage implements Storage {
           backoff: this.retry.backoff,
           // Ours (a free-space check, say) are not S3's to retry; nor are cancellations.
           retryable: (error) => !(error instanceof CogdError) && signal?.aborted !== true && isTransient(error),
-          onRetry: (error, attempt, delayMs) =>
+          onRetry: (error, attempt, delayMs) => {
+            this.observer?.retry(operation);
             this.log?.info('S3:Retry', {
               operation,
               bucket,
@@ -293,11 +316,13 @@ class S3Storage implements Storage {
               of: this.retry.attempts,
               delayMs,
               reason: describeError(s3Error(operation, bucket, key, error)),
-            }),
+            });
+          },
           ...(signal === undefined ? {} : { signal }),
         },
       );
     } catch (error) {
+      this.observer?.failed(operation);
       if (error instanceof CogdError) throw error;
       const failure = s3Error(operation, bucket, key, error);
       if (attempts > 1) failure.message += ` (after ${attempts} attempts)`;
@@ -356,7 +381,9 @@ class S3Storage implements Storage {
       },
       signal,
     );
-    return (await stat(file)).size;
+    const { size } = await stat(file);
+    this.observer?.transferred('in', size);
+    return size;
   }
 
   async uploadFile(
@@ -425,6 +452,7 @@ class S3Storage implements Storage {
       },
       signal,
     );
+    this.observer?.transferred('out', size);
     return { size, sha256 };
   }
 
@@ -450,6 +478,7 @@ class S3Storage implements Storage {
         }),
       ),
     );
+    this.observer?.transferred('out', Buffer.byteLength(body));
   }
 
   async putIfAbsent(bucket: string, key: string, body: string, contentType: string): Promise<boolean> {
@@ -479,10 +508,33 @@ class S3Storage implements Storage {
     return this.attempt('get', bucket, key, async () => {
       try {
         const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        return await out.Body!.transformToString();
+        const text = await out.Body!.transformToString();
+        this.observer?.transferred('in', Buffer.byteLength(text));
+        return text;
       } catch (error) {
         if (error instanceof S3ServiceException && (error.name === 'NoSuchKey' || error.name === 'NotFound'))
           return undefined;
+        throw error;
+      }
+    });
+  }
+
+  async getRange(bucket: string, key: string, start: number, end?: number): Promise<Buffer | undefined> {
+    return this.attempt('get', bucket, key, async () => {
+      try {
+        const out = await this.client.send(
+          new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${end ?? ''}` }),
+        );
+        return Buffer.from(await out.Body!.transformToByteArray());
+      } catch (error) {
+        if (error instanceof S3ServiceException && (error.name === 'NoSuchKey' || error.name === 'NotFound'))
+          return undefined;
+        // 416: the range starts past the end (an empty object, a header cut short).
+        if (
+          error instanceof S3ServiceException &&
+          (error.name === 'InvalidRange' || error.$metadata.httpStatusCode === 416)
+        )
+          return Buffer.alloc(0);
         throw error;
       }
     });

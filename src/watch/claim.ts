@@ -26,7 +26,7 @@ export interface ClaimDeps {
 }
 
 /** `logs/run-<TS>`, with `-2`, `-3`… when several manifests are claimed in the same second. */
-function uniqueRunDir(deps: ClaimDeps, ts: string): string {
+export function uniqueRunDir(deps: Pick<ClaimDeps, 'db' | 'logDir'>, ts: string): string {
   for (let n = 1; ; n += 1) {
     const dir = path.join(deps.logDir, n === 1 ? `run-${ts}` : `run-${ts}-${n}`);
     if (!deps.db.runDirTaken(dir) && !existsSync(dir)) return dir;

@@ -51,6 +51,8 @@ async function setup(): Promise<{ watch: Watch; input: string }> {
       retryDelayMs: 0,
       executor: 'local',
       ...DEFAULT_CONVERSION,
+      onRunEnd: [],
+      notifyUrl: null,
     },
   );
   await put(buckets.input, 'q/m-raw.csv', 'a.tif,3\n');

@@ -15,18 +15,28 @@ import { checkCog } from '../../src/convert/cog-check.js';
 import { differences } from '../../src/convert/fidelity.js';
 import { inspect } from '../../src/convert/gdal.js';
 import { planPreview, previewCommand, previewVrt } from '../../src/convert/preview.js';
-import { cogCommand, DEFAULT_CONVERSION, planCog, wantsChecksum } from '../../src/convert/profiles.js';
+import {
+  cogCommand,
+  DEFAULT_CONVERSION,
+  planCog,
+  wantsChecksum,
+  type ConcreteProfile,
+} from '../../src/convert/profiles.js';
 import { checkLimits, DEFAULT_LIMITS } from '../../src/convert/rules.js';
 import { readTiffHeader } from '../../src/convert/tiff-header.js';
 import { PermanentError } from '../../src/errors.js';
 import { condorS3Url } from '../../src/executors/condor/executor.js';
 import {
+  classPlan,
   condorUnsafeKey,
   itemLine,
   renderSubmit,
   renderWorker,
   TEMPLATES_DIR,
+  WORKER_FACTS,
+  type ImageClass,
 } from '../../src/executors/condor/render.js';
+import { stacSubmitFields } from '../../src/executors/condor/stac.js';
 import { StepFiles } from '../../src/log/index.js';
 import type { ConversionSettings } from '../../src/types.js';
 import { DOCUMENTED_COMMANDS } from '../fixtures/condor-sim/lib.mjs';
@@ -44,6 +54,8 @@ type LocalPlan =
       lossless: boolean;
       alphaToMask: boolean;
       identical: string;
+      /** What the STAC item's lineage names: the profile and its creation options. */
+      plan: { profile: string; options: ReadonlyArray<readonly [string, string]> };
     };
 
 async function localPlan(
@@ -68,6 +80,7 @@ async function localPlan(
       exactBands: plan.exactBands,
       lossless: plan.lossless,
       alphaToMask: plan.profile === 'jpeg',
+      plan: { profile: plan.profile, options: plan.options },
       identical:
         plan.exactBands.length === n
           ? ', pixels identical'
@@ -139,101 +152,115 @@ const SETTINGS: Array<[string, Partial<ConversionSettings>]> = [
 const FEATURES: Feature[] = ['bgr', 'rgb', 'rgba', 'u16-nodata', 'i16', 'f32-nodata', 'palette', 'bit1', 'rgb-nodata'];
 
 describe('the condor worker', () => {
-  it("applies the local executor's rules, generated from the same modules: plans, failures, gate and fidelity", async () => {
-    const dir = await tempDir();
-    const inputs: Array<{ name: string; file: string }> = [];
-    for (const kind of FEATURES) inputs.push({ name: kind, file: await featureTiff(dir, kind) });
-    const cases = [
-      { name: 'gray', spec: { bands: 1 } },
-      { name: 'gray-alpha', spec: { bands: 2 } },
-      { name: 'three', spec: { bands: 3 } },
-      { name: 'four', spec: { bands: 4 } },
-      { name: 'five', spec: { bands: 5 } },
-      { name: 'u16', spec: { bands: 3, type: 'UInt16' as const } },
-      { name: 'i16', spec: { bands: 1, type: 'Int16' as const } },
-      { name: 'f32', spec: { bands: 1, type: 'Float32' as const } },
-    ];
-    for (const c of cases)
-      inputs.push({ name: `makeTiff ${c.name}`, file: await makeTiff(path.join(dir, `${c.name}.tif`), c.spec) });
-    // A type no preview can show: both refuse it with the same reason.
-    const cint16 = path.join(dir, 'cint16.tif');
-    await execa('gdal_translate', ['-q', '-ot', 'CInt16', path.join(dir, 'gray.tif'), cint16]);
-    inputs.push({ name: 'cint16', file: cint16 });
-    const corpus = process.env['COGD_CORPUS'];
-    for (const name of corpus
-      ? readdirSync(corpus).filter((f) => f.startsWith('palette-') || f.includes('uint16'))
-      : []) {
-      inputs.push({ name, file: path.join(corpus!, name) });
-    }
+  // About 180 worker runs on real GDAL, each with its STAC facts (the default): over a minute on two idle
+  // cores, several times that on a loaded machine, so a budget of its own.
+  it(
+    "applies the local executor's rules, generated from the same modules: plans, failures, gate and fidelity",
+    {
+      timeout: 600_000,
+    },
+    async () => {
+      const dir = await tempDir();
+      const inputs: Array<{ name: string; file: string }> = [];
+      for (const kind of FEATURES) inputs.push({ name: kind, file: await featureTiff(dir, kind) });
+      const cases = [
+        { name: 'gray', spec: { bands: 1 } },
+        { name: 'gray-alpha', spec: { bands: 2 } },
+        { name: 'three', spec: { bands: 3 } },
+        { name: 'four', spec: { bands: 4 } },
+        { name: 'five', spec: { bands: 5 } },
+        { name: 'u16', spec: { bands: 3, type: 'UInt16' as const } },
+        { name: 'i16', spec: { bands: 1, type: 'Int16' as const } },
+        { name: 'f32', spec: { bands: 1, type: 'Float32' as const } },
+      ];
+      for (const c of cases)
+        inputs.push({ name: `makeTiff ${c.name}`, file: await makeTiff(path.join(dir, `${c.name}.tif`), c.spec) });
+      // A type no preview can show: both refuse it with the same reason.
+      const cint16 = path.join(dir, 'cint16.tif');
+      await execa('gdal_translate', ['-q', '-ot', 'CInt16', path.join(dir, 'gray.tif'), cint16]);
+      inputs.push({ name: 'cint16', file: cint16 });
+      const corpus = process.env['COGD_CORPUS'];
+      for (const name of corpus
+        ? readdirSync(corpus).filter((f) => f.startsWith('palette-') || f.includes('uint16'))
+        : []) {
+        inputs.push({ name, file: path.join(corpus!, name) });
+      }
 
-    const outcomes: string[] = [];
-    const limit = pLimit(2);
-    for (const [label, overrides] of SETTINGS) {
-      const settings: ConversionSettings = { ...DEFAULT_CONVERSION, ...overrides };
-      const worker = path.join(dir, `worker-${outcomes.length}.sh`);
-      const script = await renderWorker(settings);
-      expect(script).not.toMatch(/@@/);
-      await writeFile(worker, script, { mode: 0o755 });
-      outcomes.push(
-        ...(await Promise.all(
-          inputs.map(({ name, file }) =>
-            limit(async () => {
-              const what = `${label} / ${name}`;
-              const run = await runWorker(worker, file);
-              const local = await localPlan(path.join(run.sandbox, 'input.tif'), settings, run.sandbox);
-              if ('reason' in local) {
-                expect(run.exitCode, `${what}: ${run.stderr}`).toBe(2);
-                expect(lastWord(run.stderr), what).toBe(`cogd-worker: ${local.reason}`);
-                return 'refused';
-              }
-              // The same GDAL commands, argument for argument, and the same preview VRT.
-              expect(run.translates[0], `${what}: ${run.stderr}`).toEqual(local.cog);
-              expect(run.translates[1], `${what}: ${run.stderr}`).toEqual(local.preview);
-              if (local.vrt !== undefined)
-                expect(anySource(await readFile(path.join(run.sandbox, 'preview.vrt'), 'utf8')), what).toBe(
-                  anySource(local.vrt),
-                );
-              // The same verdict on what came out: the gate, then fidelity in the same words.
-              const cog = path.join(run.sandbox, 'cog.tif');
-              const gate = await checkCog(cog);
-              const output = await inspect(cog, new StepFiles(run.sandbox, 'output'), {
-                statistics: false,
-                checksum: local.lossless,
-              });
-              const changed = differences(local.info!, output, {
-                exactBands: local.exactBands,
-                alphaToMask: local.alphaToMask,
-              });
-              if (!gate.ok) {
-                expect(run.exitCode, `${what}: ${run.stderr}`).toBe(2);
-                expect(lastWord(run.stderr), what).toMatch(
-                  /^cogd-worker: the output is not a cloud optimized GeoTIFF: /,
-                );
-                return 'not a COG';
-              }
-              if (changed.length > 0) {
-                expect(run.exitCode, `${what}: ${run.stderr}`).toBe(2);
+      const outcomes: string[] = [];
+      const limit = pLimit(2);
+      for (const [label, overrides] of SETTINGS) {
+        const settings: ConversionSettings = { ...DEFAULT_CONVERSION, ...overrides };
+        const worker = path.join(dir, `worker-${outcomes.length}.sh`);
+        const script = await renderWorker(settings);
+        expect(script).not.toMatch(/@@/);
+        await writeFile(worker, script, { mode: 0o755 });
+        outcomes.push(
+          ...(await Promise.all(
+            inputs.map(({ name, file }) =>
+              limit(async () => {
+                const what = `${label} / ${name}`;
+                const run = await runWorker(worker, file);
+                const local = await localPlan(path.join(run.sandbox, 'input.tif'), settings, run.sandbox);
+                if ('reason' in local) {
+                  expect(run.exitCode, `${what}: ${run.stderr}`).toBe(2);
+                  expect(lastWord(run.stderr), what).toBe(`cogd-worker: ${local.reason}`);
+                  return 'refused';
+                }
+                // The same GDAL commands, argument for argument, and the same preview VRT.
+                expect(run.translates[0], `${what}: ${run.stderr}`).toEqual(local.cog);
+                expect(run.translates[1], `${what}: ${run.stderr}`).toEqual(local.preview);
+                if (local.vrt !== undefined)
+                  expect(anySource(await readFile(path.join(run.sandbox, 'preview.vrt'), 'utf8')), what).toBe(
+                    anySource(local.vrt),
+                  );
+                // The same verdict on what came out: the gate, then fidelity in the same words.
+                const cog = path.join(run.sandbox, 'cog.tif');
+                const gate = await checkCog(cog);
+                const output = await inspect(cog, new StepFiles(run.sandbox, 'output'), {
+                  statistics: false,
+                  checksum: local.lossless,
+                });
+                const changed = differences(local.info!, output, {
+                  exactBands: local.exactBands,
+                  alphaToMask: local.alphaToMask,
+                });
+                if (!gate.ok) {
+                  expect(run.exitCode, `${what}: ${run.stderr}`).toBe(2);
+                  expect(lastWord(run.stderr), what).toMatch(
+                    /^cogd-worker: the output is not a cloud optimized GeoTIFF: /,
+                  );
+                  return 'not a COG';
+                }
+                if (changed.length > 0) {
+                  expect(run.exitCode, `${what}: ${run.stderr}`).toBe(2);
+                  expect(lastWord(run.stderr), what).toBe(
+                    `cogd-worker: the COG does not keep the input's ${changed.join('; ')}`,
+                  );
+                  return 'unfaithful';
+                }
+                expect(run.exitCode, `${what}: ${run.stderr}`).toBe(0);
                 expect(lastWord(run.stderr), what).toBe(
-                  `cogd-worker: the COG does not keep the input's ${changed.join('; ')}`,
+                  `cogd-worker: checked: a valid COG, faithful to the input${local.identical}`,
                 );
-                return 'unfaithful';
-              }
-              expect(run.exitCode, `${what}: ${run.stderr}`).toBe(0);
-              expect(lastWord(run.stderr), what).toBe(
-                `cogd-worker: checked: a valid COG, faithful to the input${local.identical}`,
-              );
-              const validation = await validateCog(cog);
-              expect(validation.ok, `${what}: ${validation.output}`).toBe(true);
-              return 'converted';
-            }),
-          ),
-        )),
-      );
-    }
-    // Most cases convert; the profiles refuse what they cannot hold (webp, jpeg, lerc on some images).
-    expect(outcomes.filter((o) => o === 'converted').length).toBeGreaterThan(outcomes.length / 2);
-    expect(outcomes).toContain('refused');
-  });
+                const validation = await validateCog(cog);
+                expect(validation.ok, `${what}: ${validation.output}`).toBe(true);
+                // The profile and image class it records for the STAC item's lineage give the
+                // local executor's plan (the footprint and gdalinfo facts: condor-stac.test.ts).
+                const facts = await readFile(path.join(run.sandbox, WORKER_FACTS.facts), 'utf8');
+                const said = (key: string): string => new RegExp(`^${key} (.*)$`, 'm').exec(facts)?.[1] ?? '';
+                const lineage = classPlan(settings, said('profile') as ConcreteProfile, said('class') as ImageClass);
+                expect({ profile: lineage?.profile, options: lineage?.options }, what).toEqual(local.plan);
+                return 'converted';
+              }),
+            ),
+          )),
+        );
+      }
+      // Most cases convert; the profiles refuse what they cannot hold (webp, jpeg, lerc on some images).
+      expect(outcomes.filter((o) => o === 'converted').length).toBeGreaterThan(outcomes.length / 2);
+      expect(outcomes).toContain('refused');
+    },
+  );
 
   it("fails when its output is no COG, with the gate's reason", async () => {
     const dir = await tempDir();
@@ -333,6 +360,7 @@ const FIELDS = {
   release_splay: '60',
   items_file: '/home/u/cogd/logs/run-20261121-101500/condor/batch-1.items',
   submit_notes: 'cogd run 7 batch 1',
+  ...stacSubmitFields('/home/u/cogd/logs/run-20261121-101500', true),
 };
 
 describe('the submit description', () => {
@@ -346,9 +374,15 @@ describe('the submit description', () => {
       .map((l) => /^([A-Za-z_+.]+)/.exec(l)![1]!);
     expect(commands.filter((c) => !DOCUMENTED.has(c))).toEqual([]);
     expect(rendered).toMatch(
-      /^transfer_output_remaps {2}= "cog\.tif = s3:\/\/s3\.example\.org\/cogs\/\$\(cog_key\); preview\.jpg = s3:\/\/s3\.example\.org\/cogs\/\$\(preview_key\)"$/m,
+      /^transfer_output_remaps {2}= "cog\.tif = s3:\/\/s3\.example\.org\/cogs\/\$\(cog_key\); preview\.jpg = s3:\/\/s3\.example\.org\/cogs\/\$\(preview_key\); cog\.gdalinfo\.json = \/home\/u\/cogd\/logs\/run-20261121-101500\/condor\/facts\/\$\(log_name\)\.gdalinfo\.json; /m,
     );
     expect(rendered).toMatchSnapshot();
+    // Without STAC items, the outputs alone.
+    const plain = renderSubmit(template, { ...FIELDS, ...stacSubmitFields(FIELDS.run_dir, false) });
+    expect(plain).toMatch(/^transfer_output_files {3}= cog\.tif, preview\.jpg$/m);
+    expect(plain).toMatch(
+      /^transfer_output_remaps {2}= "cog\.tif = s3:\/\/s3\.example\.org\/cogs\/\$\(cog_key\); preview\.jpg = s3:\/\/s3\.example\.org\/cogs\/\$\(preview_key\)"$/m,
+    );
     expect(rendered).toMatch(
       /^queue input_key, cog_key, preview_key, log_name from \/home\/u\/cogd\/logs\/run-20261121-101500\/condor\/batch-1\.items$/m,
     );

@@ -5,12 +5,16 @@
  * wrong transfer_input_files or transfer_output_remaps fails these tests.
  */
 import { execa } from 'execa';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { StacCollection, StacItem } from '../../src/stac/types.js';
 import type { CrashPoint } from '../../src/util/crash.js';
 import { parseEvents } from '../../src/executors/condor/eventlog.js';
 import { featureTiff, pixel } from '../support/images.js';
+import { STAC_SCHEMAS, stacValidator } from '../support/stac.js';
 import {
   baseArgs,
   cogd,
@@ -202,7 +206,10 @@ describe('the condor executor', () => {
     );
     expect(jobLog).toMatch(/held: Transfer input files failure/);
     expect(jobLog).toMatch(/released/);
-    expect(await keys(buckets.output)).toEqual(['img/a.jpg', 'img/a.tif', 'img/b.jpg', 'img/b.tif']);
+    expect(await keys(buckets.output)).toEqual([
+      'collection.json',
+      ...['a', 'b'].flatMap((n) => [`img/${n}.jpg`, `img/${n}.json`, `img/${n}.tif`]),
+    ]);
     const { errors } = await results(buckets.input);
     expect(errors).toMatch(/img\/c d\.tif.*HTCondor item data cannot carry safely/);
   });
@@ -321,9 +328,11 @@ describe('the condor executor', () => {
     const submits = events(home).filter((e) => e.code === 0);
     expect(submits.length).toBe(5);
     expect(events(home).filter((e) => e.code === 5).length).toBe(5);
-    expect(await keys(buckets.output)).toEqual(
-      ['a', 'b', 'c', 'd', 'e'].flatMap((n) => [`img/${n}.jpg`, `img/${n}.tif`]),
-    );
+    // Items too, also of jobs whose outcome a restarted cogd found recorded: their facts were on disk.
+    expect(await keys(buckets.output)).toEqual([
+      'collection.json',
+      ...['a', 'b', 'c', 'd', 'e'].flatMap((n) => [`img/${n}.jpg`, `img/${n}.json`, `img/${n}.tif`]),
+    ]);
     const { processed } = await results(buckets.input);
     expect(processed).toEqual(rows);
   });
@@ -369,6 +378,108 @@ describe('the condor executor', () => {
     );
     expect(said).toMatch(/cogd-worker: gdal_translate -q -of COG -co COMPRESS=ZSTD -co PREDICTOR=2 /);
     expect(said).toMatch(/cogd-worker: checked: a valid COG, faithful to the input, pixels identical/);
+  });
+
+  it("writes the local executor's STAC items from the facts the worker leaves; none with --no-stac", async () => {
+    const stageStac = async (home: string, buckets: { input: string; output: string }): Promise<void> => {
+      await putFile(buckets.input, 'utm/scene.tif', await featureTiff(home, 'u16-nodata'));
+      await putFile(buckets.input, 'utm/rgb.tif', await featureTiff(home, 'rgb'));
+      const plain = path.join(home, 'plain.tif');
+      await execa('gdal_create', ['-of', 'GTiff', '-outsize', '300', '200', '-bands', '1', '-burn', '7', plain]);
+      await putFile(buckets.input, 'plain.tif', plain);
+      // Taken at a known time: the item's datetime is the TIFF's, not the processing time.
+      const dated = path.join(home, 'dated.tif');
+      await execa('gdal_translate', ['-q', '-mo', 'TIFFTAG_DATETIME=2021:06:30 10:20:30', plain, dated]);
+      await putFile(buckets.input, 'dated.tif', dated);
+      await put(buckets.input, 'q/s-raw.csv', 'utm/scene.tif,1\nutm/rgb.tif,3\nplain.tif,1\ndated.tif,1\n');
+    };
+    const localHome = await tempDir();
+    const localBuckets = await freshBuckets();
+    await stageStac(localHome, localBuckets);
+    const local = await cogd(['poll', '--wait', ...(await baseArgs(localBuckets, localHome))]);
+    expect(local.exitCode, local.stderr).toBe(0);
+    const home = await tempDir();
+    const buckets = await freshBuckets();
+    await stageStac(home, buckets);
+    const run = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home)), ...CONDOR], { env: await simEnv() });
+    expect(run.exitCode, `${run.stdout}\n${run.stderr}`).toBe(0);
+    expect(await keys(buckets.output)).toEqual(await keys(localBuckets.output));
+
+    const validator = STAC_SCHEMAS === undefined ? undefined : stacValidator(STAC_SCHEMAS);
+    /** An item without what differs between two conversions of one image: when they ran. */
+    const timeless = (item: StacItem): StacItem => {
+      const properties: StacItem['properties'] = { ...item.properties, 'processing:datetime': '(when)' };
+      if (properties['cogd:datetime_source'] === 'processing') properties.datetime = '(when)';
+      return { ...item, properties };
+    };
+    for (const name of ['utm/scene', 'utm/rgb', 'plain', 'dated']) {
+      const item = JSON.parse(await getText(buckets.output, `${name}.json`)) as StacItem;
+      // (in its own buckets, which the items name)
+      const twin = JSON.parse(
+        (await getText(localBuckets.output, `${name}.json`)).replaceAll(localBuckets.output, buckets.output),
+      ) as StacItem;
+      if (validator !== undefined) expect(validator.validateItem(item), name).toEqual([]);
+      // Checksums of the bytes in the bucket (the worker's, of what HTCondor uploaded).
+      for (const [asset, ext] of [
+        ['data', 'tif'],
+        ['preview', 'jpg'],
+      ] as const) {
+        const bytes = await readFile(await download(buckets.output, `${name}.${ext}`, path.join(home, `o.${ext}`)));
+        const sum = createHash('sha256').update(bytes).digest('hex');
+        expect(item.assets[asset]?.['file:checksum'], `${name} ${asset}`).toBe(`1220${sum}`);
+        expect(item.assets[asset]?.['file:size'], `${name} ${asset}`).toBe(bytes.length);
+      }
+      // The local executor's item of the same image, field for field: footprint, projection,
+      // bands and statistics, assets, processing, links.
+      expect(timeless(item), name).toEqual(timeless(twin));
+      expect(Date.parse(item.properties['processing:datetime'] as string), name).toBeGreaterThan(Date.now() - 600_000);
+    }
+    expect((JSON.parse(await getText(buckets.output, 'dated.json')) as StacItem).properties.datetime).toBe(
+      '2021-06-30T10:20:30Z',
+    );
+    expect((JSON.parse(await getText(buckets.output, 'plain.json')) as StacItem).geometry).toBeNull();
+    expect((JSON.parse(await getText(buckets.output, 'utm/scene.json')) as StacItem).properties['proj:epsg']).toBe(
+      32618,
+    );
+    const collection = JSON.parse(await getText(buckets.output, 'collection.json')) as StacCollection;
+    if (validator !== undefined) expect(validator.validateCollection(collection)).toEqual([]);
+    const hrefs = collection.links.filter((l) => l.rel === 'item').map((l) => l.href);
+    expect(hrefs.sort()).toEqual(['./dated.json', './plain.json', './utm/rgb.json', './utm/scene.json']);
+    const localCollection = JSON.parse(await getText(localBuckets.output, 'collection.json')) as StacCollection;
+    expect(collection.extent.spatial).toEqual(localCollection.extent.spatial);
+    expect(collection.extent.temporal.interval[0]?.[0]).toBe('2021-06-30T10:20:30Z');
+    const verified = await cogd(['verify', '1', '--home', home]);
+    expect(verified.exitCode, verified.stdout).toBe(0);
+    expect(verified.stdout).toMatch(/run 1: 4 of 4 items as recorded/);
+    // The facts came back beside the run's logs.
+    const runDir = path.join(
+      home,
+      'logs',
+      readdirSync(path.join(home, 'logs')).find((d) => d.startsWith('run-'))!,
+    );
+    expect(readdirSync(path.join(runDir, 'condor', 'facts')).sort()).toEqual(
+      ['dated', 'plain', 'rgb', 'scene'].flatMap((n) => [`${n}.facts.txt`, `${n}.footprint.txt`, `${n}.gdalinfo.json`]),
+    );
+
+    // --no-stac: neither items nor facts.
+    const offHome = await tempDir();
+    const offBuckets = await freshBuckets();
+    await putFile(offBuckets.input, 'a.tif', await featureTiff(offHome, 'rgb'));
+    await put(offBuckets.input, 'q/n-raw.csv', 'a.tif,3\n');
+    const off = await cogd(['poll', '--wait', ...(await baseArgs(offBuckets, offHome)), ...CONDOR, '--no-stac'], {
+      env: await simEnv(),
+    });
+    expect(off.exitCode, `${off.stdout}\n${off.stderr}`).toBe(0);
+    expect(await keys(offBuckets.output)).toEqual(['a.jpg', 'a.tif']);
+    const offRun = path.join(
+      offHome,
+      'logs',
+      readdirSync(path.join(offHome, 'logs')).find((d) => d.startsWith('run-'))!,
+    );
+    expect(existsSync(path.join(offRun, 'condor', 'facts'))).toBe(false);
+    expect(readFileSync(path.join(offRun, 'condor', 'batch-1.sub'), 'utf8')).toMatch(
+      /^transfer_output_files {3}= cog\.tif, preview\.jpg$/m,
+    );
   });
 
   it('refuses to start without S3 key files, and explains', async () => {

@@ -100,7 +100,15 @@ describe('cogd start / status / rm / stop', () => {
     expect(await getText(buckets.input, (await resultKeyOf(buckets.input, 'two-', 'errors'))!)).toMatch(
       /img\/d\.tif,removed by user/,
     );
-    expect(await keys(buckets.output)).toEqual(['img/b.jpg', 'img/b.tif', 'img/c.jpg', 'img/c.tif']);
+    expect(await keys(buckets.output)).toEqual([
+      'collection.json',
+      'img/b.jpg',
+      'img/b.json',
+      'img/b.tif',
+      'img/c.jpg',
+      'img/c.json',
+      'img/c.tif',
+    ]);
     // The removed job's gated gdal_translate was killed with its process group.
     const { stdout: ps } = await execa('ps', ['-eo', 'args']);
     expect(ps).not.toContain(gate);

@@ -49,7 +49,15 @@ describe('crash safety', () => {
     const inFailed = (await getText(buckets.input, failed[0]!)).split('\n').filter(Boolean);
     expect(inProcessed.sort()).toEqual(['img/a.tif,3', 'img/b.tif,1']);
     expect(inFailed).toEqual(['img/missing.tif,1']);
-    expect(await keys(buckets.output)).toEqual(['img/a.jpg', 'img/a.tif', 'img/b.jpg', 'img/b.tif']);
+    expect(await keys(buckets.output)).toEqual([
+      'collection.json',
+      'img/a.jpg',
+      'img/a.json',
+      'img/a.tif',
+      'img/b.jpg',
+      'img/b.json',
+      'img/b.tif',
+    ]);
 
     const status = JSON.parse((await cogd(['status', '--json', '--home', home])).stdout) as {
       runs: Array<{ state: string }>;

@@ -33,7 +33,7 @@ describe('runs across processes', () => {
     const second = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home))]);
     expect(second.exitCode).toBe(0);
     expect(second.stdout).toMatch(/run 1 .*m-raw\.csv: 1 rows, 1 processed, 0 failed/);
-    expect(await keys(buckets.output)).toEqual(['img.jpg', 'img.tif']);
+    expect(await keys(buckets.output)).toEqual(['collection.json', 'img.jpg', 'img.json', 'img.tif']);
     expect(await getText(buckets.input, (await resultKeyOf(buckets.input, 'm-', 'processed'))!)).toBe('img.tif,3\n');
   });
 
@@ -67,6 +67,6 @@ describe('runs across processes', () => {
     child.kill('SIGTERM');
     const result = await child;
     expect(result.exitCode).toBe(0);
-    expect(await keys(buckets.output)).toEqual(['img.jpg', 'img.tif']);
+    expect(await keys(buckets.output)).toEqual(['collection.json', 'img.jpg', 'img.json', 'img.tif']);
   });
 });

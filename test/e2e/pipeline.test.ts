@@ -63,12 +63,16 @@ describe('cogd poll --wait', () => {
 
     // Outputs: a COG under the same key and a JPEG beside it, for each good row.
     expect(await keys(buckets.output)).toEqual([
+      'collection.json',
       'imgs/a/x.jpg',
+      'imgs/a/x.json',
       'imgs/a/x.tif',
       'imgs/b/x.jpg',
+      'imgs/b/x.json',
       'imgs/b/x.tif',
       'imgs/rgba.TIFF',
       'imgs/rgba.jpg',
+      'imgs/rgba.json',
     ]);
     const cog = await download(buckets.output, 'imgs/a/x.tif', path.join(home, 'out-cog.tif'));
     const cogInfo = await gdalinfo(cog);
@@ -233,7 +237,15 @@ describe('cogd poll --wait', () => {
     expect(await getText(buckets.input, (await resultKeyOf(buckets.input, 'two/list-', 'processed'))!)).toBe(
       'two/img.tif,3\n',
     );
-    expect(await keys(buckets.output)).toEqual(['one/img.jpg', 'one/img.tif', 'two/img.jpg', 'two/img.tif']);
+    expect(await keys(buckets.output)).toEqual([
+      'collection.json',
+      'one/img.jpg',
+      'one/img.json',
+      'one/img.tif',
+      'two/img.jpg',
+      'two/img.json',
+      'two/img.tif',
+    ]);
   });
 
   it('matches a pattern with "/" against the whole key only', async () => {

@@ -55,7 +55,11 @@ describe('storage across S3 implementations', () => {
     const file = path.join(dir, 'stream.bin');
     const data = Buffer.alloc(3 * 1024 * 1024 + 17, 'x');
     await writeFile(file, data);
-    expect(await storage.uploadFile(output, 'a/stream.bin', file, 'application/octet-stream')).toBe(data.length);
+    // The upload hashes the bytes it sends (the STAC checksum): no second read of the file.
+    expect(await storage.uploadFile(output, 'a/stream.bin', file, 'application/octet-stream')).toEqual({
+      size: data.length,
+      sha256: sha(data),
+    });
     // Verified by the answer's ETag (the MD5 of the bytes sent): one request, no HEAD.
     expect(storage.requests).toBe(1);
     await storage.download(output, 'a/stream.bin', path.join(dir, 'back.bin'));
@@ -70,7 +74,10 @@ describe('storage across S3 implementations', () => {
     const file = path.join(dir, 'big.bin');
     const data = Buffer.from(Array.from({ length: 12 * 1024 * 1024 }, (_, i) => (i * 31) % 251));
     await writeFile(file, data);
-    expect(await storage.uploadFile(output, 'big/cog.tif', file, 'image/tiff')).toBe(data.length);
+    expect(await storage.uploadFile(output, 'big/cog.tif', file, 'image/tiff')).toEqual({
+      size: data.length,
+      sha256: sha(data),
+    });
     const head = await s3().send(new HeadObjectCommand({ Bucket: output, Key: 'big/cog.tif' }));
     expect(head.ContentLength).toBe(data.length);
     if (onCeph) expect(head.ETag).toMatch(/-3"$/); // three parts (s3rver's multipart ETag is a plain MD5)

@@ -76,7 +76,7 @@ describe('scratch: cogd deletes only what it made', () => {
       expect(result.exitCode, result.stderr).toBe(0);
       if (round === 0) await put(buckets.input, 'm-raw.csv', 'img.tif,1\n'); // a second manifest for round 2
     }
-    expect(await keys(buckets.output)).toEqual(['img.jpg', 'img.tif']);
+    expect(await keys(buckets.output)).toEqual(['collection.json', 'img.jpg', 'img.json', 'img.tif']);
     expect(await readFile(path.join(scratch, 'keep.txt'), 'utf8')).toBe("the user's file\n");
     expect(await readFile(path.join(scratch, 'cogd-0123456789ab', 'job-7-x', 'input.tif'), 'utf8')).toBe(
       'another home at work',
@@ -107,7 +107,7 @@ describe('scratch: cogd deletes only what it made', () => {
       const result = await cogd(['poll', '--wait', ...args, '--scratch', mount]);
       expect(result.stderr).not.toMatch(/EBUSY/);
       expect(result.exitCode, result.stderr).toBe(0);
-      expect(await keys(buckets.output)).toEqual(['img.jpg', 'img.tif']);
+      expect(await keys(buckets.output)).toEqual(['collection.json', 'img.jpg', 'img.json', 'img.tif']);
     } finally {
       await execa('umount', [mount], { reject: false });
     }
@@ -150,7 +150,7 @@ describe('GDAL processes after a kill -9', () => {
     });
     expect(done.runs[0]!.counts['done']).toBe(1);
     expect(done.jobs?.[0]?.attempts).toBe(2); // the attempt a crash cut short counts: a job that crashes cogd cannot loop forever
-    expect(await keys(buckets.output)).toEqual(['img.jpg', 'img.tif']);
+    expect(await keys(buckets.output)).toEqual(['collection.json', 'img.jpg', 'img.json', 'img.tif']);
     expect((await validateCog(await download(buckets.output, 'img.tif', path.join(home, 'out.tif')))).ok).toBe(true);
     const runLog = await readFile(
       path.join(
@@ -216,7 +216,9 @@ describe('what cogd never overwrites or claims', () => {
     const { home, buckets, args } = await oneImage(name);
     const result = await cogd(['poll', '--wait', ...args]);
     expect(result.exitCode, `${result.stdout}${result.stderr}`).toBe(0);
-    expect(await keys(buckets.output)).toEqual([name.replace(/\.tif$/, '.jpg'), name]);
+    expect(await keys(buckets.output)).toEqual(
+      ['collection.json', name.replace(/\.tif$/, '.jpg'), name.replace(/\.tif$/, '.json'), name].sort(),
+    );
     const runDir = path.join(
       home,
       'logs',
@@ -244,7 +246,7 @@ describe('keys as written', () => {
     );
     const result = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home))]);
     expect(result.stdout).toMatch(/3 rows, 1 processed, 2 failed/);
-    expect(await keys(buckets.output)).toEqual([' lead.jpg', ' lead.tif']); // never trail.tif: the row named "trail.tif "
+    expect(await keys(buckets.output)).toEqual([' lead.jpg', ' lead.json', ' lead.tif', 'collection.json']); // never trail.tif: the row named "trail.tif "
     const failed = await s3().send(
       new GetObjectCommand({ Bucket: buckets.input, Key: (await resultKeyOf(buckets.input, 'm-', 'failed'))! }),
     );

@@ -11,7 +11,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { SlurmExecutor } from '../../src/executors/slurm/executor.js';
-import { createLog } from '../../src/log/index.js';
+import type { Context, Log } from '../../src/log/index.js';
 import {
   baseArgs,
   cogd,
@@ -214,9 +214,21 @@ describe.skipIf(conf === '')('the slurm executor without accounting', () => {
             .map((l) => [l.split(' ')[0]!, l.split(' ').slice(1).join(' ')]),
         );
       };
+      // What the executor logs: the ids each scontrol was given.
+      const events: Array<[string, Context]> = [];
+      const note = (event: string, context: Context = {}): void => void events.push([event, context]);
+      const log: Log = {
+        error: note,
+        warn: note,
+        info: note,
+        debug: note,
+        child: () => log,
+        withFile: () => log,
+        close: async () => undefined,
+      };
       const executor = new SlurmExecutor({
         db,
-        log: createLog({ consoleLevel: 'silent' }),
+        log,
         homeId: 'test',
         partition: undefined,
         account: undefined,
@@ -234,17 +246,19 @@ describe.skipIf(conf === '')('the slurm executor without accounting', () => {
         },
       });
       try {
-        const held = await executor.hold([b!.id]);
-        expect(held).toMatchObject({ ok: true, ids: [`${arrayId}_1`] });
+        expect(await executor.hold([b!.id])).toBe(true);
+        expect(events.at(-1)).toEqual(['Slurm:Held', { ids: `${arrayId}_1` }]);
         expect((await reasons())['1']).toMatch(/^PENDING JobHeld(User|Admin)$/);
         expect((await reasons())['0']).toMatch(/^PENDING (?!JobHeld)/);
-        const released = await executor.release([b!.id]);
-        expect(released).toMatchObject({ ok: true, ids: [`${arrayId}_1`] });
+        expect(await executor.release([b!.id])).toBe(true);
+        expect(events.at(-1)).toEqual(['Slurm:Released', { ids: `${arrayId}_1` }]);
         expect((await reasons())['1']).toMatch(/^PENDING (?!JobHeld)/);
         // Every task of the array named: the array goes as one id.
-        expect((await executor.hold([a!.id, b!.id, c!.id])).ids).toEqual([String(arrayId)]);
+        expect(await executor.hold([a!.id, b!.id, c!.id])).toBe(true);
+        expect(events.at(-1)).toEqual(['Slurm:Held', { ids: String(arrayId) }]);
         expect(Object.values(await reasons()).every((r) => /JobHeld/.test(r))).toBe(true);
         await executor.cancel([a!.id, c!.id]);
+        expect(events.at(-1)).toEqual(['Slurm:Cancelled', { ids: `${arrayId}_0 ${arrayId}_2` }]);
         const after = await until('the cancel', async () => {
           const now = await reasons();
           return now['1'] !== undefined && now['0'] === undefined && now['2'] === undefined ? now : undefined;

@@ -17,6 +17,8 @@ export const TEST_WATCH_SETTINGS: WatchSettings = {
   retryDelayMs: 1000,
   executor: 'local',
   ...DEFAULT_CONVERSION,
+  onRunEnd: [],
+  notifyUrl: null,
 };
 
 /** A watch of `*raw.csv` on raw → cogs with these settings. */

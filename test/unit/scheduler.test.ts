@@ -75,6 +75,8 @@ function newWatch(maxRunning = 10): Watch {
       retryDelayMs: 0,
       executor: 'local',
       ...DEFAULT_CONVERSION,
+      onRunEnd: [],
+      notifyUrl: null,
     },
   );
 }

@@ -119,7 +119,7 @@ describe('applyStatus on what real Slurm reported (squeue and sacct alike)', () 
     }
   });
 
-  it('CANCELLED by someone else: failed "cancelled outside cogd"; by cogd itself: nothing (the removal settles it)', () => {
+  it('CANCELLED by someone else: failed "cancelled outside cogd"; by cogd itself: recorded as such', () => {
     const [queued, accounted] = both('cancelRunning');
     expect(applyStatus(view({ state: 'running' }), accounted, undefined, context())).toMatchObject({
       kind: 'result',
@@ -129,8 +129,11 @@ describe('applyStatus on what real Slurm reported (squeue and sacct alike)', () 
       kind: 'result',
       result: 'permanent: cancelled outside cogd: the Slurm task 40_3',
     });
-    expect(applyStatus(view({ state: 'running' }), accounted, undefined, context({ cancelledByCogd: true }))).toEqual({
-      kind: 'none',
+    expect(
+      applyStatus(view({ state: 'running' }), accounted, undefined, context({ cancelledByCogd: true })),
+    ).toMatchObject({
+      kind: 'result',
+      result: 'failed: cancelled by cogd: the Slurm task 40_3',
     });
   });
 

@@ -22,6 +22,8 @@ const settings: WatchSettings = {
   retryDelayMs: 1000,
   executor: 'local',
   ...DEFAULT_CONVERSION,
+  onRunEnd: [],
+  notifyUrl: null,
 };
 
 const newRun = (watchId: number, n: number): NewRun => ({
@@ -170,6 +172,50 @@ describe('runs and jobs', () => {
     expect(db.jobsOfRuns([run.id]).map((j) => j.line)).toEqual([1, 2, 3, 4]);
   });
 
+  it("a run's end: what its watch says when it finishes becomes pending with it; each outcome is recorded once", async () => {
+    const { db } = await fresh();
+    const url = 'https://bot:pw123@hooks.example.org/cogd?token=abcdef';
+    const watch = db.saveWatch(identity, { ...settings, onRunEnd: ['/bin/hook', 'a b'], notifyUrl: url });
+    expect(watch.runEnd).toEqual({ onRunEnd: ['/bin/hook', 'a b'], notifyUrl: url });
+    const quiet = db.saveWatch({ ...identity, pattern: 'q*' }, settings);
+    expect(quiet.runEnd).toEqual({ onRunEnd: [], notifyUrl: null });
+
+    const run = db.insertRun(newRun(watch.id, 1));
+    const other = db.insertRun(newRun(quiet.id, 2));
+    expect(db.runEnd(run.id)).toMatchObject({ hookState: null, notifyState: null });
+    db.finishRun(run.id, 1, 0);
+    db.finishRun(other.id, 1, 0);
+    expect(db.runEnd(run.id)).toMatchObject({
+      hookCommand: '["/bin/hook","a b"]',
+      hookState: 'pending',
+      hookStarts: 0,
+      notifyUrl: url,
+      notifyState: 'pending',
+    });
+    expect(db.runEnd(other.id)).toMatchObject({
+      hookCommand: null,
+      hookState: null,
+      notifyUrl: null,
+      notifyState: null,
+    });
+    expect(db.runEndPending()).toEqual([run.id]);
+    expect(db.runEndPending(quiet.id)).toEqual([]);
+
+    db.hookStarted(run.id);
+    db.hookStarted(run.id); // a restart ran it again
+    const timedOut = { state: 'timeout', exitCode: null, signal: 'SIGKILL', result: 'timed out after 2 s' } as const;
+    db.setHookOutcome(run.id, timedOut);
+    db.setHookOutcome(run.id, { state: 'ok', exitCode: 0, signal: null, result: 'exit code 0' }); // not pending: ignored
+    expect(db.runEnd(run.id)).toMatchObject({ hookState: 'timeout', hookStarts: 2, hookSignal: 'SIGKILL' });
+    expect(db.runEndPending()).toEqual([run.id]); // the notification still is
+    db.setNotifyOutcome(run.id, { ok: false, result: 'gave up after 3 attempts: HTTP 503' });
+    expect(db.runEnd(run.id)).toMatchObject({
+      notifyState: 'failed',
+      notifyResult: 'gave up after 3 attempts: HTTP 503',
+    });
+    expect(db.runEndPending()).toEqual([]);
+  });
+
   it('removal requests reach unfinished jobs only', async () => {
     const { db } = await fresh();
     const watch = db.saveWatch(identity, settings);
@@ -315,6 +361,12 @@ describe('statements', () => {
     db.unfinishedRuns();
     db.unfinishedRuns(watch.id);
     db.finishRun(run.id, 1, 1);
+    db.runEnd(run.id);
+    db.runEndPending();
+    db.runEndPending(watch.id);
+    db.hookStarted(run.id);
+    db.setHookOutcome(run.id, { state: 'ok', exitCode: 0, signal: null, result: 'exit code 0' });
+    db.setNotifyOutcome(run.id, { ok: true, result: 'HTTP 204 after 1 attempt' });
     db.deleteRun(run.id);
     db.transaction(() => db.run(run.id));
     db.writeTransaction(() => db.watch(watch.id));

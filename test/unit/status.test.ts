@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { buildStatus, renderBars, renderBatch, renderJobs, type StatusReport } from '../../src/cli/status-view.js';
+import {
+  buildStatus,
+  renderBars,
+  renderBatch,
+  renderHolds,
+  renderJobs,
+  type StatusReport,
+} from '../../src/cli/status-view.js';
 import { plannedRun, testState, testWatch } from '../support/state.js';
 
 const counts = (c: Partial<StatusReport['totals']>) => ({
@@ -32,6 +39,9 @@ const fixed: StatusReport = {
       createdAt: at(11, 20, 9, 5),
       conditionalWrites: false,
       warning: null,
+      hold: null,
+      lastPolledAt: null,
+      lastPollError: null,
     },
   ],
   runs: [
@@ -55,6 +65,10 @@ const fixed: StatusReport = {
           jobs: 2,
         },
       ],
+      hold: null,
+      retryOf: null,
+      hook: null,
+      notify: null,
     },
     {
       id: 4,
@@ -70,6 +84,18 @@ const fixed: StatusReport = {
       firstLine: 1,
       lastLine: 1,
       holdReasons: [],
+      hold: null,
+      retryOf: null,
+      hook: {
+        state: 'timeout',
+        exitCode: null,
+        signal: 'SIGKILL',
+        result: 'timed out after 600 s; its process group was killed (SIGTERM, then SIGKILL)',
+        starts: 2,
+        startedAt: at(11, 21, 14, 31),
+        endedAt: at(11, 21, 14, 41),
+      },
+      notify: { state: 'failed', result: 'gave up after 5 attempts: HTTP 503', endedAt: at(11, 21, 14, 32) },
     },
   ],
   totals: { ...counts({ done: 4429, failed: 3, running: 2, idle: 999, held: 2, total: 5435 }), suspended: 0 },
@@ -83,6 +109,7 @@ const fixed: StatusReport = {
       attempts: 1,
       error: null,
       createdAt: at(11, 21, 14, 3),
+      hold: null,
     },
     {
       id: '3.2',
@@ -93,6 +120,7 @@ const fixed: StatusReport = {
       attempts: 1,
       error: 'the image s3://raw/img/missing.tif does not exist',
       createdAt: at(11, 21, 14, 3),
+      hold: null,
     },
     {
       id: '3.4',
@@ -103,6 +131,7 @@ const fixed: StatusReport = {
       attempts: 1,
       error: 'held: Transfer input files failure at execution point slot1@node7 using protocol s3 (hold code 13/0)',
       createdAt: at(11, 21, 14, 3),
+      hold: null,
     },
     {
       id: '3.3',
@@ -113,6 +142,7 @@ const fixed: StatusReport = {
       attempts: 0,
       error: 'the band count "x" (column 2) is not a positive whole number',
       createdAt: at(11, 21, 14, 3),
+      hold: null,
     },
   ],
 };
@@ -132,8 +162,40 @@ describe('status text', () => {
       run 3 s3://raw/a/x-raw.csv: 2 jobs held: Transfer input files failure at execution point slot1@node7 using protocol s3 (hold code 13/0)
       run 3 s3://raw/a/x-raw.csv: 3 failed, 0 removed (why: cogd status --jobs 3)
       run 4 s3://raw/b-raw.csv: done, all 1 rows processed
+      run 4 s3://raw/b-raw.csv: --on-run-end timeout: timed out after 600 s; its process group was killed (SIGTERM, then SIGKILL) (started 2 times: a restart ran it again); its output: hook.out, hook.err
+      run 4 s3://raw/b-raw.csv: --notify-url failed: gave up after 5 attempts: HTTP 503
 
       Total for query: 5435 jobs; 4429 completed, 3 failed, 0 removed, 999 idle, 2 running, 2 held, 0 suspended"
+    `);
+  });
+
+  it("shows the user's holds and retries in the batch view, and everything held in the -hold view", () => {
+    const hold = { reason: 'bucket migration', since: at(11, 21, 14, 40), by: 'ana', now: false };
+    const report: StatusReport = {
+      ...fixed,
+      watches: fixed.watches.map((w) => ({ ...w, conditionalWrites: true, hold })),
+      runs: [{ ...fixed.runs[1]!, retryOf: 3 }],
+      holds: [
+        { id: 'w1', owner: 'ana', since: hold.since, reason: 'bucket migration' },
+        {
+          id: '3.4',
+          owner: 'nemo',
+          since: at(11, 21, 14, 50),
+          reason: 'held: Transfer input files failure (hold code 13/0)',
+        },
+      ],
+    };
+    const batch = renderBatch(report, now).split('\n');
+    expect(batch[2]).toBe('nemo  COG-Pipeline-Crondor-*raw.csv 11/20 09:05    _   _    _    H     _ w1');
+    expect(batch).toContain('watch w1: held by ana since 11/21 14:40: bucket migration; not polling (cogd release w1)');
+    expect(batch).toContain('run 4 s3://raw/b-raw.csv: retry of 3');
+    expect(renderHolds(report, now)).toMatchInlineSnapshot(`
+      "-- cogd: /data/cogd : daemon pid 4242 @ 11/21/26 15:00:07
+      ID  OWNER HELD_SINCE  HOLD_REASON
+      w1  ana   11/21 14:40 bucket migration
+      3.4 nemo  11/21 14:50 held: Transfer input files failure (hold code 13/0)
+
+      2 things held"
     `);
   });
 
@@ -184,6 +246,9 @@ describe('status --json', () => {
           createdAt: expect.any(String),
           conditionalWrites: null,
           warning: null,
+          hold: null,
+          lastPolledAt: null,
+          lastPollError: null,
         },
       ],
       runs: [
@@ -201,6 +266,10 @@ describe('status --json', () => {
           firstLine: 1,
           lastLine: 3,
           holdReasons: [{ reason: holdReason, jobs: 1 }],
+          hold: null,
+          retryOf: null,
+          hook: null,
+          notify: null,
         },
       ],
       totals: { done: 0, failed: 1, removed: 0, running: 1, idle: 0, held: 1, total: 3, suspended: 0 },
@@ -214,6 +283,7 @@ describe('status --json', () => {
           attempts: 1,
           error: null,
           createdAt: expect.any(String),
+          hold: null,
         },
         {
           id: `${run.id}.2`,
@@ -224,6 +294,7 @@ describe('status --json', () => {
           attempts: 0,
           error: holdReason,
           createdAt: expect.any(String),
+          hold: null,
         },
         {
           id: `${run.id}.3`,
@@ -234,6 +305,7 @@ describe('status --json', () => {
           attempts: 0,
           error: expect.stringMatching(/does not name a GeoTIFF/),
           createdAt: expect.any(String),
+          hold: null,
         },
       ],
     });

@@ -1,5 +1,6 @@
 /**
- * `cogd logs RUN [JOB] [-f]`: prints a run's logs (`run.log`, `post.out`, `post.err`) or one job's
+ * `cogd logs RUN [JOB] [-f]`: prints a run's logs (`run.log`, `post.out`, `post.err`, and its
+ * --on-run-end command's `hook.out`, `hook.err`) or one job's
  * (`<name>.log`, `.out`, `.err`); `-f` keeps printing what is appended until the run is done or
  * Ctrl-C. JOB is a manifest line number, a job id (`12.5`), an image key or a log name.
  */
@@ -53,7 +54,7 @@ export async function logsCommand(
       throw new CogdError('UnknownRun', `there is no run ${runArg} on ${home}`, { hint: 'see `cogd status`' });
     let names: string[];
     if (jobArg === undefined) {
-      names = ['run.log', 'post.out', 'post.err'];
+      names = ['run.log', 'post.out', 'post.err', 'hook.out', 'hook.err'];
     } else {
       // A manifest line (5), a job id of this run (12.5), an image key or a log name.
       const line = /^\d+$/.test(jobArg) ? Number(jobArg) : jobLineOf(jobArg, run.id);

@@ -1,8 +1,8 @@
 /** `cogd poll`: one poll now; with `--wait`, until every run it started has finished its post step. */
 import path from 'node:path';
 import { readRunRequest } from '../../config/index.js';
-import { describeError } from '../../errors.js';
-import type { RunRecord } from '../../state/db.js';
+import { describeError, UsageError } from '../../errors.js';
+import type { RunRecord, StateDB } from '../../state/db.js';
 import { openContext, type Context } from '../context.js';
 import { consoleLevel } from '../output.js';
 
@@ -18,6 +18,22 @@ export function summaryLine(run: RunRecord, home: string): string {
   }
   if (run.error !== null) return `run ${run.id} ${where}: manifest rejected: ${run.error}; logs in ${dir}`;
   return `run ${run.id} ${where}: ${run.rowsTotal ?? 0} rows, ${run.processed ?? 0} processed, ${run.failed ?? 0} failed; logs in ${dir}`;
+}
+
+/** What a run's end did: one line for its hook and one for its notification, where it had them. */
+export function runEndLines(run: RunRecord, db: StateDB): string[] {
+  const end = db.runEnd(run.id);
+  if (end === undefined) return [];
+  const lines: string[] = [];
+  if (end.hookState !== null)
+    lines.push(
+      `run ${run.id}: --on-run-end ${end.hookState === 'pending' ? 'still to run (the next start runs it)' : `${end.hookState}: ${end.hookResult ?? ''}`}`,
+    );
+  if (end.notifyState !== null)
+    lines.push(
+      `run ${run.id}: --notify-url ${end.notifyState === 'pending' ? 'still to send (the next start sends it)' : `${end.notifyState}: ${end.notifyResult ?? ''}`}`,
+    );
+  return lines;
 }
 
 /** Exit code for finished runs: 0 when every row of every manifest was processed. */
@@ -45,11 +61,16 @@ function reportProgress(ctx: Context, runIds: number[]): () => void {
 
 export async function pollCommand(flags: PollFlags): Promise<number> {
   const request = readRunRequest('poll', flags);
+  if (request.given.command.json === true)
+    throw new UsageError(
+      '--json goes with --dry-run',
+      'a poll prints one line per run; add --dry-run for its JSON plan',
+    );
   const wait = request.given.command.wait === true;
   // `cogd rm` wakes whoever works on the home with SIGUSR2 (from the moment this process holds the
   // home); SIGHUP, a daemon's reload, means nothing to a poll. Neither may end it.
   let context: Context | undefined;
-  const onRemoval = (): void => context?.daemon.applyRemovals();
+  const onRemoval = (): void => context?.daemon.applyRequests();
   const ignore = (): void => undefined;
   process.on('SIGUSR2', onRemoval);
   process.on('SIGHUP', ignore);
@@ -75,11 +96,19 @@ export async function pollCommand(flags: PollFlags): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    const hold = ctx.watch.hold;
+    if (hold !== null) {
+      process.stdout.write(
+        `watch w${ctx.watch.id} is held by ${hold.by} since ${hold.since}: ${hold.reason}; not polling (cogd release w${ctx.watch.id})\n`,
+      );
+    }
     const runIds = await ctx.daemon.poll(ctx.watch, { planOnly: !wait });
-    ctx.daemon.applyRemovals();
+    ctx.daemon.applyRequests();
     if (runIds.length === 0) {
+      if (hold !== null) return 0;
       process.stdout.write(`no new manifests matching "${ctx.watch.pattern}" in s3://${ctx.watch.inputBucket}\n`);
-      return 0;
+      if (wait) await ctx.daemon.runEndsSettled(); // hooks and notifications a previous process left pending
+      return signalled.interrupted ? 130 : 0;
     }
     if (!wait) {
       for (const run of await ctx.daemon.settled(runIds)) {
@@ -94,7 +123,13 @@ export async function pollCommand(flags: PollFlags): Promise<number> {
     const runs = await ctx.daemon.settled(runIds);
     stop();
     if (signalled.interrupted) return 130;
-    for (const run of runs) process.stdout.write(`${summaryLine(run, request.home)}\n`);
+    // Their hooks and notifications (and those a previous process left pending) end before this
+    // process does; they never change a run's outcome, nor this exit code.
+    await ctx.daemon.runEndsSettled(); // a signal meanwhile ends this process (onSignal)
+    for (const run of runs) {
+      process.stdout.write(`${summaryLine(run, request.home)}\n`);
+      for (const line of runEndLines(run, ctx.db)) process.stdout.write(`${line}\n`);
+    }
     return exitCodeFor(runs);
   } finally {
     process.off('SIGINT', onSignal);

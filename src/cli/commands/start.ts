@@ -9,7 +9,14 @@ import { openSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { homeChanges, readRunRequest, storedHomeValues, type RunRequest } from '../../config/index.js';
+import {
+  checkHttp,
+  homeChanges,
+  readRunRequest,
+  resolveHomeSettings,
+  storedHomeValues,
+  type RunRequest,
+} from '../../config/index.js';
 import type { WatchIdentity, WatchSettings } from '../../types.js';
 import { planWatch, registerWatch, type Registered } from '../register.js';
 import { createStorage } from '../../storage/s3.js';
@@ -39,6 +46,18 @@ async function probe(identity: WatchIdentity, settings: WatchSettings): Promise<
 interface Registration extends Registered {
   /** One line per home setting this start changed. */
   homeChanged: string[];
+  /** Where the daemon serves its status page, as the home now says. */
+  http: string | false;
+}
+
+/** The status page's URL, once the daemon `pid` serves it (it writes `cogd.http` then). */
+function servedUrl(file: string, pid: number): string | undefined {
+  try {
+    const [url, owner] = readFileSync(file, 'utf8').split('\n');
+    return Number(owner) === pid && url !== undefined && url !== '' ? url : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The watch the flags name, registered (or updated) after its buckets answered; home settings stored. */
@@ -48,12 +67,16 @@ async function register(request: RunRequest): Promise<Registration> {
   const db = new StateDB(paths.db);
   try {
     db.check();
+    // The home's settings as the daemon will read them (given over stored), checked before anything is stored.
+    const stored = storedHomeValues(db.homeSettings());
+    const home = resolveHomeSettings(request.home, stored, request.given.home).settings;
+    checkHttp(home);
     const plan = planWatch(db, request.watch);
     await probe(request.watch.identity, plan.settings);
     const registered = registerWatch(db, request.watch);
-    const homeChanged = homeChanges(request.home, storedHomeValues(db.homeSettings()), request.given.home);
+    const homeChanged = homeChanges(request.home, stored, request.given.home);
     db.storeHomeSettings(request.given.home);
-    return { ...registered, homeChanged };
+    return { ...registered, homeChanged, http: home.http };
   } finally {
     db.close();
     securePaths(request.home);
@@ -69,7 +92,7 @@ export async function startCommand(flags: Record<string, unknown>): Promise<numb
       hint: 'wait for it to finish, then start the daemon (one process works on a home at a time)',
     });
   }
-  const { watch, created, changes, warnings, homeChanged } = await register(request);
+  const { watch, created, changes, warnings, homeChanged, http } = await register(request);
   const existing = runningDaemon(home);
   for (const line of changes) process.stdout.write(`${line}\n`);
   // A running daemon reloads its watches (and applies their settings) now; its engine's settings
@@ -89,6 +112,7 @@ export async function startCommand(flags: Record<string, unknown>): Promise<numb
       consoleLevel: consoleLevel(request.given.command),
       summarize: (runId, state) => summaryLine(state.run(runId)!, home),
       onRunDone: (line) => process.stdout.write(`${line}\n`),
+      onListening: (url) => process.stdout.write(`status page: ${url} (metrics: ${url}metrics)\n`),
     });
   }
 
@@ -97,6 +121,8 @@ export async function startCommand(flags: Record<string, unknown>): Promise<numb
     process.stdout.write(
       `watch ${watch.id} ${batch}: ${created ? 'added to' : 'kept by'} the cogd daemon (pid ${existing}) on ${home}\n`,
     );
+    const url = servedUrl(paths.http, existing);
+    if (url !== undefined) process.stdout.write(`status page: ${url}\n`);
     return 0;
   }
 
@@ -118,14 +144,20 @@ export async function startCommand(flags: Record<string, unknown>): Promise<numb
   const deadline = Date.now() + 15_000;
   for (;;) {
     const pid = runningDaemon(home);
-    if (pid !== undefined && pid > 0) {
+    // With --http the daemon is up once it serves the page (a port in use stops it before that).
+    const url = pid !== undefined && pid > 0 && http !== false ? servedUrl(paths.http, pid) : undefined;
+    if (pid !== undefined && pid > 0 && (http === false || url !== undefined)) {
       process.stdout.write(`watch ${watch.id} ${batch}: polling s3://${watch.inputBucket} on "${watch.schedule}"\n`);
+      if (url !== undefined) process.stdout.write(`status page: ${url} (metrics: ${url}metrics)\n`);
       process.stdout.write(
         `cogd daemon (pid ${pid}) runs on ${home}; log: ${path.relative(process.cwd(), paths.daemonLog) || paths.daemonLog}\n`,
       );
       return 0;
     }
-    if ((child_.exited !== null && child_.exited !== 0 && pid === undefined) || Date.now() > deadline) {
+    if (
+      (child_.exited !== null && child_.exited !== 0 && (pid === undefined || http !== false)) ||
+      Date.now() > deadline
+    ) {
       const tail = readFileSync(paths.daemonLog, 'utf8').split('\n').slice(-5).join('\n');
       throw new CogdError('DaemonDidNotStart', `the cogd daemon did not start on ${home}:\n${tail}`);
     }

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { readOptions, resolveHome } from '../../config/index.js';
 import { homeHolder, homePaths } from '../../daemon/home.js';
 import { StateDB } from '../../state/db.js';
-import { buildStatus, renderBars, renderBatch, renderJobs, type StatusQuery } from '../status-view.js';
+import { buildStatus, renderBars, renderBatch, renderHolds, renderJobs, type StatusQuery } from '../status-view.js';
 
 export type StatusFlags = Record<string, unknown>;
 
@@ -22,7 +22,7 @@ export async function statusCommand(filter: string | undefined, flags: StatusFla
   const home = resolveHome(options.home);
   if (options.watch === true) return watchCommand(filter, flags, 'status');
   const db = openState(home);
-  const query: StatusQuery = { jobs: options.jobs === true };
+  const query: StatusQuery = { jobs: options.jobs === true, holds: options.holdView === true };
   if (filter !== undefined) query.filter = filter;
   if (db === undefined) {
     if (options.json === true)
@@ -35,7 +35,10 @@ export async function statusCommand(filter: string | undefined, flags: StatusFla
   try {
     const report = buildStatus(db, home, homeHolder(home), query);
     if (options.json === true) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    else process.stdout.write(`${query.jobs === true ? renderJobs(report) : renderBatch(report)}\n`);
+    else
+      process.stdout.write(
+        `${query.holds === true ? renderHolds(report) : query.jobs === true ? renderJobs(report) : renderBatch(report)}\n`,
+      );
     if (filter !== undefined && report.watches.length === 0 && report.runs.length === 0) {
       process.stderr.write(`cogd status: nothing matches ${filter}\n`);
       return 1;

@@ -9,7 +9,8 @@
  *   cancel     `condor_rm`, coalesced (`queue.ts`)
  *   re-attach  a job with a recorded cluster is followed again; an outcome recorded while nobody
  *              followed settles it at once
- *   verify     both outputs HEADed once the job terminated with 0 (`verifyOutputs`)
+ *   verify     both outputs HEADed once the job terminated with 0 (`verifyOutputs`), then the
+ *              STAC item built from the facts the worker left (`stac.ts`)
  *
  * The scheduler acts on the outcome (converted, retried as a new submission, failed).
  */
@@ -24,9 +25,10 @@ import { Shutdown, type Executor, type JobOutput, type JobSpec } from '../types.
 import { outcomeOf } from './events.js';
 import { runFields, type FieldSettings } from './fields.js';
 import { EventLogFollower } from './follower.js';
-import { queuedIds, Remover } from './queue.js';
+import { holdInQueue, queuedIds, Remover } from './queue.js';
 import { recordEvents } from './record.js';
 import { condorUnsafeKey } from './render.js';
+import { publishItem } from './stac.js';
 import { Submitter } from './submitter.js';
 
 export { condorS3Url } from './fields.js';
@@ -126,7 +128,8 @@ export class CondorExecutor implements Executor {
       'the HTCondor job ended successfully',
       'check transfer_output_remaps in the submit template',
     );
-    return undefined;
+    // The item from the facts the worker left in the run's directory (still there after a restart).
+    return job.conversion.stac ? publishItem(job, follow.runDir) : undefined;
   }
 
   /**
@@ -151,6 +154,44 @@ export class CondorExecutor implements Executor {
   async cancel(jobIds: number[]): Promise<void> {
     const ids = queuedIds(this.db, jobIds);
     if (ids.length > 0) await this.remover.remove(ids);
+  }
+
+  /**
+   * `cogd hold` of jobs HTCondor has (`condor_hold`; a running one is vacated) and `cogd release`
+   * (`condor_release`); the event log then says held / released as for any hold. Never throws: a
+   * failure is logged and the next check asks again.
+   */
+  async hold(jobIds: number[], reason: string): Promise<boolean> {
+    return this.queueCommand('condor_hold', jobIds, reason);
+  }
+
+  async release(jobIds: number[]): Promise<boolean> {
+    return this.queueCommand('condor_release', jobIds);
+  }
+
+  private async queueCommand(
+    verb: 'condor_hold' | 'condor_release',
+    jobIds: number[],
+    reason?: string,
+  ): Promise<boolean> {
+    const ids = queuedIds(this.db, jobIds);
+    if (ids.length === 0) return true;
+    try {
+      const result = await holdInQueue(verb, ids, reason);
+      if (result.exitCode === 0) {
+        this.options.log.info(verb === 'condor_hold' ? 'Condor:Held' : 'Condor:Released', { ids: ids.join(' ') });
+        return true;
+      }
+      this.options.log.warn('Condor:HoldFailed', {
+        command: verb,
+        ids: ids.join(' '),
+        exitCode: result.exitCode,
+        output: result.output,
+      });
+    } catch (error) {
+      this.options.log.warn('Condor:HoldFailed', { command: verb, ids: ids.join(' '), output: describeError(error) });
+    }
+    return false;
   }
 
   // ---- following runs

@@ -9,6 +9,7 @@ import { CogdError, PermanentError } from '../../errors.js';
 import type { StateDB } from '../../state/db.js';
 import type { S3Settings } from '../../types.js';
 import { renderWorker } from './render.js';
+import { factsDir, stacSubmitFields } from './stac.js';
 
 /** The settings that become submit fields (part of `CondorOptions`). */
 export interface FieldSettings {
@@ -31,7 +32,10 @@ export function condorS3Url(s3: S3Settings, bucket: string): string {
   return `s3://${new URL(s3.endpoint).host}/${bucket}`;
 }
 
-/** A run's directory and submit fields; writes `<run dir>/condor/cog-worker.sh`. */
+/**
+ * A run's directory and submit fields; writes `<run dir>/condor/cog-worker.sh` (and creates
+ * `condor/facts/`, where the STAC facts come back, when the run's watch writes items).
+ */
 export async function runFields(
   db: StateDB,
   settings: FieldSettings,
@@ -53,7 +57,9 @@ export async function runFields(
   const condorDir = path.join(run.runDir, 'condor');
   await mkdir(condorDir, { recursive: true });
   const worker = path.join(condorDir, 'cog-worker.sh');
-  await writeFile(worker, await renderWorker(db.runConversion(runId) ?? watch.conversion), { mode: 0o755 });
+  const conversion = db.runConversion(runId) ?? watch.conversion;
+  await writeFile(worker, await renderWorker(conversion), { mode: 0o755 });
+  if (conversion.stac) await mkdir(factsDir(run.runDir), { recursive: true });
   return {
     runDir: run.runDir,
     fields: {
@@ -73,6 +79,7 @@ export async function runFields(
       max_holds: String(settings.maxHolds),
       release_base: String(settings.releaseDelayS),
       release_splay: String(settings.releaseDelayS),
+      ...stacSubmitFields(run.runDir, conversion.stac),
     },
   };
 }

@@ -47,6 +47,25 @@ export async function removeFromQueue(
 }
 
 /**
+ * `condor_hold -reason R` or `condor_release` for the given `C.P` ids (a user hold: HoldReasonCode
+ * 1, which cogd's periodic_release and periodic_remove leave alone).
+ */
+export async function holdInQueue(
+  verb: 'condor_hold' | 'condor_release',
+  ids: string[],
+  reason?: string,
+): Promise<{ args: string[]; exitCode: number | undefined; output: string }> {
+  const args = [...(verb === 'condor_hold' && reason !== undefined ? ['-reason', reason] : []), ...ids];
+  const result = await execa(verb, args, { reject: false, timeout: 120_000 });
+  const output = `${result.stdout}\n${result.stderr}`.trim();
+  return {
+    args,
+    exitCode: result.exitCode,
+    output: result.failed && result.exitCode === undefined ? describeError(result) : output,
+  };
+}
+
+/**
  * Removals requested in the same turn of the event loop (a whole run removed, job by job) go out
  * as one condor_rm. A failing condor_rm is logged, never thrown: nobody waits on a removal.
  */

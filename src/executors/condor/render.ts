@@ -13,10 +13,12 @@ import {
   planCog,
   unfit,
   wantsChecksum,
+  type CogPlan,
   type ConcreteProfile,
 } from '../../convert/profiles.js';
 import { GRAY_MAX_BANDS, JPEG_QUALITY, PREVIEWABLE, STRETCH_SIGMAS } from '../../convert/rules.js';
 import { CogdError } from '../../errors.js';
+import { EDGE_POINTS, FOOTPRINT_TIMEOUT_MS } from '../../stac/footprint.js';
 import type { ConversionSettings } from '../../types.js';
 
 export const TEMPLATES_DIR = fileURLToPath(new URL('../../../submit-templates/', import.meta.url));
@@ -45,13 +47,13 @@ const GDAL_TYPES = [
 ];
 
 /** Every concrete profile (the type makes the list complete). */
-const PROFILES = Object.keys({ lzw: 0, deflate: 0, zstd: 0, webp: 0, jpeg: 0, lerc: 0 } satisfies Record<
+export const PROFILES = Object.keys({ lzw: 0, deflate: 0, zstd: 0, webp: 0, jpeg: 0, lerc: 0 } satisfies Record<
   ConcreteProfile,
   0
 >) as ConcreteProfile[];
 
 /** The classes of image the COG options can depend on; the worker tells them apart as planCog does. */
-type ImageClass = 'integer' | 'float' | 'other' | 'categorical';
+export type ImageClass = 'integer' | 'float' | 'other' | 'categorical';
 
 /** An image with these bands (600 x 400), for asking the rules what they do with its kind. */
 function probe(bands: Array<Partial<BandInfo> & { type: string }>): ImageInfo {
@@ -81,6 +83,28 @@ const CLASS_PROBES: Record<ImageClass, ImageInfo[]> = {
     probe([{ type: 'UInt16', colorInterpretation: 'Palette', hasColorTable: true, colorTable: [[0, 0, 0, 255]] }]),
   ],
 };
+
+/**
+ * The COG plan the worker follows for an image of `cls` under `profile`: planCog of the first
+ * example of the class the profile holds (render checks that all of them plan alike), or undefined
+ * when the profile holds none of the class.
+ */
+export function classPlan(
+  conversion: ConversionSettings,
+  profile: ConcreteProfile,
+  cls: ImageClass,
+): CogPlan | undefined {
+  const info = CLASS_PROBES[cls].find((probed) => unfit(profile, probed) === undefined);
+  return info === undefined ? undefined : planCog(info, { ...conversion, profile });
+}
+
+/**
+ * What the worker leaves beside `cog.tif` and `preview.jpg` for the STAC item when the watch
+ * writes items (HTCondor brings them back to the run's directory, see `stac.ts`): the COG's
+ * `gdalinfo -json -approx_stats`, its outline through gdaltransform, and `key value` lines (GDAL's
+ * version, profile, image class, size and SHA-256 of each output, when it was converted).
+ */
+export const WORKER_FACTS = { gdalinfo: 'cog.gdalinfo.json', footprint: 'footprint.txt', facts: 'facts.txt' };
 
 /**
  * The worker's `cog_options` cases: per profile and class, the gdal_translate options
@@ -144,6 +168,12 @@ function workerValues(conversion: ConversionSettings): Record<string, string> {
     BACKGROUND: background.join(' '),
     GRAY_FILL: grayFill,
     COG_OPTIONS: cogOptionCases(conversion),
+    STAC: conversion.stac ? 'yes' : 'no',
+    STAC_GDALINFO: WORKER_FACTS.gdalinfo,
+    STAC_FOOTPRINT: WORKER_FACTS.footprint,
+    STAC_FACTS: WORKER_FACTS.facts,
+    EDGE_POINTS: String(EDGE_POINTS),
+    FOOTPRINT_TIMEOUT_S: String(Math.ceil(FOOTPRINT_TIMEOUT_MS / 1000)),
   };
 }
 

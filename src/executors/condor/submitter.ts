@@ -17,6 +17,7 @@ import type { StateDB } from '../../state/db.js';
 import { crashPoint } from '../../util/crash.js';
 import type { Waiter } from '../batch.js';
 import { itemLine, renderSubmit, TEMPLATES_DIR } from './render.js';
+import { checkBringsFacts, forgetFacts } from './stac.js';
 import { parseSubmitOutput } from './tools.js';
 
 /** The run a batch belongs to: where its files go and what its submit description is filled with. */
@@ -55,7 +56,10 @@ export class Submitter {
         itemLine({ inputKey: job.imageKey, cogKey: job.cogKey, previewKey: job.previewKey, logName: job.files.name }),
       );
       await writeFile(`${base}.items`, `${items.join('\n')}\n`);
+      // A new attempt's facts only: an earlier attempt's cannot pass for them.
+      await Promise.all(batch.map(({ job }) => forgetFacts(runDir, job.files.name)));
       const template = await this.loadTemplate();
+      checkBringsFacts(template, target.fields);
       const description = renderSubmit(template, {
         ...target.fields,
         items_file: `${base}.items`,

@@ -25,7 +25,7 @@ import type { Log } from '../../log/index.js';
 import type { StateDB, SlurmSubmission } from '../../state/db.js';
 import { crashPoint } from '../../util/crash.js';
 import { SubmitQueue, verifyOutputs } from '../batch.js';
-import { Shutdown, type Executor, type JobOutput, type JobSpec } from '../types.js';
+import { HoldNow, Shutdown, type Executor, type JobOutput, type JobSpec } from '../types.js';
 import { batchBase, writeBatchFiles, type BatchFile, type TaskEngine } from './batch-file.js';
 import { SlurmTools } from './commands.js';
 import { exitRecordPath, readExitRecord, type ExitRecord } from './exit-record.js';
@@ -204,6 +204,9 @@ export class SlurmExecutor implements Executor {
       const result = await this.tools.cancel([id]);
       if (!result.ok) this.options.log.warn('Slurm:CancelFailed', { ids: id, output: result.output });
       row?.job.files.log(`scancel ${id}`);
+      // Stopped by `cogd hold --now` while its batch was being submitted: the attempt is given back,
+      // so its cancelled task must not be followed again.
+      if (reason instanceof HoldNow) this.db.forgetSlurmSubmission(jobId);
     }
     row?.reject(reason);
   }
@@ -219,18 +222,33 @@ export class SlurmExecutor implements Executor {
     else this.options.log.warn('Slurm:CancelFailed', { ids: ids.join(' '), output: result.output });
   }
 
-  /** `scontrol hold` of the jobs' tasks still queued (they wait, held, until released). */
-  async hold(jobIds: number[]): Promise<{ ok: boolean; ids: string[]; output: string }> {
-    const { ids } = slurmTaskIds(this.db, jobIds);
-    if (ids.length === 0) return { ok: true, ids, output: '' };
-    return { ...(await this.tools.control('hold', ids)), ids };
+  /**
+   * `scontrol hold` of the jobs' tasks still waiting in Slurm (a whole array as one id where every
+   * task of it is named): they stay PENDING (JobHeldUser), shown held, until released. For
+   * `cogd hold` to call, as it calls the HTCondor executor's. Never throws: false when scontrol
+   * failed (logged), for the caller to ask again.
+   */
+  async hold(jobIds: number[]): Promise<boolean> {
+    return this.control('hold', jobIds);
   }
 
-  /** `scontrol release` of the jobs' held tasks. */
-  async release(jobIds: number[]): Promise<{ ok: boolean; ids: string[]; output: string }> {
+  /** `scontrol release` of the jobs' held tasks; see `hold`. */
+  async release(jobIds: number[]): Promise<boolean> {
+    return this.control('release', jobIds);
+  }
+
+  private async control(verb: 'hold' | 'release', jobIds: number[]): Promise<boolean> {
     const { ids } = slurmTaskIds(this.db, jobIds);
-    if (ids.length === 0) return { ok: true, ids, output: '' };
-    return { ...(await this.tools.control('release', ids)), ids };
+    if (ids.length === 0) return true;
+    const result = await this.tools.control(verb, ids);
+    if (result.ok) this.options.log.info(verb === 'hold' ? 'Slurm:Held' : 'Slurm:Released', { ids: ids.join(' ') });
+    else
+      this.options.log.warn('Slurm:HoldFailed', {
+        command: `scontrol ${verb}`,
+        ids: ids.join(' '),
+        output: result.output,
+      });
+    return result.ok;
   }
 
   // ---- following runs

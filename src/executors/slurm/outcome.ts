@@ -15,7 +15,8 @@
  *   OUT_OF_MEMORY                           → submitted again once with twice the memory, then failed
  *   NODE_FAIL, PREEMPTED, BOOT_FAIL         → submitted again without spending a retry (at most
  *                                             MAX_REQUEUES times per attempt)
- *   CANCELLED, not by cogd                  → failed "cancelled outside cogd" (permanent)
+ *   CANCELLED, not by cogd                  → failed "cancelled outside cogd" (permanent); by cogd
+ *                                             (a removal, a deadline): what aborted the job decides
  *   not known to Slurm (purged, or not yet  → decided by its exit record; without one, unknown for
  *   in sacct)                                 a grace period, then failed — "cancelled outside cogd"
  *                                             where it waited and the rest of its array is still
@@ -201,7 +202,14 @@ export function applyStatus(
         log: `Slurm ${task}: ${state}, requeued ${view.requeues} times already`,
       };
     case 'CANCELLED':
-      if (context.cancelledByCogd) return { kind: 'none' };
+      // cogd's own scancel (a removal, a deadline): the aborted `run` has settled the job already;
+      // recorded all the same, so a job that is somehow followed again does not wait for ever.
+      if (context.cancelledByCogd)
+        return {
+          kind: 'result',
+          result: `failed: cancelled by cogd: the Slurm task ${task}`,
+          log: `Slurm ${task}: CANCELLED by cogd`,
+        };
       return {
         kind: 'result',
         result: `permanent: cancelled outside cogd${status.cancelledBy === undefined ? '' : ` (by uid ${status.cancelledBy})`}: the Slurm task ${task}`,
