@@ -38,14 +38,16 @@ export const TASK_SCRIPT = fileURLToPath(new URL('./task.js', import.meta.url));
 /** Slurm's default MaxArraySize is 1001: task indexes 0-1000. */
 export const MAX_ARRAY_TASKS = 1000;
 
-/** What the task's environment keeps of cogd's (--export): never credentials, never cogd's own settings. */
+/**
+ * What the task's environment keeps of cogd's (--export): never credentials, never cogd's own
+ * settings, nor TMPDIR (the node's own, where the cluster sets one, is where the task works).
+ */
 const EXPORTED = [
   'PATH',
   'HOME',
   'LANG',
   'LC_ALL',
   'TZ',
-  'TMPDIR',
   'GDAL_DATA',
   'PROJ_LIB',
   'PROJ_DATA',
