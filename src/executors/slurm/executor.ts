@@ -42,17 +42,7 @@ export const MAX_ARRAY_TASKS = 1000;
  * What the task's environment keeps of cogd's (--export): never credentials, never cogd's own
  * settings, nor TMPDIR (the node's own, where the cluster sets one, is where the task works).
  */
-const EXPORTED = [
-  'PATH',
-  'HOME',
-  'LANG',
-  'LC_ALL',
-  'TZ',
-  'GDAL_DATA',
-  'PROJ_LIB',
-  'PROJ_DATA',
-  'LD_LIBRARY_PATH',
-];
+const EXPORTED = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'GDAL_DATA', 'PROJ_LIB', 'PROJ_DATA', 'LD_LIBRARY_PATH'];
 
 export interface SlurmOptions {
   db: StateDB;
