@@ -73,7 +73,7 @@ export async function runTask(batchFile: string, index: number, env: NodeJS.Proc
     controller.abort(new CogdError('SlurmSignal', `stopped by Slurm (${signal}): cancelled or over its time limit`));
   process.once('SIGTERM', stop('SIGTERM'));
   process.once('SIGINT', stop('SIGINT'));
-  const scratch = path.join(env['TMPDIR'] ?? os.tmpdir(), `cogd-slurm-${env['SLURM_JOB_ID'] ?? process.pid}`);
+  const scratch = path.join(env['TMPDIR'] ?? os.tmpdir(), `cogd-task-${env['SLURM_JOB_ID'] ?? process.pid}`);
   let storage: Storage | undefined;
   let output: JobOutput | undefined;
   try {
