@@ -9,7 +9,8 @@ import type { EngineConfig } from '../config/index.js';
 import { exponential, type Backoff } from '../util/backoff.js';
 import { retry } from '../util/retry.js';
 import { planManifest } from '../dag/plan.js';
-import { Scheduler, type JobObserver } from '../dag/scheduler.js';
+import type { EngineObserver } from '../dag/observer.js';
+import { Scheduler } from '../dag/scheduler.js';
 import { CogdError, describeError } from '../errors.js';
 import { CondorExecutor } from '../executors/condor/executor.js';
 import { cleanScratch, LocalExecutor } from '../executors/local.js';
@@ -19,7 +20,7 @@ import type { Log } from '../log/index.js';
 import { MANIFEST_FILE } from '../manifest/names.js';
 import { post, recordPostFailure } from '../post/post.js';
 import type { RunRecord, StateDB } from '../state/db.js';
-import { createStorage, type S3Observer, type Storage } from '../storage/s3.js';
+import { createStorage, type Storage } from '../storage/s3.js';
 import type { S3Settings, Watch } from '../types.js';
 import { claim, continueClaim, forgetClaim, LostClaim, writeRunInfo } from '../watch/claim.js';
 import { findNewManifests } from '../watch/poll.js';
@@ -31,15 +32,6 @@ import { settleRemovals } from './removal.js';
 import { collectWhileIdle } from './node-flags.js';
 
 export type DaemonOptions = EngineConfig;
-
-/** How a finished run ended: every row processed, some rows failed, or the manifest rejected whole. */
-export type RunOutcome = 'processed' | 'failures' | 'rejected';
-
-/** Who watches the engine work (the metrics of `--http`): polls, runs, job attempts and S3 traffic. */
-export interface EngineObserver extends JobObserver, S3Observer {
-  polled(watchId: number, failed: boolean): void;
-  runFinished(outcome: RunOutcome): void;
-}
 
 /** Attempts of a post step within one poll before the run is left in `post` for the next poll. */
 const POST_ATTEMPTS = 3;

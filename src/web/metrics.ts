@@ -7,7 +7,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { CogdError } from '../errors.js';
 import type { AttemptOutcome } from '../dag/scheduler.js';
-import type { EngineObserver, RunOutcome } from '../daemon/daemon.js';
+import type { EngineObserver, RunOutcome } from '../dag/observer.js';
 import type { StateDB } from '../state/db.js';
 
 /**

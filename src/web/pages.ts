@@ -4,7 +4,7 @@
  * key is user data and never becomes markup). A job's page with its log tails is rendered here,
  * every value escaped. No inline script or style: the Content-Security-Policy forbids them.
  */
-import type { JobOfPage } from '../cli/status-view.js';
+import type { JobOfPage } from '../state/report.js';
 import type { LogTail } from './log-tail.js';
 
 /** Text made safe for HTML content and attribute values. */

@@ -21,7 +21,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { buildStatus, JOB_STATES, jobOfPage, jobsPage, runDetail, type HomeHolder } from '../cli/status-view.js';
+import { buildStatus, JOB_STATES, jobOfPage, jobsPage, runDetail, type HomeHolder } from '../state/report.js';
 import { isLoopback, splitAddress } from '../config/parse.js';
 import { CogdError, describeError } from '../errors.js';
 import type { Log } from '../log/index.js';
