@@ -9,7 +9,7 @@
  * - job: the conversion of one image, i.e. one valid row (HTCondor: one DAG node / proc).
  * - post: the final step of a run — reconcile outputs, write the result CSVs, delete the processing file.
  * - home: the working directory of a cogd installation — state DB, `logs/`, pid file.
- * - executor: what runs jobs — `local` (a process pool on this machine) or `condor`.
+ * - executor: what runs jobs — `local` (a process pool on this machine), `condor` or `slurm`.
  */
 
 /** Where a run is in its life. Only `done` is final. */
@@ -38,7 +38,7 @@ export const LIVE_JOB_STATES: ReadonlySet<JobState> = new Set(['idle', 'running'
 export const FINAL_JOB_STATES: ReadonlySet<JobState> = new Set(['converted', 'failed', 'removed']);
 
 /** The executors cogd knows. */
-export type ExecutorName = 'local' | 'condor';
+export type ExecutorName = 'local' | 'condor' | 'slurm';
 
 /** Connection settings of the S3 endpoint. Secrets are read from files, never stored here. */
 export interface S3Settings {

@@ -71,6 +71,7 @@ export function renderBatch(report: StatusReport, now = new Date()): string {
         : r.firstLine === r.lastLine
           ? `${r.id}.${r.firstLine}`
           : `${r.id}.${r.firstLine} ... ${r.id}.${r.lastLine}`;
+    const arrays = r.slurmArrays ?? [];
     rows.push([
       report.owner,
       r.batchName,
@@ -80,7 +81,7 @@ export function renderBatch(report: StatusReport, now = new Date()): string {
       dash(c.idle),
       dash(c.held),
       dash(c.total),
-      ids,
+      arrays.length === 0 ? ids : `${ids} (Slurm ${arrays.join(',')})`,
     ]);
   }
   const lines = [header(report, now), ...table(rows, new Set([3, 4, 5, 6, 7]))];
@@ -107,6 +108,9 @@ export function renderBatch(report: StatusReport, now = new Date()): string {
       notes.push(
         `run ${r.id} ${r.manifest}: ${jobs} ${jobs === 1 ? 'job' : 'jobs'} ${reason.startsWith('held: ') ? reason : `held: ${reason}`}`,
       );
+    }
+    for (const { reason, jobs } of r.slurmPending ?? []) {
+      notes.push(`run ${r.id} ${r.manifest}: ${jobs} ${jobs === 1 ? 'job waits' : 'jobs wait'} in Slurm: ${reason}`);
     }
     if (r.counts.failed > 0 || r.counts.removed > 0) {
       notes.push(

@@ -72,6 +72,16 @@ export interface EngineConfig {
     releaseDelayS: number;
     jobTimeoutS: number;
   };
+  slurm: {
+    partition: string | undefined;
+    account: string | undefined;
+    mem: string;
+    cpusPerTask: number;
+    extra: string[];
+    pollMs: number;
+    /** --job-timeout as Slurm's --time, whole minutes. */
+    timeMinutes: number;
+  };
   /** What runs' ends do: hooks' deadline and what they take from cogd's environment; notifications' retries. */
   runEnd: {
     hookTimeoutMs: number;
@@ -211,6 +221,15 @@ export function engineConfig(home: string, s: HomeSettings, env: NodeJS.ProcessE
       releaseDelayS: Math.max(1, Math.round(s.releaseDelayMs / 1000)),
       jobTimeoutS: Math.max(1, Math.round(s.jobTimeoutMs / 1000)),
     },
+    slurm: {
+      partition: s.partition,
+      account: s.account,
+      mem: s.mem,
+      cpusPerTask: s.cpusPerTask,
+      extra: s.sbatchArgs,
+      pollMs: s.slurmPollMs,
+      timeMinutes: Math.max(1, Math.ceil(s.jobTimeoutMs / 60_000)),
+    },
     runEnd: {
       hookTimeoutMs: s.hookTimeoutMs,
       hookEnvironment: hookEnvironment(env),
@@ -284,6 +303,12 @@ export function checkWatchSettings(settings: WatchSettings): void {
     throw new UsageError(
       '--executor condor needs the S3 keys in files: HTCondor reads them through aws_access_key_id_file / aws_secret_access_key_file',
       'pass -a/--access-key FILE and -s/--secret-key FILE (files readable by your user only)',
+    );
+  }
+  if (settings.executor === 'slurm' && (settings.accessKeyFile === undefined || settings.secretKeyFile === undefined)) {
+    throw new UsageError(
+      '--executor slurm needs the S3 keys in files: the jobs read them on the compute nodes, from the shared filesystem',
+      'pass -a/--access-key FILE and -s/--secret-key FILE (files readable by your user only, on a filesystem the nodes share)',
     );
   }
 }

@@ -163,6 +163,58 @@ export const repeated =
   (raw, flagName) =>
     (JSON.parse(raw) as string[]).map((value) => each(value, flagName));
 
+/** A Slurm partition or account name. */
+export const slurmName: Parser<string> = (raw, flagName) => {
+  if (!/^[A-Za-z0-9_.+-]+$/.test(raw.trim()))
+    throw new UsageError(
+      `${flagName} "${raw}" is not a Slurm partition or account name`,
+      'letters, digits and _ . + - only; see sinfo -s (partitions) or sacctmgr show assoc (accounts)',
+    );
+  return raw.trim();
+};
+
+/** A Slurm memory size for --mem: megabytes, or a number with K, M, G or T (2G, 512M, 4096). */
+export const slurmMemory: Parser<string> = (raw, flagName) => {
+  const value = raw.trim().toUpperCase();
+  if (!/^\d+[KMGT]?$/.test(value))
+    throw new UsageError(`${flagName} "${raw}" is not a Slurm memory size`, 'for example 2G, 512M or 4096 (megabytes)');
+  return value;
+};
+
+/** sbatch options cogd sets itself: a user value would break how cogd finds and follows its jobs. */
+const SBATCH_OWN = [
+  ['--array', '-a'],
+  ['--parsable'],
+  ['--job-name', '-J'],
+  ['--comment'],
+  ['--output', '-o'],
+  ['--error', '-e'],
+  ['--chdir', '-D'],
+  ['--export'],
+  ['--wrap'],
+  ['--wait', '-W'],
+  ['--test-only'],
+  ['--ntasks', '-n'],
+];
+
+/** One extra sbatch option (`--qos=high`, `--constraint=ssd`): a single argv word, never through a shell. */
+export const sbatchArg: Parser<string> = (raw, flagName) => {
+  if (!raw.startsWith('-') || /[\n\r\0]/.test(raw))
+    throw new UsageError(
+      `${flagName} "${raw}" is not an sbatch option`,
+      `give one option per ${flagName}, with its value after "=": ${flagName}=--qos=high`,
+    );
+  const name = raw.split('=')[0]!;
+  const own = SBATCH_OWN.find((names) =>
+    names.some((n) => name === n || (n.length === 2 && name.startsWith(n) && !name.startsWith('--'))),
+  );
+  if (own !== undefined)
+    throw new UsageError(
+      `${flagName} "${raw}": cogd sets ${own[0]} itself (it names, follows and logs its jobs by it)`,
+    );
+  return raw;
+};
+
 /** A file-name suffix of a JSON document: `.json`, `.stac.json`. */
 export const suffix: Parser<string> = (raw, flagName) => {
   if (!/^[\w.-]*\.json$/.test(raw) || raw.includes('/')) {

@@ -14,6 +14,7 @@ import { Scheduler } from '../dag/scheduler.js';
 import { CogdError, describeError } from '../errors.js';
 import { CondorExecutor } from '../executors/condor/executor.js';
 import { cleanScratch, LocalExecutor } from '../executors/local.js';
+import { SlurmExecutor } from '../executors/slurm/executor.js';
 import type { Executor } from '../executors/types.js';
 import type { Log } from '../log/index.js';
 import { MANIFEST_FILE } from '../manifest/names.js';
@@ -48,6 +49,7 @@ export class Daemon {
   private readonly processes: ProcessRegistry;
   /** Made when a watch first needs it. */
   private condor: CondorExecutor | undefined;
+  private slurm: SlurmExecutor | undefined;
   private readonly scheduler: Scheduler;
   /** Hooks and notifications of finished runs, in the background. */
   private readonly runEnds: RunEnds;
@@ -86,11 +88,32 @@ export class Daemon {
     this.runEnds = new RunEnds(db, log, options.runEnd, this.processes);
   }
 
-  /** The executor of a run: its watch's, or HTCondor's while any of its jobs is queued there. */
+  /** The executor of a run: its watch's, or HTCondor's or Slurm's while any of its jobs is queued there. */
   private executorFor(run: RunRecord): Executor {
     const watch = this.db.watch(run.watchId);
-    if (watch?.executor !== 'condor' && !this.db.hasCondorSubmissions(run.id)) return this.executor;
-    return this.condorExecutor();
+    if (this.db.hasCondorSubmissions(run.id)) return this.condorExecutor();
+    if (this.db.hasSlurmSubmissions(run.id)) return this.slurmExecutor();
+    if (watch?.executor === 'condor') return this.condorExecutor();
+    if (watch?.executor === 'slurm') return this.slurmExecutor();
+    return this.executor;
+  }
+
+  private slurmExecutor(): SlurmExecutor {
+    const o = this.options;
+    this.slurm ??= new SlurmExecutor({
+      ...o.slurm,
+      db: this.db,
+      log: this.log,
+      homeId: homeId(o.home),
+      retryTimeouts: o.retryTimeouts,
+      engine: {
+        limits: o.limits,
+        stepTimeoutMs: o.stepTimeoutMs,
+        inspectTimeoutMs: o.inspectTimeoutMs,
+        scratchWaitMs: o.scratchWaitMs,
+      },
+    });
+    return this.slurm;
   }
 
   private condorExecutor(): CondorExecutor {
@@ -240,10 +263,15 @@ export class Daemon {
     const requested = this.db.jobsToRemove();
     if (requested.length === 0) return;
     const notHere = this.scheduler.remove(requested).filter((id) => !this.isActiveJob(id));
-    // Jobs no process follows may still be queued in HTCondor: they leave the queue too (a failing
-    // condor_rm is logged by the executor).
+    // Jobs no process follows may still be queued in HTCondor or Slurm: they leave the queue too (a
+    // failing condor_rm or scancel is logged by the executor). Each reads its ids before it waits.
     settleRemovals(this.db, notHere, async (queued) => {
-      await this.condorExecutor().cancel(queued);
+      const inSlurm = queued.filter((id) => this.db.anySlurmSubmissions([id]));
+      const inCondor = queued.filter((id) => this.db.anyCondorSubmissions([id]));
+      await Promise.all([
+        inCondor.length > 0 ? this.condorExecutor().cancel(inCondor) : undefined,
+        inSlurm.length > 0 ? this.slurmExecutor().cancel(inSlurm) : undefined,
+      ]);
       return true;
     }).catch((error: unknown) =>
       this.log.error('Job:RemovalFailed', { jobs: notHere.join(' '), reason: describeError(error) }),
@@ -407,6 +435,7 @@ export class Daemon {
         () => this.scheduler.drain(),
         () => this.executor.close(),
         async () => this.condor?.close(),
+        async () => this.slurm?.close(),
         async () => {
           for (const storage of await Promise.allSettled(this.storages.values())) {
             if (storage.status === 'fulfilled') storage.value.close();

@@ -67,7 +67,7 @@ export function requestRemoval(db: StateDB, targets: readonly Target[], all = fa
 
 /**
  * Settles removal requests of jobs no scheduler executes: all are marked removed, and those still
- * queued outside cogd (HTCondor) are cancelled there. `cancel` gets only the jobs that have
+ * queued outside cogd (HTCondor, Slurm) are cancelled there. `cancel` gets only the jobs that have
  * something to cancel, and must read what it needs from the DB synchronously — before it first
  * waits — since marking them removed forgets their submissions. Resolves with what cancel said.
  */
@@ -77,7 +77,7 @@ export async function settleRemovals(
   cancel: (jobIds: number[]) => Promise<boolean>,
 ): Promise<boolean> {
   if (jobIds.length === 0) return true;
-  const queued = jobIds.filter((id) => db.anyCondorSubmissions([id]));
+  const queued = jobIds.filter((id) => db.anyCondorSubmissions([id]) || db.anySlurmSubmissions([id]));
   const cancelled = queued.length === 0 ? Promise.resolve(true) : cancel(queued);
   db.markRemoved([...jobIds]);
   return cancelled;

@@ -69,8 +69,8 @@ export class Removal extends Error {
 /**
  * The executor seam: all the scheduler (`src/dag/scheduler.ts`) and the daemon know of an engine
  * that converts images. An engine lives in one place — `src/executors/<engine>.ts`, or a folder
- * `src/executors/<engine>/` for an engine that hands work to an outside queue (HTCondor now,
- * Slurm later) — and the daemon picks one per run (`Daemon.executorFor`). Adding an engine changes
+ * `src/executors/<engine>/` for an engine that hands work to an outside queue (HTCondor,
+ * Slurm) — and the daemon picks one per run (`Daemon.executorFor`). Adding an engine changes
  * no scheduler code; its bookkeeping goes in state DB columns of its own (see the last paragraph).
  *
  * One call of `run` is one attempt of one job. Every engine implements the same lifecycle:
@@ -97,7 +97,7 @@ export class Removal extends Error {
  * own columns and, while it holds a job, the progress states idle/running/held (never over a final
  * state). Ending an attempt (`setJobState(..., { endAttempt: true })`) must forget the engine's
  * submission in the same write, so `detached` turns false with it, and `requeueRunning` must leave
- * detached jobs `running`: both name the engine's columns (today HTCondor's `condor_*`).
+ * detached jobs `running`: both name the engine's columns (HTCondor's `condor_*`, Slurm's `slurm_*`).
  */
 export interface Executor {
   /** `local`, `condor`, …: the watch setting that picks the engine. */
@@ -122,7 +122,7 @@ export interface Executor {
    */
   run(job: JobSpec, signal: AbortSignal): Promise<JobOutput | undefined>;
   /**
-   * Whether the job's current attempt lives on outside this process (queued in HTCondor): decided
+   * Whether the job's current attempt lives on outside this process (queued in HTCondor or Slurm): decided
    * from the state DB alone — synchronous and cheap, as the scheduler asks often, and the same
    * after a restart. True from the moment the outside tool confirmed the submission until the
    * scheduler ends the attempt. Engines without outside work leave it out.

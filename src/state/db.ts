@@ -3,7 +3,7 @@
  * as `cogd status` never block the daemon.
  *
  * StateDB is the one door to it. Its SQL lives in one module per concern — watches, runs, jobs,
- * condor (HTCondor bookkeeping), removals, processes (GDAL), skipped (objects that are not
+ * condor (HTCondor bookkeeping), slurm (Slurm bookkeeping), removals, processes (GDAL), skipped (objects that are not
  * manifests), status (what `cogd status` reads), settings (the home's, and when each watch
  * setting was given) — each preparing its statements once, when the
  * connection opens (statements.ts); opening and integrity are in open.ts. Methods are documented
@@ -28,6 +28,7 @@ import { Removals } from './removals.js';
 import { Runs, type HookOutcome, type NewRun, type RunEndDue, type RunEndRecord, type RunRecord } from './runs.js';
 import { HomeSettingsTable, WatchGivenTable, type StoredSetting } from './settings.js';
 import { SkippedObjects, type ListedObject } from './skipped.js';
+import { SlurmBookkeeping, type SlurmSubmission } from './slurm.js';
 import {
   StatusQueries,
   type ExecutorHeld,
@@ -42,6 +43,7 @@ export type { WatchIdentity, WatchSettings } from '../types.js';
 export type { CondorSubmission } from './condor.js';
 export type { JobRecord, JobStateFields, NewJob } from './jobs.js';
 export type { ProcessRecord } from './processes.js';
+export type { SlurmSubmission } from './slurm.js';
 export type { HookOutcome, NewRun, RunEndDue, RunEndRecord, RunRecord } from './runs.js';
 export type { StoredSetting } from './settings.js';
 export type { CondorJobHold, Hold, HeldEntry } from './holds.js';
@@ -54,6 +56,7 @@ function concerns(db: Database.Database) {
     runs: new Runs(db),
     jobs: new Jobs(db),
     condor: new CondorBookkeeping(db),
+    slurm: new SlurmBookkeeping(db),
     removals: new Removals(db),
     processes: new GdalProcesses(db),
     skipped: new SkippedObjects(db),
@@ -330,6 +333,54 @@ export class StateDB {
   }
   setCondorOffset(runId: number, offset: number): void {
     this.of.condor.setOffset(runId, offset);
+  }
+
+  // ---- Slurm submissions (slurm.ts)
+
+  slurmSubmission(jobId: number): SlurmSubmission | undefined {
+    return this.of.slurm.submission(jobId);
+  }
+  recordSlurmBatch(runId: number, jobIds: number[]): number {
+    return this.of.slurm.recordBatch(runId, jobIds);
+  }
+  setSlurmArray(runId: number, batch: number, arrayId: number): number {
+    return this.of.slurm.setArray(runId, batch, arrayId);
+  }
+  clearSlurmBatch(runId: number, batch: number): void {
+    this.of.slurm.clearBatch(runId, batch);
+  }
+  unconfirmedSlurmBatches(runId: number): number[] {
+    return this.of.slurm.unconfirmedBatches(runId);
+  }
+  hasSlurmSubmissions(runId: number): boolean {
+    return this.of.slurm.hasSubmissions(runId);
+  }
+  anySlurmSubmissions(jobIds: readonly number[]): boolean {
+    return this.of.slurm.anyQueued(jobIds);
+  }
+  liveSlurmSubmissions(runId: number): SlurmSubmission[] {
+    return this.of.slurm.live(runId);
+  }
+  liveSlurmTasks(arrayId: number): number[] {
+    return this.of.slurm.liveTasks(arrayId);
+  }
+  slurmArraysOfRun(runId: number): number[] {
+    return this.of.slurm.arraysOfRun(runId);
+  }
+  setSlurmProgress(jobId: number, state: 'idle' | 'running' | 'held', note: string | null, error?: string): void {
+    this.of.slurm.setProgress(jobId, state, note, error);
+  }
+  setSlurmResult(jobId: number, result: string): void {
+    this.of.slurm.setResult(jobId, result);
+  }
+  requeueSlurmJob(jobId: number, mem: string | undefined): void {
+    this.of.slurm.requeue(jobId, mem);
+  }
+  forgetSlurmSubmission(jobId: number): void {
+    this.of.slurm.forget(jobId);
+  }
+  slurmPendingNotes(runId: number): Array<{ reason: string; jobs: number }> {
+    return this.of.slurm.pendingNotes(runId);
   }
 
   // ---- removal requests (removals.ts)

@@ -46,13 +46,21 @@ const SQL = {
   runOf: 'SELECT run_id FROM jobs WHERE id = ?',
   error: 'SELECT error FROM jobs WHERE id = ?',
   counts: 'SELECT state, COUNT(*) AS n FROM jobs WHERE run_id = ? GROUP BY state',
-  requeueRunning: `UPDATE jobs SET state = 'idle', updated_at = ? WHERE run_id = ? AND state = 'running' AND condor_cluster IS NULL`,
+  requeueRunning: `UPDATE jobs SET state = 'idle', updated_at = ? WHERE run_id = ? AND state = 'running'
+    AND condor_cluster IS NULL AND slurm_array IS NULL`,
   setState: `UPDATE jobs SET state = ?, error = CASE WHEN ? THEN ? ELSE error END, attempts = COALESCE(?, attempts),
       not_before = COALESCE(?, not_before), item = COALESCE(?, item), updated_at = ?,
       condor_batch = CASE WHEN ? THEN NULL ELSE condor_batch END,
       condor_cluster = CASE WHEN ? THEN NULL ELSE condor_cluster END,
       condor_proc = CASE WHEN ? THEN NULL ELSE condor_proc END,
-      condor_result = CASE WHEN ? THEN NULL ELSE condor_result END
+      condor_result = CASE WHEN ? THEN NULL ELSE condor_result END,
+      slurm_batch = CASE WHEN ? THEN NULL ELSE slurm_batch END,
+      slurm_task = CASE WHEN ? THEN NULL ELSE slurm_task END,
+      slurm_array = CASE WHEN ? THEN NULL ELSE slurm_array END,
+      slurm_result = CASE WHEN ? THEN NULL ELSE slurm_result END,
+      slurm_requeues = CASE WHEN ? THEN 0 ELSE slurm_requeues END,
+      slurm_mem = CASE WHEN ? THEN NULL ELSE slurm_mem END,
+      slurm_note = CASE WHEN ? THEN NULL ELSE slurm_note END
     WHERE id = ?`,
 };
 
@@ -113,7 +121,7 @@ export class Jobs {
 
   /**
    * Jobs left running by a process that died go back to idle and run again — except those queued
-   * in HTCondor (they have a cluster): they live on outside cogd and are re-attached.
+   * in HTCondor or Slurm (they have a cluster or an array id): they live on outside cogd and are re-attached.
    */
   requeueRunning(runId: number): number {
     return this.sql.requeueRunning.run(now(), runId).changes;
@@ -121,7 +129,7 @@ export class Jobs {
 
   /**
    * Records a job's state. `endAttempt` marks the end of an attempt (final, or failed and to be
-   * retried): the attempt's HTCondor submission is forgotten in the same write, so a restart never
+   * retried): the attempt's HTCondor or Slurm submission is forgotten in the same write, so a restart never
    * mistakes a finished attempt for one to re-attach to.
    */
   setState(jobId: number, state: JobState, fields: JobStateFields = {}): void {
@@ -136,10 +144,8 @@ export class Jobs {
       fields.notBefore ?? null,
       fields.item ?? null,
       now(),
-      end,
-      end,
-      end,
-      end,
+      // One per column the end of an attempt clears: HTCondor's four, Slurm's seven.
+      ...Array<number>(11).fill(end),
       jobId,
     );
   }

@@ -240,6 +240,30 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     `,
   },
   {
+    version: 9,
+    name: 'slurm executor: array submissions, outcomes, requeues',
+    sql: `
+      -- The Slurm submission of a job's current attempt: task T of the run's batch N (recorded
+      -- before sbatch runs; the batch is one job array), the array's job id A once known (from
+      -- sbatch's answer, or found by the batch's job name after a crash), and the attempt's outcome
+      -- as read from Slurm and the task's exit record, kept until the scheduler has acted on it.
+      -- A restart re-attaches to a job that has an array id. Requeues (a node failure, a preemption:
+      -- not the job's fault) and the memory asked for (doubled once after OUT_OF_MEMORY) belong to the
+      -- attempt; note is what Slurm last said of a waiting task (Priority, Resources, JobHeldUser).
+      ALTER TABLE jobs ADD COLUMN slurm_batch INTEGER;
+      ALTER TABLE jobs ADD COLUMN slurm_task INTEGER;
+      ALTER TABLE jobs ADD COLUMN slurm_array INTEGER;
+      ALTER TABLE jobs ADD COLUMN slurm_result TEXT;
+      ALTER TABLE jobs ADD COLUMN slurm_requeues INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE jobs ADD COLUMN slurm_mem TEXT;
+      ALTER TABLE jobs ADD COLUMN slurm_note TEXT;
+      CREATE INDEX jobs_slurm ON jobs (slurm_array, slurm_task) WHERE slurm_array IS NOT NULL;
+      CREATE INDEX jobs_slurm_batch ON jobs (run_id, slurm_batch, slurm_task) WHERE slurm_batch IS NOT NULL;
+      -- Per run: the batches submitted so far (batch numbers are never reused within a run).
+      ALTER TABLE runs ADD COLUMN slurm_batches INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
+  {
     version: 10,
     name: 'status page: job timings, jobs paged by state',
     sql: `

@@ -8,7 +8,9 @@ const SQL = {
   jobsToRemove: `SELECT j.id FROM jobs j JOIN runs r ON r.id = j.run_id
     WHERE j.state IN ('idle', 'running', 'held') AND (j.remove_requested = 1 OR r.remove_requested = 1)`,
   markRemoved: `UPDATE jobs SET state = 'removed', error = 'removed by user', updated_at = ?,
-      condor_batch = NULL, condor_cluster = NULL, condor_proc = NULL, condor_result = NULL
+      condor_batch = NULL, condor_cluster = NULL, condor_proc = NULL, condor_result = NULL,
+      slurm_batch = NULL, slurm_task = NULL, slurm_array = NULL, slurm_result = NULL, slurm_requeues = 0,
+      slurm_mem = NULL, slurm_note = NULL
     WHERE id = ? AND state IN ('idle', 'running', 'held')`,
 };
 

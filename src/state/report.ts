@@ -61,6 +61,10 @@ export interface StatusReport {
     lastLine: number | null;
     /** Why its held jobs are held (HTCondor's hold reasons), most common first. */
     holdReasons: Array<{ reason: string; jobs: number }>;
+    /** The Slurm job arrays its jobs are in now (the Slurm executor). */
+    slurmArrays?: number[];
+    /** What Slurm says its waiting jobs wait for (Priority, Resources, JobHeldUser…), most common first. */
+    slurmPending?: Array<{ reason: string; jobs: number }>;
     /** The user's hold on the run (`cogd hold 12`): it starts no job; null when not held. */
     hold: Hold | null;
     /** The run this one re-runs rows of (`cogd retry`), or null. */
@@ -201,6 +205,9 @@ export function buildStatus(
         firstLine: first,
         lastLine: last,
         holdReasons: counts.held === 0 ? [] : db.holdReasons(run.id),
+        ...(db.hasSlurmSubmissions(run.id)
+          ? { slurmArrays: db.slurmArraysOfRun(run.id), slurmPending: db.slurmPendingNotes(run.id) }
+          : {}),
         hold,
         retryOf: run.retryOf,
         ...runEndOf(db, run.id),

@@ -71,7 +71,7 @@ function toWatch(row: WatchRow): Watch {
       secretKeyFile: row.secret_key_file ?? undefined,
       region: row.region,
     },
-    executor: row.executor === 'condor' ? 'condor' : 'local',
+    executor: row.executor === 'condor' || row.executor === 'slurm' ? row.executor : 'local',
     createdAt: row.created_at,
     removedAt: row.removed_at,
     conditionalWrites: row.conditional_writes === null ? null : row.conditional_writes === 1,

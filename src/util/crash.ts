@@ -18,7 +18,10 @@ export type CrashPoint =
   | 'post:processing-deleted'
   | 'condor:batch-recorded'
   | 'condor:submitted'
-  | 'condor:result-recorded';
+  | 'condor:result-recorded'
+  | 'slurm:batch-recorded'
+  | 'slurm:submitted'
+  | 'slurm:result-recorded';
 
 export function crashPoint(name: CrashPoint): void {
   if (target === name) process.kill(process.pid, 'SIGKILL');

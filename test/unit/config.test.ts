@@ -111,10 +111,16 @@ describe('config', () => {
     ]);
   });
 
-  it('checks what the stored and given settings make together: condor needs key files', () => {
+  it('checks what the stored and given settings make together: condor and slurm need key files', () => {
     expect(() => checkWatchSettings({ ...DEFAULT_WATCH_SETTINGS, executor: 'condor' })).toThrow(
       /--executor condor needs the S3 keys in files/,
     );
+    expect(() => checkWatchSettings({ ...DEFAULT_WATCH_SETTINGS, executor: 'slurm' })).toThrow(
+      /--executor slurm needs the S3 keys in files: the jobs read them on the compute nodes/,
+    );
+    expect(() =>
+      checkWatchSettings({ ...DEFAULT_WATCH_SETTINGS, executor: 'slurm', accessKeyFile: '/a', secretKeyFile: '/s' }),
+    ).not.toThrow();
     expect(() =>
       checkWatchSettings({ ...DEFAULT_WATCH_SETTINGS, executor: 'condor', accessKeyFile: '/a', secretKeyFile: '/s' }),
     ).not.toThrow();
@@ -135,7 +141,11 @@ describe('config', () => {
     [{ ...base, schedule: 'every minute' }, /not a cron expression/],
     [{ ...base, pattern: ' ' }, /-p\/--pattern is required/],
     [{ ...base, retryDelay: 'soon' }, /--retry-delay must be a number of seconds, got "soon"/],
-    [{ ...base, executor: 'slurm' }, /--executor "slurm" is unknown/],
+    [{ ...base, executor: 'pbs' }, /--executor "pbs" is unknown/],
+    [{ ...base, mem: '2 GB' }, /--mem "2 GB" is not a Slurm memory size/],
+    [{ ...base, partition: 'a b' }, /--partition "a b" is not a Slurm partition or account name/],
+    [{ ...base, slurmPoll: '1' }, /--slurm-poll must be at least 2 seconds, got 1/],
+    [{ ...base, sbatchArg: ['--job-name=mine'] }, /--sbatch-arg "--job-name=mine": cogd sets --job-name itself/],
     [{ ...base, ioConcurrency: '0' }, /--io-concurrency must be at least 1, got 0/],
     [{ ...base, jobTimeout: '-5' }, /--job-timeout must be at least 1 seconds, got -5/],
     [{ ...base, requestMemory: 'lots' }, /--request-memory "lots" is not a size/],

@@ -40,8 +40,11 @@ function namingOf(
 ): Naming {
   return {
     outputBucket,
-    // Items are written beside the COGs by the local executor, with STAC on.
-    itemSuffix: settings.stac && settings.executor === 'local' ? settings.stacItemSuffix : undefined,
+    // Items are written beside the COGs by the local executor (on Slurm's nodes too), with STAC on.
+    itemSuffix:
+      settings.stac && (settings.executor === 'local' || settings.executor === 'slurm')
+        ? settings.stacItemSuffix
+        : undefined,
     condor: settings.executor === 'condor',
   };
 }

@@ -15,6 +15,9 @@ import { readOptions, resolveHome } from '../../config/index.js';
 import { requestRemoval, settleRemovals, type RemovalRequest } from '../../daemon/removal.js';
 import { homeHolder, homePaths } from '../../daemon/home.js';
 import { queuedIds, removeFromQueue } from '../../executors/condor/queue.js';
+import { SlurmTools } from '../../executors/slurm/commands.js';
+import { slurmTaskIds } from '../../executors/slurm/executor.js';
+import { createLog } from '../../log/index.js';
 import { UsageError } from '../../errors.js';
 import { parseTarget } from '../../manifest/targets.js';
 import { StateDB } from '../../state/db.js';
@@ -46,16 +49,33 @@ export async function rmCommand(texts: string[], flags: Record<string, unknown>)
       if (request.watchesChanged && holder.role === 'daemon') process.kill(holder.pid, 'SIGHUP');
       if (request.jobsChanged) process.kill(holder.pid, 'SIGUSR2');
     } else if (holder === undefined && request.jobsChanged) {
-      // Jobs queued in HTCondor leave the queue now, as condor_rm would do it.
+      // Jobs queued in HTCondor or Slurm leave the queue now, as condor_rm or scancel would do it.
       const done = await settleRemovals(db, db.jobsToRemove(), async (queued) => {
+        // Both read from the DB before anything waits: the jobs are marked removed right after.
         const ids = queuedIds(db, queued);
-        const result = await removeFromQueue(db, ids);
-        if (result.output !== '') request.lines.push(result.output);
-        if (result.exitCode === 0) return true;
-        process.stderr.write(
-          `cogd rm: condor_rm ${result.args.join(' ')} failed; the jobs are marked removed here, check condor_q\n`,
-        );
-        return false;
+        const tasks = slurmTaskIds(db, queued).ids;
+        let ok = true;
+        if (ids.length > 0) {
+          const result = await removeFromQueue(db, ids);
+          if (result.output !== '') request.lines.push(result.output);
+          if (result.exitCode !== 0) {
+            ok = false;
+            process.stderr.write(
+              `cogd rm: condor_rm ${result.args.join(' ')} failed; the jobs are marked removed here, check condor_q\n`,
+            );
+          }
+        }
+        if (tasks.length > 0) {
+          const result = await new SlurmTools(createLog({ consoleLevel: 'silent' })).cancel(tasks);
+          request.lines.push(`scancel ${tasks.join(' ')}`);
+          if (!result.ok) {
+            ok = false;
+            process.stderr.write(
+              `cogd rm: scancel ${tasks.join(' ')} failed (${result.output}); the jobs are marked removed here, check squeue\n`,
+            );
+          }
+        }
+        return ok;
       });
       condorFailed = !done;
       request.lines.push('No daemon is running: the post steps run at the next `cogd start` (or `cogd poll --wait`)');
