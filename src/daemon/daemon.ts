@@ -289,43 +289,55 @@ export class Daemon {
     const nowRuns = new Set([...runs].filter(([, hold]) => hold.now).map(([id]) => id));
     const now = [...this.scheduler.inFlightOf(nowRuns), ...jobs.filter((j) => j.hold.now).map((j) => j.id)];
     this.scheduler.setHolds({ runs: runs.keys(), jobs: jobs.map((j) => j.id), now });
-    if (this.condor !== undefined) this.applyCondorHolds(this.condor);
+    this.applyExecutorHolds();
   }
 
-  /** What was last asked of HTCondor per job, until its event log shows it done. */
-  private readonly condorAsked = new Map<number, 'hold' | 'release'>();
+  /** Jobs with a condor_hold / scontrol (hold or release) call in flight: never asked twice at once. */
+  private readonly asking = new Set<number>();
 
   /**
-   * The user's holds on jobs HTCondor has: condor_hold for waiting ones (running ones too with
-   * `--now`: HTCondor vacates them), condor_release once the hold is taken off. cogd's own holds are
-   * told apart from HTCondor's (a transfer failure) by their reason, so it never releases those.
+   * The user's holds on jobs HTCondor or Slurm has: held there (`condor_hold -reason "cogd hold: …"`
+   * for waiting jobs, running ones too with `--now`, which HTCondor vacates; `scontrol hold` for
+   * waiting tasks), and released there once the hold is taken off. Which jobs cogd had held is kept
+   * in the DB, so a release after a restart releases them, and holds made outside cogd (HTCondor's
+   * own after a failed transfer, an admin's) are never touched.
    */
-  private applyCondorHolds(condor: CondorExecutor): void {
-    const hold = new Map<string, number[]>();
-    const release: number[] = [];
-    for (const job of this.db.condorJobHolds()) {
-      const ours = job.state === 'held' && job.error?.includes(CONDOR_HOLD_MARK) === true;
-      const asked = this.condorAsked.get(job.id);
-      if (job.hold !== null && (job.state === 'idle' || (job.state === 'running' && job.hold.now))) {
-        if (asked === 'hold') continue;
+  private applyExecutorHolds(): void {
+    const hold = new Map<string, { executor: 'condor' | 'slurm'; reason: string; jobIds: number[] }>();
+    const release = new Map<'condor' | 'slurm', number[]>();
+    for (const job of this.db.executorJobHolds()) {
+      if (this.asking.has(job.id)) continue;
+      const executor = job.executor === 'condor' ? this.condor : this.slurm;
+      if (executor === undefined) continue; // not followed by this process yet: applied once it is
+      const stoppable =
+        job.state === 'idle' || (job.state === 'running' && job.hold?.now === true && job.executor === 'condor');
+      if (job.hold !== null && !job.asked && stoppable) {
         const reason = `${CONDOR_HOLD_MARK}${job.hold.reason} (by ${job.hold.by})`;
-        hold.set(reason, [...(hold.get(reason) ?? []), job.id]);
-        this.condorAsked.set(job.id, 'hold');
-      } else if (job.hold === null && ours) {
-        if (asked === 'release') continue;
-        release.push(job.id);
-        this.condorAsked.set(job.id, 'release');
-      } else this.condorAsked.delete(job.id);
+        const key = `${job.executor}\n${reason}`;
+        const entry = hold.get(key) ?? { executor: job.executor, reason, jobIds: [] };
+        entry.jobIds.push(job.id);
+        hold.set(key, entry);
+      } else if (job.hold === null && job.asked) {
+        release.set(job.executor, [...(release.get(job.executor) ?? []), job.id]);
+      }
     }
-    const ask = (jobIds: number[], done: Promise<boolean>): void => {
-      done
+    const ask = (jobIds: number[], asked: boolean, call: Promise<boolean>): void => {
+      for (const id of jobIds) this.asking.add(id);
+      call
         .then((ok) => {
-          if (!ok) for (const id of jobIds) this.condorAsked.delete(id); // asked again at the next check
+          if (ok) this.db.setExecutorHoldAsked(jobIds, asked); // else asked again at the next check
         })
-        .catch(() => undefined);
+        .catch((error: unknown) => this.log.warn('Hold:ExecutorFailed', { reason: describeError(error) }))
+        .finally(() => {
+          for (const id of jobIds) this.asking.delete(id);
+        });
     };
-    for (const [reason, jobIds] of hold) ask(jobIds, condor.hold(jobIds, reason));
-    if (release.length > 0) ask(release, condor.release(release));
+    for (const { executor, reason, jobIds } of hold.values()) {
+      ask(jobIds, true, executor === 'condor' ? this.condor!.hold(jobIds, reason) : this.slurm!.hold(jobIds));
+    }
+    for (const [executor, jobIds] of release) {
+      ask(jobIds, false, executor === 'condor' ? this.condor!.release(jobIds) : this.slurm!.release(jobIds));
+    }
   }
 
   /** Applies what `cogd rm`, `hold` and `release` recorded. */

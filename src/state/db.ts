@@ -23,7 +23,7 @@ import { CondorBookkeeping, type CondorSubmission } from './condor.js';
 import { Jobs, type JobRecord, type JobStateFields, type NewJob } from './jobs.js';
 import { asDamaged, openState, openStateReadOnly, quickCheck } from './open.js';
 import { GdalProcesses, type ProcessRecord } from './processes.js';
-import { Holds, type CondorJobHold, type Hold, type HeldEntry } from './holds.js';
+import { Holds, type ExecutorJobHold, type Hold, type HeldEntry } from './holds.js';
 import { Removals } from './removals.js';
 import { Runs, type HookOutcome, type NewRun, type RunEndDue, type RunEndRecord, type RunRecord } from './runs.js';
 import { HomeSettingsTable, WatchGivenTable, type StoredSetting } from './settings.js';
@@ -46,7 +46,7 @@ export type { ProcessRecord } from './processes.js';
 export type { SlurmSubmission } from './slurm.js';
 export type { HookOutcome, NewRun, RunEndDue, RunEndRecord, RunRecord } from './runs.js';
 export type { StoredSetting } from './settings.js';
-export type { CondorJobHold, Hold, HeldEntry } from './holds.js';
+export type { ExecutorJobHold, Hold, HeldEntry } from './holds.js';
 export type { ExecutorHeld, HoldReason, JobRow, JobsInState, LiveJobCount } from './status.js';
 
 /** The concerns, each with its statements prepared on this connection. */
@@ -178,8 +178,11 @@ export class StateDB {
   held(): HeldEntry[] {
     return this.of.holds.all();
   }
-  condorJobHolds(): CondorJobHold[] {
-    return this.of.holds.inCondor();
+  executorJobHolds(): ExecutorJobHold[] {
+    return this.of.holds.inExecutors();
+  }
+  setExecutorHoldAsked(jobIds: readonly number[], asked: boolean): void {
+    this.transaction(() => this.of.holds.setAsked(jobIds, asked));
   }
 
   // ---- runs (runs.ts)

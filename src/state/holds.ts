@@ -35,18 +35,25 @@ const SQL = {
   heldRuns: `SELECT id, hold FROM runs WHERE state != 'done' AND hold IS NOT NULL ORDER BY id`,
   heldJobs: `SELECT j.id, j.run_id AS runId, j.line, j.hold FROM jobs j
     WHERE j.state IN ('idle', 'running', 'held') AND j.hold IS NOT NULL ORDER BY j.id`,
-  // Jobs HTCondor has now, with the user's hold on them or their run: what condor_hold/_release act on.
-  inCondor: `SELECT j.id, j.state, j.error, COALESCE(j.hold, r.hold) AS hold FROM jobs j JOIN runs r ON r.id = j.run_id
-    WHERE j.condor_cluster IS NOT NULL AND j.condor_result IS NULL AND j.state IN ('idle', 'running', 'held')
+  // Jobs HTCondor or Slurm has now, with the user's hold on them or their run: what
+  // condor_hold/condor_release and scontrol hold/release act on.
+  inExecutors: `SELECT j.id, CASE WHEN j.condor_cluster IS NOT NULL THEN 'condor' ELSE 'slurm' END AS executor,
+      j.state, COALESCE(j.hold, r.hold) AS hold, j.executor_hold AS asked
+    FROM jobs j JOIN runs r ON r.id = j.run_id
+    WHERE j.state IN ('idle', 'running', 'held')
+      AND ((j.condor_cluster IS NOT NULL AND j.condor_result IS NULL) OR (j.slurm_array IS NOT NULL AND j.slurm_result IS NULL))
     ORDER BY j.id`,
+  setAsked: 'UPDATE jobs SET executor_hold = ? WHERE id = ?',
 };
 
-/** A job HTCondor has, and the user's hold on it (its own, else its run's). */
-export interface CondorJobHold {
+/** A job HTCondor or Slurm has, the user's hold on it (its own, else its run's), and whether cogd had the executor hold it. */
+export interface ExecutorJobHold {
   id: number;
+  executor: 'condor' | 'slurm';
   state: 'idle' | 'running' | 'held';
-  error: string | null;
   hold: Hold | null;
+  /** cogd asked the executor to hold it (and not yet to release it). */
+  asked: boolean;
 }
 
 type Row = { id: number; hold: string };
@@ -89,11 +96,18 @@ export class Holds {
     }));
   }
 
-  inCondor(): CondorJobHold[] {
-    return (this.sql.inCondor.all() as Array<Omit<CondorJobHold, 'hold'> & { hold: string | null }>).map((r) => ({
+  inExecutors(): ExecutorJobHold[] {
+    type Row = Omit<ExecutorJobHold, 'hold' | 'asked'> & { hold: string | null; asked: number };
+    return (this.sql.inExecutors.all() as Row[]).map((r) => ({
       ...r,
       hold: r.hold === null ? null : (JSON.parse(r.hold) as Hold),
+      asked: r.asked === 1,
     }));
+  }
+
+  /** Records that cogd had the executor hold these jobs (true) or release them (false). */
+  setAsked(jobIds: readonly number[], asked: boolean): void {
+    for (const id of jobIds) this.sql.setAsked.run(asked ? 1 : 0, id);
   }
 
   /** Everything held, watches first. */

@@ -290,4 +290,13 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       ALTER TABLE watches ADD COLUMN last_poll_error TEXT;
     `,
   },
+  {
+    version: 11,
+    name: 'holds cogd asked an executor for',
+    sql: `
+      -- 1 while cogd has asked HTCondor (condor_hold) or Slurm (scontrol hold) to hold the job for a
+      -- user's hold: on release it asks them to release exactly these, never holds they made themselves.
+      ALTER TABLE jobs ADD COLUMN executor_hold INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];

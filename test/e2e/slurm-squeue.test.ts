@@ -181,6 +181,68 @@ describe.skipIf(conf === '')('the slurm executor without accounting', () => {
     expect(exit.reason).toMatch(/stopped by Slurm \(SIGTERM\)/);
   }, 240_000);
 
+  it('cogd hold of a run holds its waiting tasks with scontrol hold; cogd release lets them run', async () => {
+    const home = await tempDir();
+    const buckets = await freshBuckets();
+    const rows = await stageGray(home, buckets, ['a', 'b', 'c']);
+    const gate = path.join(home, 'gate');
+    const env = { ...envOf(conf), PATH: `${await gatedGdal(home, gate)}:${process.env['PATH'] ?? ''}` };
+    // Each task takes the node's every CPU: one runs (waiting at the gate), the others wait in Slurm's queue.
+    const cpus = (await execa('nproc')).stdout.trim();
+    const args = [
+      ...(await baseArgs(buckets, home)),
+      ...SLURM,
+      '-m',
+      '3',
+      '--cpus-per-task',
+      cpus,
+      '--schedule',
+      '0 0 1 1 *',
+    ];
+    expect((await cogd(['start', ...args], { env })).exitCode).toBe(0);
+    try {
+      await until('the tasks in Slurm', async () =>
+        (await stillQueued(home, conf).catch(() => [])).length === 3 ? true : undefined,
+      );
+      const held = await cogd(['hold', '1', '--reason', 'quota', '--home', home], { env });
+      expect(held.stdout).toBe('All jobs in run 1 have been held');
+      // Held by Slurm: JobHeldUser, or JobHeldAdmin when cogd runs as root (as CI does).
+      const heldBySlurm = async (): Promise<string[]> =>
+        ((await status(home, '--jobs')).jobs ?? [])
+          .filter((j) => j.state === 'held' && /JobHeld(User|Admin)/.test(j.error ?? ''))
+          .map((j) => j.id);
+      const held1 = await until('a waiting task held by Slurm', async () => {
+        const ids = await heldBySlurm();
+        return ids.length > 0 ? ids : undefined;
+      });
+      await writeFile(gate, '');
+      await until('the tasks that ran to convert', async () =>
+        ((await status(home, '--jobs')).jobs ?? []).every((j) => j.state === 'converted' || held1.includes(j.id))
+          ? true
+          : undefined,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 5000)); // two of Slurm's polls: nothing held starts
+      expect(await heldBySlurm()).toEqual(held1);
+
+      const released = await cogd(['release', '1', '--home', home], { env });
+      expect(released.stdout).toBe('All jobs in run 1 have been released');
+      await until(
+        'the run to finish',
+        async () => ((await status(home)).runs[0]?.state === 'done' ? true : undefined),
+        120,
+      );
+    } finally {
+      await cogd(['stop', '--home', home], { env });
+    }
+    expect((await results(buckets.input)).processed).toEqual(rows);
+    const tasks = await listed(home);
+    expect(tasks.length, tasks.join(', ')).toBe(3); // held and released, never submitted again
+    expect(tasks.every((t) => t.endsWith(' COMPLETED'))).toBe(true);
+    const log = await readFile(path.join(home, 'logs', 'cogd.log'), 'utf8');
+    expect(log).toMatch(/"message":"Slurm:Held"/);
+    expect(log).toMatch(/"message":"Slurm:Released"/);
+  }, 240_000);
+
   describe('hold, release and cancel of array tasks', () => {
     const env = { SLURM_CONF: conf };
     const previous = process.env['SLURM_CONF'];
@@ -189,7 +251,7 @@ describe.skipIf(conf === '')('the slurm executor without accounting', () => {
       else process.env['SLURM_CONF'] = previous;
     });
 
-    it('scontrol hold/release and scancel name the tasks of the jobs given (a whole array as one id)', async () => {
+    it('scontrol hold/release name each task of the jobs given; scancel a whole array as one id', async () => {
       process.env['SLURM_CONF'] = conf;
       const db = await testState();
       const run = plannedRun(db, testWatch(db, { executor: 'slurm' }), 'a.tif,1\nb.tif,1\nc.tif,1\n');
@@ -253,15 +315,17 @@ describe.skipIf(conf === '')('the slurm executor without accounting', () => {
         expect(await executor.release([b!.id])).toBe(true);
         expect(events.at(-1)).toEqual(['Slurm:Released', { ids: `${arrayId}_1` }]);
         expect((await reasons())['1']).toMatch(/^PENDING (?!JobHeld)/);
-        // Every task of the array named: the array goes as one id.
+        // Every task of the array named: still task by task (the array's id would name finished tasks too).
         expect(await executor.hold([a!.id, b!.id, c!.id])).toBe(true);
-        expect(events.at(-1)).toEqual(['Slurm:Held', { ids: String(arrayId) }]);
+        expect(events.at(-1)).toEqual(['Slurm:Held', { ids: `${arrayId}_0 ${arrayId}_1 ${arrayId}_2` }]);
         expect(Object.values(await reasons()).every((r) => /JobHeld/.test(r))).toBe(true);
         await executor.cancel([a!.id, c!.id]);
         expect(events.at(-1)).toEqual(['Slurm:Cancelled', { ids: `${arrayId}_0 ${arrayId}_2` }]);
         const after = await until('the cancel', async () => {
           const now = await reasons();
-          return now['1'] !== undefined && now['0'] === undefined && now['2'] === undefined ? now : undefined;
+          // Gone, or listed CANCELLED (tasks held one by one are records of their own until MinJobAge).
+          const gone = (task: string): boolean => now[task] === undefined || now[task].startsWith('CANCELLED');
+          return now['1'] !== undefined && gone('0') && gone('2') ? now : undefined;
         });
         expect(after['1']).toMatch(/^PENDING JobHeld/);
       } finally {

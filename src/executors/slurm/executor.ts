@@ -215,8 +215,7 @@ export class SlurmExecutor implements Executor {
   }
 
   /**
-   * `scontrol hold` of the jobs' tasks still waiting in Slurm (a whole array as one id where every
-   * task of it is named): they stay PENDING (JobHeldUser), shown held, until released. For
+   * `scontrol hold` of the jobs' tasks still waiting in Slurm, task by task: they stay PENDING (JobHeldUser), shown held, until released. For
    * `cogd hold` to call, as it calls the HTCondor executor's. Never throws: false when scontrol
    * failed (logged), for the caller to ask again.
    */
@@ -230,7 +229,9 @@ export class SlurmExecutor implements Executor {
   }
 
   private async control(verb: 'hold' | 'release', jobIds: number[]): Promise<boolean> {
-    const { ids } = slurmTaskIds(this.db, jobIds);
+    // Task by task (A_T): a whole array's id also names its finished tasks, and scontrol then fails
+    // ("Job has already finished") although it held or released the waiting ones.
+    const { tasks: ids } = slurmTaskIds(this.db, jobIds);
     if (ids.length === 0) return true;
     const result = await this.tools.control(verb, ids);
     if (result.ok) this.options.log.info(verb === 'hold' ? 'Slurm:Held' : 'Slurm:Released', { ids: ids.join(' ') });
