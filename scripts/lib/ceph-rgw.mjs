@@ -8,9 +8,9 @@ import { execa } from 'execa';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort, until as waitFor } from './launch.mjs';
 
 /** True when this machine has the binaries the launcher needs. */
 export function cephAvailable() {
@@ -24,24 +24,7 @@ export function cephAvailable() {
   ].every((bin) => existsSync(bin));
 }
 
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function until(what, seconds, probe) {
-  const deadline = Date.now() + seconds * 1000;
-  while (!(await probe().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`Ceph RGW launcher: timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
+const until = (what, seconds, probe) => waitFor('Ceph RGW launcher', what, seconds, probe, 250);
 
 /** @returns {Promise<{ endpoint: string, accessKey: string, secretKey: string, dir: string, stop(): Promise<void> }>} */
 export async function startCephRgw() {

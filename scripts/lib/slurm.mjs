@@ -14,9 +14,9 @@
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort, until as waitFor } from './launch.mjs';
 
 const CORE = {
   packages: ['slurmctld', 'slurmd', 'slurm-client', 'munge'],
@@ -86,24 +86,7 @@ export async function installSlurm(options = {}) {
   return `installed ${packages.join(' ')} in ${((Date.now() - started) / 1000).toFixed(1)} s`;
 }
 
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function until(what, seconds, probe) {
-  const deadline = Date.now() + seconds * 1000;
-  while (!(await probe().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`Slurm launcher: timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const until = (what, seconds, probe) => waitFor('Slurm launcher', what, seconds, probe, 100);
 
 function alive(pid) {
   try {

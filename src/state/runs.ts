@@ -133,6 +133,21 @@ export interface RunEndDue {
   notifyUrl: string | null;
 }
 
+/** A new run's columns in the order both INSERTs name them, before their own. */
+const newRunValues = (run: NewRun): Array<string | number> => [
+  run.watchId,
+  run.inputBucket,
+  run.outputBucket,
+  run.manifestKey,
+  run.manifestEtag,
+  run.manifestMtime,
+  run.base,
+  run.ts,
+  run.processingKey,
+  run.runDir,
+  run.batchName,
+];
+
 export class Runs {
   private readonly sql;
 
@@ -151,41 +166,13 @@ export class Runs {
 
   /** Records a claim before anything is done in S3. */
   insert(run: NewRun): RunRecord {
-    const { lastInsertRowid } = this.sql.insert.run(
-      run.watchId,
-      run.inputBucket,
-      run.outputBucket,
-      run.manifestKey,
-      run.manifestEtag,
-      run.manifestMtime,
-      run.base,
-      run.ts,
-      run.processingKey,
-      run.runDir,
-      run.batchName,
-      randomUUID(),
-      now(),
-    );
+    const { lastInsertRowid } = this.sql.insert.run(...newRunValues(run), randomUUID(), now());
     return this.get(Number(lastInsertRowid))!;
   }
 
   /** Records a retry of `retryOf` (`cogd retry`): claimed already, its jobs inserted next. */
   insertRetry(run: NewRun, retryOf: number): RunRecord {
-    const { lastInsertRowid } = this.sql.insertRetry.run(
-      run.watchId,
-      run.inputBucket,
-      run.outputBucket,
-      run.manifestKey,
-      run.manifestEtag,
-      run.manifestMtime,
-      run.base,
-      run.ts,
-      run.processingKey,
-      run.runDir,
-      run.batchName,
-      now(),
-      retryOf,
-    );
+    const { lastInsertRowid } = this.sql.insertRetry.run(...newRunValues(run), now(), retryOf);
     return this.get(Number(lastInsertRowid))!;
   }
 
