@@ -110,9 +110,15 @@ describe.skipIf(conf === '')('the slurm executor', () => {
       await until('the tasks waiting in Slurm', async () =>
         (await stillQueued(home, conf).catch(() => [])).length === 4 ? true : undefined,
       );
+      let last = '';
       const text = await until('cogd status to say why they wait', async () => {
         const shown = await cogd(['status', '--home', home], { env });
+        last = shown.stdout + shown.stderr;
         return /4 jobs wait in Slurm: BeginTime/.test(shown.stdout) ? shown.stdout : undefined;
+      }).catch(async (error: unknown) => {
+        // What cogd showed and logged last, to tell a slow cluster from a wrong answer.
+        const log = await readFile(path.join(home, 'logs', 'cogd.log'), 'utf8').catch(() => '');
+        throw new Error(`${String(error)}\nlast cogd status:\n${last}\ncogd.log (end):\n${log.slice(-4000)}`);
       });
       expect(text).toMatch(/1\.1 \.\.\. 1\.4 \(Slurm \d+\)/);
       const rm = await cogd(['rm', '1', '--home', home], { env });

@@ -76,10 +76,22 @@ export class SlurmTools {
     if (arrayIds.length === 0) return [];
     if (await this.hasAccounting()) {
       const result = await execa('sacct', sacctArgs(arrayIds), { reject: false, timeout: TOOL_TIMEOUT_MS });
-      if (result.exitCode === 0) return this.parsed('sacct', parseSacct(result.stdout));
+      if (result.exitCode === 0) {
+        const tasks = this.parsed('sacct', parseSacct(result.stdout));
+        // sacct lags the controller (slurmdbd records a job some time after it was submitted, longer on a
+        // busy machine) and leaves out jobs whose start lies ahead: squeue knows every live job.
+        const listed = new Set(tasks.map((t) => t.arrayId));
+        const missing = arrayIds.filter((id) => !listed.has(id));
+        return missing.length === 0 ? tasks : [...tasks, ...(await this.queued(missing))];
+      }
       // slurmdbd down, say: squeue still knows every job younger than MinJobAge.
       this.log.warn('Slurm:SacctFailed', { said: said(result), instead: 'squeue -t all' });
     }
+    return this.queued(arrayIds);
+  }
+
+  /** squeue's view of the arrays' tasks, in every state (finished ones until MinJobAge). */
+  private async queued(arrayIds: readonly number[]): Promise<TaskStatus[]> {
     const result = await execa('squeue', squeueArgs(arrayIds), { reject: false, timeout: TOOL_TIMEOUT_MS });
     if (result.exitCode !== 0) {
       if (noneKnown(result.stderr)) return [];
