@@ -8,7 +8,9 @@
 #   GROUP/NAME/                      cog.tif, preview.jpg and the STAC facts of a row that converted
 #
 #   cog-group.sh GROUP      rows in GROUP.rows, one a line: INPUT_FILE NAME (files and names
-#                           cogd checked: letters, digits and . _ / + - only)
+#                           cogd checked: letters, digits and . _ / + - only); INPUT_FILE is - for
+#                           a row whose input object cogd did not find (HTCondor transfers a
+#                           job's inputs all or nothing): that row exits 3
 #
 # A row that fails never stops the next one; the script exits 0 once every row has its outcome.
 set -uo pipefail
@@ -18,6 +20,12 @@ mkdir -p "$group"
 while read -r input name; do
   [ -n "${name:-}" ] || continue
   work="$here/$group/$name"
+  if [ "$input" = - ]; then
+    echo "cogd-worker: the input object does not exist" >"$here/$group/$name.err"
+    : >"$here/$group/$name.out"
+    echo 3 >"$here/$group/$name.exit"
+    continue
+  fi
   mkdir -p "$work"
   (cd "$work" && exec bash "$here/cog-worker.sh" "$here/$input") >"$here/$group/$name.out" 2>"$here/$group/$name.err"
   code=$?

@@ -3,9 +3,10 @@
  * (`submit-templates/cog-group.sh`, which runs the run's `cog-worker.sh` once per row), while each
  * row keeps its own job in cogd — its own outcome, logs, retries and removal.
  *
- *   forming    only a row's first attempt joins a group, and only when its input exists (one HEAD):
- *              a retry, or a row whose input is missing, goes alone (a one-row group), so a row
- *              that failed never takes others with it a second time
+ *   forming    only a row's first attempt joins a group; a retry goes alone (a one-row group), so
+ *              a row that failed never takes others with it a second time. Each row's input is
+ *              HEADed first: HTCondor transfers a proc's inputs all or nothing, so a missing one
+ *              is left out of the transfer and its row fails alone, in the group, saying so
  *   submitting one cluster per batch, one proc per group (`cog-group.sub` and a block per group:
  *              its inputs from S3, its output directory, a `queue`)
  *   finishing  HTCondor brings each group's directory back to `<run dir>/condor/groups/`; once the
@@ -34,31 +35,31 @@ export const groupsDir = (runDir: string): string => path.join(runDir, 'condor',
 /** The name of proc `proc` of batch `batch`: its rows file, its directory, its stdout/stderr. */
 export const groupName = (batch: number, proc: number): string => `batch-${batch}.${proc}`;
 
+/** The exit code cog-group.sh gives a row whose input was missing (transient: it may appear). */
+export const MISSING_INPUT_EXIT = 3;
+
 /**
- * Splits a batch into groups of at most `rowsPerJob` rows: first attempts whose input exists go
- * together, every other row alone. `attempts` says which attempt a job is in.
+ * Splits a batch into groups of at most `rowsPerJob` rows: first attempts together, retries alone
+ * (`attempts` says which attempt a job is in). `absent` names the jobs whose input object a HEAD
+ * did not find (a failed HEAD counts as found: HTCondor's transfer then says what is wrong).
  */
 export async function formGroups(
   batch: Waiter[],
   rowsPerJob: number,
   attempts: (jobId: number) => number,
-): Promise<Waiter[][]> {
-  const alone: Waiter[][] = [];
-  const together: Waiter[] = [];
-  const exists = await Promise.all(
-    batch.map(async ({ job }) => {
-      if (attempts(job.jobId) > 1) return false;
-      try {
-        return (await job.storage.head(job.inputBucket, job.imageKey)) !== undefined;
-      } catch {
-        return false; // HTCondor's own transfer tells why
-      }
-    }),
-  );
-  batch.forEach((waiter, index) => (exists[index] ? together.push(waiter) : alone.push([waiter])));
+): Promise<{ groups: Waiter[][]; absent: Set<number> }> {
+  const together = batch.filter(({ job }) => attempts(job.jobId) <= 1);
   const groups: Waiter[][] = [];
   for (let i = 0; i < together.length; i += rowsPerJob) groups.push(together.slice(i, i + rowsPerJob));
-  return [...groups, ...alone];
+  for (const waiter of batch) if (attempts(waiter.job.jobId) > 1) groups.push([waiter]);
+  const absent = new Set<number>();
+  await Promise.all(
+    batch.map(async ({ job }) => {
+      const head = await job.storage.head(job.inputBucket, job.imageKey).catch(() => null);
+      if (head === undefined) absent.add(job.jobId);
+    }),
+  );
+  return { groups, absent };
 }
 
 /** A path HTCondor's comma-separated file lists and the submit description can carry. */
@@ -82,6 +83,7 @@ export function groupBlocks(
   groups: Waiter[][],
   inputUrl: string,
   worker: string,
+  absent: Set<number>,
 ): { blocks: string; rowsFiles: Array<[file: string, text: string]> } {
   const dir = checkPath(groupsDir(runDir));
   const blocks: string[] = [];
@@ -95,6 +97,10 @@ export function groupBlocks(
       for (const key of [job.imageKey, job.files.name]) {
         const reason = condorUnsafeKey(key);
         if (reason !== undefined) throw new CogdError('UnsafeKey', reason);
+      }
+      if (absent.has(job.jobId)) {
+        lines.push(`- ${job.files.name}`);
+        continue;
       }
       lines.push(`${path.posix.basename(job.imageKey)} ${job.files.name}`);
       inputs.push(`${inputUrl}/${job.imageKey}`);
@@ -140,6 +146,12 @@ export async function finishRow(job: JobSpec, runDir: string, batch: number, pro
     const lines = err.split('\n').filter((l) => l.trim() !== '');
     const reason = [...lines].reverse().find((l) => l.startsWith('cogd-worker:')) ?? lines.at(-1);
     const ErrorType = code === WORKER_PERMANENT_EXIT ? PermanentError : CogdError;
+    if (code === MISSING_INPUT_EXIT) {
+      throw new CogdError(
+        'CondorJobFailed',
+        `s3://${job.inputBucket}/${job.imageKey} does not exist (no object when its group was submitted)`,
+      );
+    }
     throw new ErrorType(
       'CondorJobFailed',
       `the worker exited with code ${said.trim()}${reason === undefined ? '' : `: ${reason}`}`,

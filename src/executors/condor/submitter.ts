@@ -50,10 +50,10 @@ export class Submitter {
   async submit(target: SubmitTarget, batch: Waiter[]): Promise<void> {
     const { runId, runDir } = target;
     // One proc per row, or per group of rows: `procs[i]` is the proc of `rows[i]`.
-    const groups =
+    const { groups, absent } =
       target.rowsPerJob > 1
         ? await formGroups(batch, target.rowsPerJob, (jobId) => this.db.jobAttempts(jobId))
-        : batch.map((w) => [w]);
+        : { groups: batch.map((w) => [w]), absent: new Set<number>() };
     const rows = groups.flat();
     const procs = groups.flatMap((group, proc) => group.map(() => proc));
     const number = this.db.recordCondorBatch(
@@ -74,6 +74,7 @@ export class Submitter {
           groups,
           target.fields['input_url']!,
           target.fields['worker']!,
+          absent,
         );
         await mkdir(groupsDir(runDir), { recursive: true });
         await Promise.all(rowsFiles.map(([file, text]) => writeFile(file, text)));
