@@ -24,7 +24,6 @@ const SUBMISSION_COLUMNS =
 const SQL = {
   submission: `SELECT ${SUBMISSION_COLUMNS} FROM jobs WHERE id = ? AND condor_batch IS NOT NULL`,
   job: `SELECT ${SUBMISSION_COLUMNS} FROM jobs WHERE run_id = ? AND condor_cluster = ? AND condor_proc = ? ORDER BY id`,
-  attempts: 'SELECT attempts FROM jobs WHERE id = ?',
   nextBatch: 'UPDATE runs SET condor_batches = condor_batches + 1 WHERE id = ? RETURNING condor_batches',
   assignProc:
     'UPDATE jobs SET condor_batch = ?, condor_proc = ?, condor_cluster = NULL, condor_result = NULL WHERE id = ?',
@@ -46,7 +45,7 @@ export class CondorBookkeeping {
   private readonly reserveBatch;
 
   constructor(db: Database.Database) {
-    this.sql = prepareAll(db, SQL, ['nextBatch', 'unconfirmedBatches', 'liveProcs', 'offset', 'attempts']);
+    this.sql = prepareAll(db, SQL, ['nextBatch', 'unconfirmedBatches', 'liveProcs', 'offset']);
     this.reserveBatch = db.transaction((runId: number, jobIds: number[], procs?: number[]): number => {
       const batch = this.sql.nextBatch.get(runId) as number;
       jobIds.forEach((jobId, index) => this.sql.assignProc.run(batch, procs?.[index] ?? index, jobId));
@@ -81,11 +80,6 @@ export class CondorBookkeeping {
   /** The jobs that are proc `proc` of `cluster` in this run's current submissions (several for a group). */
   jobs(runId: number, cluster: number, proc: number): CondorSubmission[] {
     return this.sql.job.all(runId, cluster, proc) as CondorSubmission[];
-  }
-
-  /** The attempts a job has started (the scheduler counts them; a group takes first attempts only). */
-  attempts(jobId: number): number {
-    return (this.sql.attempts.get(jobId) as number | undefined) ?? 0;
   }
 
   /** Submissions of a run whose batch was recorded but whose cluster is not known (a crash during condor_submit). */

@@ -316,9 +316,6 @@ export class StateDB {
   condorJobs(runId: number, cluster: number, proc: number): CondorSubmission[] {
     return this.of.condor.jobs(runId, cluster, proc);
   }
-  jobAttempts(jobId: number): number {
-    return this.of.condor.attempts(jobId);
-  }
   unconfirmedCondorBatches(runId: number): number[] {
     return this.of.condor.unconfirmedBatches(runId);
   }

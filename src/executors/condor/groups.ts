@@ -3,8 +3,9 @@
  * (`submit-templates/cog-group.sh`, which runs the run's `cog-worker.sh` once per row), while each
  * row keeps its own job in cogd — its own outcome, logs, retries and removal.
  *
- *   forming    only a row's first attempt joins a group; a retry goes alone (a one-row group), so
- *              a row that failed never takes others with it a second time. Each row's input is
+ *   forming    a row joins a group until an attempt of it failed; a retry goes alone (a one-row
+ *              group), so a row that failed never takes others with it a second time (an attempt
+ *              a crash or a shutdown interrupted is no failure: its row may join a group again). Each row's input is
  *              HEADed first: HTCondor transfers a proc's inputs all or nothing, so a missing one
  *              is left out of the transfer and its row fails alone, in the group, saying so
  *   submitting one cluster per batch, one proc per group (`cog-group.sub` and a block per group:
@@ -39,19 +40,19 @@ export const groupName = (batch: number, proc: number): string => `batch-${batch
 export const MISSING_INPUT_EXIT = 3;
 
 /**
- * Splits a batch into groups of at most `rowsPerJob` rows: first attempts together, retries alone
- * (`attempts` says which attempt a job is in). `absent` names the jobs whose input object a HEAD
+ * Splits a batch into groups of at most `rowsPerJob` rows: rows together, retries alone (`failed`
+ * says whether an attempt of the job failed). `absent` names the jobs whose input object a HEAD
  * did not find (a failed HEAD counts as found: HTCondor's transfer then says what is wrong).
  */
 export async function formGroups(
   batch: Waiter[],
   rowsPerJob: number,
-  attempts: (jobId: number) => number,
+  failed: (jobId: number) => boolean,
 ): Promise<{ groups: Waiter[][]; absent: Set<number> }> {
-  const together = batch.filter(({ job }) => attempts(job.jobId) <= 1);
+  const together = batch.filter(({ job }) => !failed(job.jobId));
   const groups: Waiter[][] = [];
   for (let i = 0; i < together.length; i += rowsPerJob) groups.push(together.slice(i, i + rowsPerJob));
-  for (const waiter of batch) if (attempts(waiter.job.jobId) > 1) groups.push([waiter]);
+  for (const waiter of batch) if (failed(waiter.job.jobId)) groups.push([waiter]);
   const absent = new Set<number>();
   await Promise.all(
     batch.map(async ({ job }) => {

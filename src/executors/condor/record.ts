@@ -33,7 +33,8 @@ export function recordEvents(db: StateDB, runId: number, events: JobEvent[], nex
         // Read inside the transaction: a hold earlier in this chunk is already the job's error.
         const effect = applyEvent({ jobId: job.jobId, result: job.result, error: db.jobError(job.jobId) }, event);
         if (effect === undefined) continue;
-        if (effect.progress !== undefined) db.setCondorProgress(job.jobId, effect.progress.state, effect.progress.error);
+        if (effect.progress !== undefined)
+          db.setCondorProgress(job.jobId, effect.progress.state, effect.progress.error);
         if (effect.result !== undefined) {
           db.setCondorResult(job.jobId, effect.result);
           settled.push([job.jobId, effect.result]);

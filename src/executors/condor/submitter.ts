@@ -52,7 +52,7 @@ export class Submitter {
     // One proc per row, or per group of rows: `procs[i]` is the proc of `rows[i]`.
     const { groups, absent } =
       target.rowsPerJob > 1
-        ? await formGroups(batch, target.rowsPerJob, (jobId) => this.db.jobAttempts(jobId))
+        ? await formGroups(batch, target.rowsPerJob, (jobId) => this.db.jobError(jobId) !== null)
         : { groups: batch.map((w) => [w]), absent: new Set<number>() };
     const rows = groups.flat();
     const procs = groups.flatMap((group, proc) => group.map(() => proc));
@@ -172,7 +172,10 @@ export class Submitter {
   private loadGroupTemplate(): Promise<string> {
     this.groupTemplate ??= readFile(GROUP_TEMPLATE, 'utf8').catch((error: unknown) => {
       this.groupTemplate = undefined;
-      throw new CogdError('Template', `cannot read the group submit template ${GROUP_TEMPLATE}: ${describeError(error)}`);
+      throw new CogdError(
+        'Template',
+        `cannot read the group submit template ${GROUP_TEMPLATE}: ${describeError(error)}`,
+      );
     });
     return this.groupTemplate;
   }
