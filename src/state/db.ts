@@ -346,8 +346,8 @@ export class StateDB {
   slurmSubmission(jobId: number): SlurmSubmission | undefined {
     return this.of.slurm.submission(jobId);
   }
-  recordSlurmBatch(runId: number, jobIds: number[]): number {
-    return this.of.slurm.recordBatch(runId, jobIds);
+  recordSlurmBatch(runId: number, jobIds: number[], tasks?: number[]): number {
+    return this.of.slurm.recordBatch(runId, jobIds, tasks);
   }
   setSlurmArray(runId: number, batch: number, arrayId: number): number {
     return this.of.slurm.setArray(runId, batch, arrayId);
