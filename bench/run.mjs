@@ -439,7 +439,11 @@ async function groups() {
     const seconds = now() - start;
     if (!new RegExp(`${images} rows, ${images} processed`).test(done.out))
       throw new Error(`groups: unexpected output ${done.out}`);
-    const runDir = path.join(home, 'logs', readdirSync(path.join(home, 'logs')).find((d) => d.startsWith('run-')));
+    const runDir = path.join(
+      home,
+      'logs',
+      readdirSync(path.join(home, 'logs')).find((d) => d.startsWith('run-')),
+    );
     const jobs = (readFileSync(path.join(runDir, 'condor.log'), 'utf8').match(/^000 \(/gm) ?? []).length;
     results.groups.settings[rowsPerJob] = { jobs, seconds, imagesPerSecond: images / seconds };
     log(`groups: ${images} tiny images, --rows-per-job ${rowsPerJob}: ${jobs} jobs, ${seconds.toFixed(1)} s`);

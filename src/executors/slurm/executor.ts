@@ -28,7 +28,7 @@ import { SubmitQueue, verifyOutputs } from '../batch.js';
 import { HoldNow, Shutdown, type Executor, type JobOutput, type JobSpec } from '../types.js';
 import { batchBase, writeBatchFiles, type BatchFile, type TaskEngine } from './batch-file.js';
 import { SlurmTools } from './commands.js';
-import { exitRecordPath, readExitRecord, type ExitRecord } from './exit-record.js';
+import { exitRecordPath, readExitRecord, skipMarker, type ExitRecord } from './exit-record.js';
 import { applyStatus, outcomeOf, type StatusEffect } from './outcome.js';
 import { compactIds, sbatchArgs, StatusIndex, taskId, type SbatchSettings, type TaskStatus } from './tools.js';
 
@@ -198,7 +198,9 @@ export class SlurmExecutor implements Executor {
       submission.result === null &&
       sharingRows(this.db, submission, [jobId]) > 0
     ) {
-      // A task that converts other rows too goes on for them: this row's outcome is ignored.
+      // A task that converts other rows too goes on for them: this row is passed over if its turn
+      // has not come yet, and its outcome is ignored.
+      await markSkipped(follow.runDir, jobId);
       row?.job.files.log('left its group task to convert the other rows; its own outcome is ignored');
     } else if (!(reason instanceof Shutdown) && submission?.arrayId != null && submission.result === null) {
       const id = taskId(submission.arrayId, submission.task);
@@ -215,6 +217,13 @@ export class SlurmExecutor implements Executor {
 
   /** Cancels the Slurm tasks of jobs no `run` follows (removed by the user): one scancel. */
   async cancel(jobIds: number[]): Promise<void> {
+    // Rows of a group whose task goes on for others: passed over when their turn comes.
+    for (const jobId of jobIds) {
+      const s = this.db.slurmSubmission(jobId);
+      if (s?.arrayId == null || s.result !== null || sharingRows(this.db, s, jobIds) === 0) continue;
+      const runDir = this.db.run(s.runId)?.runDir;
+      if (runDir !== undefined) await markSkipped(runDir, jobId);
+    }
     // Read synchronously: the caller marks the jobs removed (forgetting their tasks) right after.
     const { ids, tasks } = slurmTaskIds(this.db, jobIds);
     if (ids.length === 0) return;
@@ -617,4 +626,12 @@ function sharingRows(db: StateDB, s: SlurmSubmission, jobIds: readonly number[])
         !jobIds.includes(o.jobId) &&
         ['idle', 'running', 'held'].includes(o.state),
     ).length;
+}
+
+/** Leaves the marker that makes a group task pass over a removed row (`skipMarker`); never throws. */
+async function markSkipped(runDir: string, jobId: number): Promise<void> {
+  const marker = skipMarker(runDir, jobId);
+  await mkdir(path.dirname(marker), { recursive: true })
+    .then(() => writeFile(marker, ''))
+    .catch(() => undefined);
 }

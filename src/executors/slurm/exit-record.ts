@@ -44,6 +44,14 @@ export function exitRecordPath(runDir: string, batch: number, task: number, grou
   );
 }
 
+/**
+ * `<run dir>/slurm/skip/<job id>`: left by cogd for a row of a group removed while its task runs
+ * on for the group's other rows; the task passes over a row with a marker.
+ */
+export function skipMarker(runDir: string, jobId: number): string {
+  return path.join(runDir, 'slurm', 'skip', String(jobId));
+}
+
 /** Writes the record whole: a reader sees it complete or not at all. */
 export async function writeExitRecord(file: string, record: ExitRecord): Promise<void> {
   const temporary = `${file}.${process.pid}.tmp`;

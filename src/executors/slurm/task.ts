@@ -17,7 +17,7 @@
  * them in sequence, each with its own logs and its own exit record, one failing never stopping the
  * next; it exits 0 once every row has its record (3 otherwise): the records carry the outcomes.
  */
-import { appendFile, mkdir, rm } from 'node:fs/promises';
+import { appendFile, mkdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -28,7 +28,7 @@ import { JobClock } from '../../util/clock.js';
 import { LocalExecutor } from '../local.js';
 import type { JobOutput } from '../types.js';
 import { readBatchFile, type BatchFile } from './batch-file.js';
-import { exitRecordPath, writeExitRecord, type ExitRecord } from './exit-record.js';
+import { exitRecordPath, skipMarker, writeExitRecord, type ExitRecord } from './exit-record.js';
 
 /** Slurm enforces the task's time limit (--time); the conversion's own clock never expires. */
 const NO_DEADLINE_MS = 2 ** 31 - 1;
@@ -107,6 +107,10 @@ async function runRow(
   let storage: Storage | undefined;
   let output: JobOutput | undefined;
   try {
+    // A row of a group removed (`cogd rm`) before its turn: not converted, its task goes on.
+    if (grouped && (await stat(skipMarker(batch.runDir, row.jobId)).catch(() => undefined)) !== undefined) {
+      throw new CogdError('Removed', 'removed by user before its turn in its group task');
+    }
     await mkdir(scratch, { recursive: true, mode: 0o700 });
     storage = await createStorage(batch.s3, { log });
     const executor = new LocalExecutor({
