@@ -202,6 +202,46 @@ describe('--rows-per-job on HTCondor', () => {
     expect(out).toContain('img/t04.tif');
   });
 
+  it('cogd rm of a whole run removes its group jobs with condor_rm', async () => {
+    const home = await tempDir();
+    const buckets = await freshBuckets();
+    const rows = await stage(home, buckets, 4);
+    const env = await simEnv({ CONDOR_SIM_START_MS: '60000' });
+    const args = [...(await baseArgs(buckets, home)), ...CONDOR, '--rows-per-job', '2', '--schedule', '0 0 1 1 *'];
+    expect((await cogd(['start', ...args], { env })).exitCode).toBe(0);
+    const removedDir = path.join(env['CONDOR_SIM_DIR']!, 'removed');
+    try {
+      const deadline = Date.now() + 60_000;
+      const waitFor = async (what: string, done: () => Promise<boolean> | boolean): Promise<void> => {
+        while (!(await done())) {
+          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      };
+      await waitFor(
+        'the groups in the queue',
+        () =>
+          existsSync(path.join(home, 'logs')) &&
+          readdirSync(path.join(home, 'logs')).some((d) => d.startsWith('run-')) &&
+          existsSync(path.join(runDir(home), 'condor.log')) &&
+          events(home).filter((e) => e.code === 0).length === 2,
+      );
+      expect((await cogd(['rm', '1', '--home', home], { env })).exitCode).toBe(0);
+      await waitFor(
+        'condor_rm of both groups',
+        () => readdirSync(removedDir).length > 0 && events(home).filter((e) => e.code === 9).length === 2,
+      );
+      await waitFor('the run to finish', async () =>
+        (await keys(buckets.input, 'q/')).some((k) => k.includes('-failed-')),
+      );
+    } finally {
+      await cogd(['stop', '--home', home], { env });
+    }
+    const { failed, errors } = await results(buckets.input);
+    expect(failed).toEqual(rows);
+    expect(errors).toMatch(/removed by user/);
+  });
+
   const POINTS: CrashPoint[] = ['condor:batch-recorded', 'condor:submitted', 'condor:result-recorded'];
 
   it.each(POINTS)('neither loses nor duplicates a row after SIGKILL at %s', async (point) => {

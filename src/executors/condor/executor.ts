@@ -154,6 +154,16 @@ export class CondorExecutor implements Executor {
         waiter?.job.files.log(`condor_rm ${ids.join(' ')}`);
       } else if (follow.rowsPerJob > 1 && this.db.condorSubmission(jobId)?.result === null) {
         waiter?.job.files.log('left its group job to convert the other rows; its own outcome is ignored');
+        const submission = this.db.condorSubmission(jobId)!;
+        // Its group's other rows may be leaving in the same turn (a whole run removed): once the
+        // scheduler has recorded them, a proc no row still waits for is removed.
+        setTimeout(() => {
+          if (submission.cluster === null) return;
+          const live = this.db
+            .condorJobs(submission.runId, submission.cluster, submission.proc)
+            .some((j) => j.result === null && ['idle', 'running', 'held'].includes(j.state));
+          if (!live) void this.remover.remove([`${submission.cluster}.${submission.proc}`]);
+        }, 1000).unref();
       }
     }
     waiter?.reject(reason);
