@@ -162,7 +162,7 @@ export class CondorExecutor implements Executor {
           const live = this.db
             .condorJobs(submission.runId, submission.cluster, submission.proc)
             .some((j) => j.result === null && ['idle', 'running', 'held'].includes(j.state));
-          if (!live) void this.remover.remove([`${submission.cluster}.${submission.proc}`]);
+          if (!live) this.remover.remove([`${submission.cluster}.${submission.proc}`]).catch(() => undefined);
         }, 1000).unref();
       }
     }
