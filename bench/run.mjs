@@ -14,10 +14,15 @@
 // 8. web  — the status page's API on a run of 20,000 planned rows: pages, filters, /metrics (median ms)
 // 7. profiles — each COG profile on one image of each benchmark kind and on the shared corpus
 //    ($COGD_CORPUS, else ../shared/testdata/geotiff): output size vs lzw, time per image, lossless
+// 9. groups (only when named: --parts groups) — tiny images on the HTCondor simulator
+//    (test/fixtures/condor-sim, CONDOR_SIM_SLOTS = cores): --group-count images of 64², converted with
+//    --rows-per-job 1 and --rows-per-job <--group-rows> (default 50): jobs submitted and wall time.
+//    The simulator spends almost nothing per job; --group-job-overhead-ms N makes each proc hold its
+//    slot N ms before it runs (CONDOR_SIM_JOB_OVERHEAD_MS), a stand-in for a real pool's per-job cost
 // Prints a table; writes bench/results/<date>.json.
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -39,6 +44,9 @@ const { values } = parseArgs({
     'idle-keys': { type: 'string', default: '50000' },
     'idle-polls': { type: 'string', default: '1000' },
     s3: { type: 'string' },
+    'group-count': { type: 'string', default: '2000' },
+    'group-rows': { type: 'string', default: '50' },
+    'group-job-overhead-ms': { type: 'string', default: '0' },
   },
 });
 const parts = new Set(values.parts.split(','));
@@ -390,6 +398,64 @@ async function scale() {
   );
 }
 
+// ---- 9: groups — tiny images on the HTCondor simulator, one row per job vs --group-rows per job
+async function groups() {
+  const images = Number(values['group-count']);
+  const perJob = Number(values['group-rows']);
+  const sim = path.join(root, 'test/fixtures/condor-sim');
+  await bucket('bench-groups-in');
+  const tiff = await makeTiff(path.join(work, 'tiny.tif'), { bands: 1 });
+  const body = readFileSync(tiff);
+  const keys = Array.from({ length: images }, (_, i) => `tiles/t${i}.tif`);
+  await pool(keys, 16, (key) => putObject('bench-groups-in', key, body));
+  const manifest = `${keys.map((k) => `${k},1`).join('\n')}\n`;
+  results.groups = { images, jobOverheadMs: Number(values['group-job-overhead-ms']), settings: {} };
+  for (const rowsPerJob of [1, perJob]) {
+    const out = `bench-groups-out-${rowsPerJob}`;
+    await bucket(out);
+    const key = `groups/r${rowsPerJob}-raw.csv`;
+    await putObject('bench-groups-in', key, manifest);
+    const home = path.join(work, `home-groups-${rowsPerJob}`);
+    const simDir = path.join(work, `condor-sim-${rowsPerJob}`);
+    mkdirSync(home);
+    mkdirSync(simDir);
+    const env = {
+      ...process.env,
+      PATH: `${sim}:${process.env.PATH}`,
+      CONDOR_SIM_DIR: simDir,
+      CONDOR_SIM_SLOTS: String(cores),
+      CONDOR_SIM_JOB_OVERHEAD_MS: values['group-job-overhead-ms'],
+    };
+    const start = now();
+    const done = await run(
+      process.execPath,
+      [
+        ...cogdArgs('poll', home, key, 'bench-groups-in', out),
+        '--wait',
+        '--executor',
+        'condor',
+        '--rows-per-job',
+        String(rowsPerJob),
+        '--no-stac',
+      ],
+      { env },
+    );
+    const seconds = now() - start;
+    if (!new RegExp(`${images} rows, ${images} processed`).test(done.out))
+      throw new Error(`groups: unexpected output ${done.out}`);
+    const runDir = path.join(
+      home,
+      'logs',
+      readdirSync(path.join(home, 'logs')).find((d) => d.startsWith('run-')),
+    );
+    const jobs = (readFileSync(path.join(runDir, 'condor.log'), 'utf8').match(/^000 \(/gm) ?? []).length;
+    results.groups.settings[rowsPerJob] = { jobs, seconds, imagesPerSecond: images / seconds };
+    log(`groups: ${images} tiny images, --rows-per-job ${rowsPerJob}: ${jobs} jobs, ${seconds.toFixed(1)} s`);
+  }
+  const [one, many] = [results.groups.settings[1], results.groups.settings[perJob]];
+  results.groups.speedup = one.seconds / many.seconds;
+}
+
 // ---- 8: web
 async function web() {
   const rows = Number(values['web-rows']);
@@ -689,6 +755,7 @@ try {
   if (parts.has('post')) await post();
   if (parts.has('idle')) await idle();
   if (parts.has('web')) await web();
+  if (parts.has('groups')) await groups();
 } finally {
   await stopServer();
 }
@@ -765,6 +832,14 @@ if (w !== undefined) {
   for (const [name, value] of Object.entries(w.medianMs)) {
     lines.push(
       `| 8 web, ${w.rows}-row run: ${name} | ${fmt(value, 1)} ms (median of 21) | ≤ 100 ms | ${verdict(value <= 100)} |`,
+    );
+  }
+}
+const g = results.groups;
+if (g !== undefined) {
+  for (const [rowsPerJob, s] of Object.entries(g.settings)) {
+    lines.push(
+      `| 9 groups: ${g.images} tiny images on the HTCondor simulator (${g.jobOverheadMs} ms per job), --rows-per-job ${rowsPerJob} | ${s.jobs} jobs submitted, ${fmt(s.seconds, 1)} s (${fmt(s.imagesPerSecond, 1)} images/s) | ${rowsPerJob === '1' ? 'baseline' : 'fewer jobs, faster'} | ${rowsPerJob === '1' ? '' : verdict(s.jobs < g.settings[1].jobs && s.seconds < g.settings[1].seconds)} |`,
     );
   }
 }

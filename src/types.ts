@@ -113,6 +113,8 @@ export interface ConversionSettings {
   stacItemSuffix: string;
   /** The key of the collection in the output bucket. */
   stacCollection: string;
+  /** Manifest rows one cluster job (HTCondor proc, Slurm task) converts in sequence (`--rows-per-job`). */
+  rowsPerJob: number;
 }
 
 /**

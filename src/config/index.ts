@@ -130,6 +130,7 @@ export const DEFAULT_WATCH_SETTINGS: WatchSettings = {
   stac: fixedDefault('stac'),
   stacItemSuffix: fixedDefault('stacItemSuffix'),
   stacCollection: fixedDefault('stacCollection'),
+  rowsPerJob: fixedDefault('rowsPerJob'),
   onRunEnd: fixedDefault('onRunEnd'),
   notifyUrl: fixedDefault('notifyUrl'),
 };

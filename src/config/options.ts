@@ -407,6 +407,14 @@ export const OPTIONS = {
     default: 'docker://ghcr.io/osgeo/gdal:ubuntu-small-latest',
     doc: 'condor: the image the worker runs in (bash + GDAL; pin a version tag in production)',
   }),
+  rowsPerJob: define({
+    flags: '--rows-per-job <n>',
+    scope: 'watch',
+    verbs: RUN,
+    parse: parse.integer(1, 1000),
+    default: 1,
+    doc: 'condor, slurm: manifest rows one cluster job converts in sequence (tiny images: fewer, longer jobs); each row keeps its own outcome, logs, retries and removal',
+  }),
   condorBatchSize: define({
     flags: '--condor-batch-size <n>',
     scope: 'home',

@@ -28,6 +28,7 @@ export const DEFAULT_CONVERSION: ConversionSettings = {
   stac: true,
   stacItemSuffix: '.json',
   stacCollection: 'collection.json',
+  rowsPerJob: 1,
 };
 
 export interface CogPlan {

@@ -23,7 +23,7 @@ const SUBMISSION_COLUMNS =
 
 const SQL = {
   submission: `SELECT ${SUBMISSION_COLUMNS} FROM jobs WHERE id = ? AND condor_batch IS NOT NULL`,
-  job: `SELECT ${SUBMISSION_COLUMNS} FROM jobs WHERE run_id = ? AND condor_cluster = ? AND condor_proc = ?`,
+  job: `SELECT ${SUBMISSION_COLUMNS} FROM jobs WHERE run_id = ? AND condor_cluster = ? AND condor_proc = ? ORDER BY id`,
   nextBatch: 'UPDATE runs SET condor_batches = condor_batches + 1 WHERE id = ? RETURNING condor_batches',
   assignProc:
     'UPDATE jobs SET condor_batch = ?, condor_proc = ?, condor_cluster = NULL, condor_result = NULL WHERE id = ?',
@@ -46,9 +46,9 @@ export class CondorBookkeeping {
 
   constructor(db: Database.Database) {
     this.sql = prepareAll(db, SQL, ['nextBatch', 'unconfirmedBatches', 'liveProcs', 'offset']);
-    this.reserveBatch = db.transaction((runId: number, jobIds: number[]): number => {
+    this.reserveBatch = db.transaction((runId: number, jobIds: number[], procs?: number[]): number => {
       const batch = this.sql.nextBatch.get(runId) as number;
-      jobIds.forEach((jobId, proc) => this.sql.assignProc.run(batch, proc, jobId));
+      jobIds.forEach((jobId, index) => this.sql.assignProc.run(batch, procs?.[index] ?? index, jobId));
       return batch;
     });
   }
@@ -60,10 +60,11 @@ export class CondorBookkeeping {
 
   /**
    * Reserves the run's next batch number and records, before condor_submit runs, which proc of
-   * that batch each job will be. Returns the batch number.
+   * that batch each job will be: its index in `jobIds`, or `procs[index]` where several jobs share
+   * a proc (`--rows-per-job`: one proc converts a group of rows). Returns the batch number.
    */
-  recordBatch(runId: number, jobIds: number[]): number {
-    return this.reserveBatch(runId, jobIds);
+  recordBatch(runId: number, jobIds: number[], procs?: number[]): number {
+    return this.reserveBatch(runId, jobIds, procs);
   }
 
   /** The cluster a batch became (from condor_submit's output, or its submit events). */
@@ -76,9 +77,9 @@ export class CondorBookkeeping {
     this.sql.clearBatch.run(runId, batch);
   }
 
-  /** The job that is proc `proc` of `cluster` in this run's current submissions. */
-  job(runId: number, cluster: number, proc: number): CondorSubmission | undefined {
-    return this.sql.job.get(runId, cluster, proc) as CondorSubmission | undefined;
+  /** The jobs that are proc `proc` of `cluster` in this run's current submissions (several for a group). */
+  jobs(runId: number, cluster: number, proc: number): CondorSubmission[] {
+    return this.sql.job.all(runId, cluster, proc) as CondorSubmission[];
   }
 
   /** Submissions of a run whose batch was recorded but whose cluster is not known (a crash during condor_submit). */

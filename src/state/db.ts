@@ -301,8 +301,8 @@ export class StateDB {
   condorSubmission(jobId: number): CondorSubmission | undefined {
     return this.of.condor.submission(jobId);
   }
-  recordCondorBatch(runId: number, jobIds: number[]): number {
-    return this.of.condor.recordBatch(runId, jobIds);
+  recordCondorBatch(runId: number, jobIds: number[], procs?: number[]): number {
+    return this.of.condor.recordBatch(runId, jobIds, procs);
   }
   setCondorCluster(runId: number, batch: number, cluster: number): number {
     return this.of.condor.setCluster(runId, batch, cluster);
@@ -311,7 +311,10 @@ export class StateDB {
     this.of.condor.clearBatch(runId, batch);
   }
   condorJob(runId: number, cluster: number, proc: number): CondorSubmission | undefined {
-    return this.of.condor.job(runId, cluster, proc);
+    return this.of.condor.jobs(runId, cluster, proc)[0];
+  }
+  condorJobs(runId: number, cluster: number, proc: number): CondorSubmission[] {
+    return this.of.condor.jobs(runId, cluster, proc);
   }
   unconfirmedCondorBatches(runId: number): number[] {
     return this.of.condor.unconfirmedBatches(runId);
@@ -343,8 +346,8 @@ export class StateDB {
   slurmSubmission(jobId: number): SlurmSubmission | undefined {
     return this.of.slurm.submission(jobId);
   }
-  recordSlurmBatch(runId: number, jobIds: number[]): number {
-    return this.of.slurm.recordBatch(runId, jobIds);
+  recordSlurmBatch(runId: number, jobIds: number[], tasks?: number[]): number {
+    return this.of.slurm.recordBatch(runId, jobIds, tasks);
   }
   setSlurmArray(runId: number, batch: number, arrayId: number): number {
     return this.of.slurm.setArray(runId, batch, arrayId);

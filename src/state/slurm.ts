@@ -61,9 +61,9 @@ export class SlurmBookkeeping {
 
   constructor(db: Database.Database) {
     this.sql = prepareAll(db, SQL, ['nextBatch', 'unconfirmedBatches', 'liveTasks', 'arraysOfRun']);
-    this.reserveBatch = db.transaction((runId: number, jobIds: number[]): number => {
+    this.reserveBatch = db.transaction((runId: number, jobIds: number[], tasks?: number[]): number => {
       const batch = this.sql.nextBatch.get(runId) as number;
-      jobIds.forEach((jobId, task) => this.sql.assignTask.run(batch, task, jobId));
+      jobIds.forEach((jobId, index) => this.sql.assignTask.run(batch, tasks?.[index] ?? index, jobId));
       return batch;
     });
   }
@@ -75,10 +75,11 @@ export class SlurmBookkeeping {
 
   /**
    * Reserves the run's next batch number and records, before sbatch runs, which array task of
-   * that batch each job will be. Returns the batch number.
+   * that batch each job will be: its index in `jobIds`, or `tasks[index]` where several jobs share
+   * a task (`--rows-per-job`: one task converts a group of rows). Returns the batch number.
    */
-  recordBatch(runId: number, jobIds: number[]): number {
-    return this.reserveBatch(runId, jobIds);
+  recordBatch(runId: number, jobIds: number[], tasks?: number[]): number {
+    return this.reserveBatch(runId, jobIds, tasks);
   }
 
   /** The array job a batch became (sbatch's answer, or found by the batch's job name). */

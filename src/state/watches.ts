@@ -46,6 +46,7 @@ function conversionJson(settings: ConversionSettings): string {
     stac: settings.stac,
     stacItemSuffix: settings.stacItemSuffix,
     stacCollection: settings.stacCollection,
+    rowsPerJob: settings.rowsPerJob,
   };
   return JSON.stringify(conversion);
 }

@@ -10,7 +10,19 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import type { CrashPoint } from '../../src/util/crash.js';
-import { baseArgs, cogd, credentials, freshBuckets, keys, status, tempDir, until } from '../support/helpers.js';
+import {
+  baseArgs,
+  cogd,
+  credentials,
+  freshBuckets,
+  keys,
+  makeTiff,
+  put,
+  putFile,
+  status,
+  tempDir,
+  until,
+} from '../support/helpers.js';
 import {
   accounting,
   envOf,
@@ -91,6 +103,50 @@ describe.skipIf(conf === '')('the slurm executor', () => {
       }
     }
   });
+  it('--rows-per-job 10: 25 rows in 3 array tasks, each row its own outcome, logs and exit record', async () => {
+    const home = await tempDir();
+    const buckets = await freshBuckets();
+    const tiff = await makeTiff(path.join(home, 'gray.tif'), { bands: 1 });
+    const rows: string[] = [];
+    for (let i = 1; i <= 24; i += 1) {
+      const name = `t${String(i).padStart(2, '0')}`;
+      await putFile(buckets.input, `img/${name}.tif`, tiff);
+      rows.push(`img/${name}.tif,1`);
+    }
+    const missing = 'img/missing.tif,1';
+    await put(buckets.input, 'q/m-raw.csv', `${[...rows.slice(0, 14), missing, ...rows.slice(14)].join('\n')}\n`);
+    const run = await cogd(['poll', '--wait', ...(await baseArgs(buckets, home)), ...SLURM, '--rows-per-job', '10'], {
+      env: envOf(conf),
+    });
+    expect(run.stdout, `${run.stdout}\n${run.stderr}`).toMatch(/25 rows, 24 processed, 1 failed/);
+    const { processed, failed, errors } = await results(buckets.input);
+    expect(processed).toEqual([...rows].sort());
+    expect(failed).toEqual([missing]);
+    expect(errors.join('\n')).toMatch(/img\/missing\.tif.*does not exist/);
+    const out = await keys(buckets.output);
+    expect(out.filter((k) => k.endsWith('.tif')).length).toBe(24);
+
+    // One array of 3 tasks (10 + 10 + 5 rows); one exit record per row; each row its own log.
+    const runDir = await runDirOf(home);
+    const batch = JSON.parse(await readFile(path.join(runDir, 'slurm', 'batch-1.json'), 'utf8')) as {
+      tasks: Array<{ logName: string }>;
+      groups: number[][];
+    };
+    expect(batch.groups.map((g) => g.length)).toEqual([10, 10, 5]);
+    expect(batch.groups[1]!.map((i) => batch.tasks[i]!.logName)).toContain('missing');
+    expect((await readdir(path.join(runDir, 'slurm', 'exit'))).length).toBe(25);
+    const tasks = await until('sacct to list every task ended', async () => {
+      const all = await accounting(home, conf);
+      return all.length >= 3 && all.every((t) => t.state === 'COMPLETED' || t.state === 'FAILED') ? all : undefined;
+    });
+    expect(tasks.length).toBe(3);
+    expect(tasks.every((t) => t.state === 'COMPLETED')).toBe(true); // a row's failure is its own
+    const t03 = await readFile(path.join(runDir, 't03.log'), 'utf8');
+    expect(t03).toMatch(/submitted in Slurm task \d+_0 \(batch 1, job name \S+, a group of 10 rows\)/);
+    expect(t03).toMatch(/uploaded and verified/);
+    expect(await readFile(path.join(runDir, 'missing.err'), 'utf8')).toMatch(/cogd-task: .*does not exist/);
+  });
+
   it('cogd status shows the arrays and why jobs wait; cogd rm cancels them with scancel', async () => {
     const home = await tempDir();
     const buckets = await freshBuckets();

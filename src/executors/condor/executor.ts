@@ -25,6 +25,7 @@ import { Shutdown, type Executor, type JobOutput, type JobSpec } from '../types.
 import { outcomeOf } from './events.js';
 import { runFields, type FieldSettings } from './fields.js';
 import { EventLogFollower } from './follower.js';
+import { finishRow } from './groups.js';
 import { holdInQueue, queuedIds, Remover } from './queue.js';
 import { recordEvents } from './record.js';
 import { condorUnsafeKey } from './render.js';
@@ -50,6 +51,8 @@ export interface CondorOptions extends FieldSettings {
 interface RunFollow {
   runId: number;
   runDir: string;
+  /** Rows per proc (`--rows-per-job`, fixed at claim); above 1, procs convert groups (`groups.ts`). */
+  rowsPerJob: number;
   log: EventLogFollower;
   waiters: Map<number, Waiter>;
   queue: SubmitQueue<Waiter>;
@@ -143,10 +146,25 @@ export class CondorExecutor implements Executor {
       return;
     }
     await follow.queue.submission(jobId)?.catch(() => undefined);
-    const submission = this.db.condorSubmission(jobId);
-    if (!(reason instanceof Shutdown) && submission?.cluster != null && submission.result === null) {
-      await this.remover.remove([`${submission.cluster}.${submission.proc}`]);
-      waiter?.job.files.log(`condor_rm ${submission.cluster}.${submission.proc}`);
+    if (!(reason instanceof Shutdown)) {
+      // A proc that converts other rows too goes on for them: this row's outcome is ignored.
+      const ids = queuedIds(this.db, [jobId]);
+      if (ids.length > 0) {
+        await this.remover.remove(ids);
+        waiter?.job.files.log(`condor_rm ${ids.join(' ')}`);
+      } else if (follow.rowsPerJob > 1 && this.db.condorSubmission(jobId)?.result === null) {
+        waiter?.job.files.log('left its group job to convert the other rows; its own outcome is ignored');
+        const submission = this.db.condorSubmission(jobId)!;
+        // Its group's other rows may be leaving in the same turn (a whole run removed): once the
+        // scheduler has recorded them, a proc no row still waits for is removed.
+        setTimeout(() => {
+          if (submission.cluster === null) return;
+          const live = this.db
+            .condorJobs(submission.runId, submission.cluster, submission.proc)
+            .some((j) => j.result === null && ['idle', 'running', 'held'].includes(j.state));
+          if (!live) this.remover.remove([`${submission.cluster}.${submission.proc}`]).catch(() => undefined);
+        }, 1000).unref();
+      }
     }
     waiter?.reject(reason);
   }
@@ -208,16 +226,17 @@ export class CondorExecutor implements Executor {
   }
 
   private async startFollowing(runId: number): Promise<RunFollow> {
-    const { runDir, fields } = await runFields(this.db, this.options, runId);
+    const { runDir, fields, rowsPerJob } = await runFields(this.db, this.options, runId);
     const follow: RunFollow = {
       runId,
       runDir,
+      rowsPerJob,
       log: new EventLogFollower(path.join(runDir, 'condor.log'), this.db.condorOffset(runId)),
       waiters: new Map(),
       queue: new SubmitQueue<Waiter>({
         size: this.options.batchSize,
         lingerMs: this.options.lingerMs ?? 200,
-        submit: (batch) => this.submitter.submit({ runId, runDir, fields }, batch),
+        submit: (batch) => this.submitter.submit({ runId, runDir, fields, rowsPerJob }, batch),
         submitted: () => this.forgetIfIdle(follow),
       }),
       reading: undefined,
@@ -267,6 +286,21 @@ export class CondorExecutor implements Executor {
     const waiter = follow.waiters.get(jobId);
     if (waiter === undefined) return; // recorded in the DB; settled when the job is followed again
     const outcome = outcomeOf(result);
+    if (follow.rowsPerJob > 1) {
+      const submission = this.db.condorSubmission(jobId);
+      if (!outcome.ok || submission === undefined) {
+        // The whole group failed: no row is to blame, each is retried alone.
+        const why = outcome.ok
+          ? 'no submission recorded'
+          : outcome.exitCode === undefined
+            ? outcome.reason
+            : `the group worker exited with code ${outcome.exitCode}`;
+        waiter.reject(new CogdError('CondorJobFailed', `its group job failed: ${why}`));
+        return;
+      }
+      finishRow(waiter.job, follow.runDir, submission.batch, submission.proc).then(waiter.resolve, waiter.reject);
+      return;
+    }
     if (outcome.ok) {
       waiter.resolve();
       return;

@@ -40,7 +40,7 @@ export async function runFields(
   db: StateDB,
   settings: FieldSettings,
   runId: number,
-): Promise<{ runDir: string; fields: Record<string, string> }> {
+): Promise<{ runDir: string; fields: Record<string, string>; rowsPerJob: number }> {
   const run = db.run(runId);
   const watch = run === undefined ? undefined : db.watch(run.watchId);
   if (run === undefined || watch === undefined) throw new CogdError('Condor', `run ${runId} is not in the state DB`);
@@ -62,6 +62,8 @@ export async function runFields(
   if (conversion.stac) await mkdir(factsDir(run.runDir), { recursive: true });
   return {
     runDir: run.runDir,
+    // Fixed when the run was claimed, as the rest of its conversion settings.
+    rowsPerJob: conversion.rowsPerJob,
     fields: {
       container_image: settings.containerImage,
       worker,

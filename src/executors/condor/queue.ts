@@ -8,14 +8,23 @@ import { describeError } from '../../errors.js';
 import type { Log } from '../../log/index.js';
 import type { StateDB } from '../../state/db.js';
 
-/** The `C.P` ids of the jobs' current HTCondor submissions (jobs not in HTCondor are left out). */
+/**
+ * The `C.P` ids of the jobs' current HTCondor submissions (jobs not in HTCondor are left out). A
+ * proc that converts a group of rows (`--rows-per-job`) is named only when none of its other rows
+ * still lives: removing one row of a group never takes the others' conversions down with it.
+ */
 export function queuedIds(db: StateDB, jobIds: number[]): string[] {
-  const ids: string[] = [];
+  const ids = new Set<string>();
+  const named = new Set(jobIds);
   for (const jobId of jobIds) {
     const submission = db.condorSubmission(jobId);
-    if (submission?.cluster != null && submission.result === null) ids.push(`${submission.cluster}.${submission.proc}`);
+    if (submission?.cluster == null || submission.result !== null) continue;
+    const others = db
+      .condorJobs(submission.runId, submission.cluster, submission.proc)
+      .filter((j) => !named.has(j.jobId) && j.result === null && ['idle', 'running', 'held'].includes(j.state));
+    if (others.length === 0) ids.add(`${submission.cluster}.${submission.proc}`);
   }
-  return ids;
+  return [...ids];
 }
 
 /**

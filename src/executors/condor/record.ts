@@ -20,24 +20,27 @@ export function recordEvents(db: StateDB, runId: number, events: JobEvent[], nex
   const settled: Recorded['settled'] = [];
   db.transaction(() => {
     for (const event of events) {
-      let job = db.condorJob(runId, event.cluster, event.proc);
-      if (job === undefined) {
+      // One job per proc, or a group of them (--rows-per-job): the event is each one's.
+      let jobs = db.condorJobs(runId, event.cluster, event.proc);
+      if (jobs.length === 0) {
         // A submit event of a batch whose condor_submit output we never read (a crash).
         const batch = submitNoteBatch(event, runId);
         if (batch === undefined) continue; // another run's or another attempt's job
         db.setCondorCluster(runId, batch, event.cluster);
-        job = db.condorJob(runId, event.cluster, event.proc);
-        if (job === undefined) continue;
+        jobs = db.condorJobs(runId, event.cluster, event.proc);
       }
-      // Read inside the transaction: a hold earlier in this chunk is already the job's error.
-      const effect = applyEvent({ jobId: job.jobId, result: job.result, error: db.jobError(job.jobId) }, event);
-      if (effect === undefined) continue;
-      if (effect.progress !== undefined) db.setCondorProgress(job.jobId, effect.progress.state, effect.progress.error);
-      if (effect.result !== undefined) {
-        db.setCondorResult(job.jobId, effect.result);
-        settled.push([job.jobId, effect.result]);
+      for (const job of jobs) {
+        // Read inside the transaction: a hold earlier in this chunk is already the job's error.
+        const effect = applyEvent({ jobId: job.jobId, result: job.result, error: db.jobError(job.jobId) }, event);
+        if (effect === undefined) continue;
+        if (effect.progress !== undefined)
+          db.setCondorProgress(job.jobId, effect.progress.state, effect.progress.error);
+        if (effect.result !== undefined) {
+          db.setCondorResult(job.jobId, effect.result);
+          settled.push([job.jobId, effect.result]);
+        }
+        effects.push(effect);
       }
-      effects.push(effect);
     }
     db.setCondorOffset(runId, next);
   });

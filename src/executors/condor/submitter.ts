@@ -9,13 +9,14 @@
  * after the log was read to its end never reached the queue and is forgotten (`forgetUnconfirmed`).
  */
 import { execa } from 'execa';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CogdError, describeError } from '../../errors.js';
 import type { Log } from '../../log/index.js';
 import type { StateDB } from '../../state/db.js';
 import { crashPoint } from '../../util/crash.js';
 import type { Waiter } from '../batch.js';
+import { formGroups, GROUP_TEMPLATE, GROUP_WORKER, groupBlocks, groupName, groupsDir } from './groups.js';
 import { itemLine, renderSubmit, TEMPLATES_DIR } from './render.js';
 import { checkBringsFacts, forgetFacts } from './stac.js';
 import { parseSubmitOutput } from './tools.js';
@@ -25,10 +26,13 @@ export interface SubmitTarget {
   runId: number;
   runDir: string;
   fields: Record<string, string>;
+  /** Rows one proc converts (`--rows-per-job`); above 1, procs convert groups (`groups.ts`). */
+  rowsPerJob: number;
 }
 
 export class Submitter {
   private template: Promise<string> | undefined;
+  private groupTemplate: Promise<string> | undefined;
 
   constructor(
     private readonly db: StateDB,
@@ -45,26 +49,56 @@ export class Submitter {
    */
   async submit(target: SubmitTarget, batch: Waiter[]): Promise<void> {
     const { runId, runDir } = target;
+    // One proc per row, or per group of rows: `procs[i]` is the proc of `rows[i]`.
+    const { groups, absent } =
+      target.rowsPerJob > 1
+        ? await formGroups(batch, target.rowsPerJob, (jobId) => this.db.jobError(jobId) !== null)
+        : { groups: batch.map((w) => [w]), absent: new Set<number>() };
+    const rows = groups.flat();
+    const procs = groups.flatMap((group, proc) => group.map(() => proc));
     const number = this.db.recordCondorBatch(
       runId,
-      batch.map((w) => w.job.jobId),
+      rows.map((w) => w.job.jobId),
+      procs,
     );
     crashPoint('condor:batch-recorded');
     const base = path.join(runDir, 'condor', `batch-${number}`);
     try {
-      const items = batch.map(({ job }) =>
-        itemLine({ inputKey: job.imageKey, cogKey: job.cogKey, previewKey: job.previewKey, logName: job.files.name }),
-      );
-      await writeFile(`${base}.items`, `${items.join('\n')}\n`);
       // A new attempt's facts only: an earlier attempt's cannot pass for them.
-      await Promise.all(batch.map(({ job }) => forgetFacts(runDir, job.files.name)));
-      const template = await this.loadTemplate();
-      checkBringsFacts(template, target.fields);
-      const description = renderSubmit(template, {
-        ...target.fields,
-        items_file: `${base}.items`,
-        submit_notes: `cogd run ${runId} batch ${number}`,
-      });
+      await Promise.all(rows.map(({ job }) => forgetFacts(runDir, job.files.name)));
+      let description: string;
+      if (target.rowsPerJob > 1) {
+        const { blocks, rowsFiles } = groupBlocks(
+          runDir,
+          number,
+          groups,
+          target.fields['input_url']!,
+          target.fields['worker']!,
+          absent,
+        );
+        await mkdir(groupsDir(runDir), { recursive: true });
+        await Promise.all(rowsFiles.map(([file, text]) => writeFile(file, text)));
+        const header = renderSubmit(await this.loadGroupTemplate(), {
+          ...target.fields,
+          group_worker: GROUP_WORKER,
+          groups_dir: groupsDir(runDir),
+          group_timeout: String(Number(target.fields['job_timeout']) * target.rowsPerJob),
+          submit_notes: `cogd run ${runId} batch ${number}`,
+        });
+        description = `${header}\n${blocks}`;
+      } else {
+        const items = batch.map(({ job }) =>
+          itemLine({ inputKey: job.imageKey, cogKey: job.cogKey, previewKey: job.previewKey, logName: job.files.name }),
+        );
+        await writeFile(`${base}.items`, `${items.join('\n')}\n`);
+        const template = await this.loadTemplate();
+        checkBringsFacts(template, target.fields);
+        description = renderSubmit(template, {
+          ...target.fields,
+          items_file: `${base}.items`,
+          submit_notes: `cogd run ${runId} batch ${number}`,
+        });
+      }
       await writeFile(`${base}.sub`, description);
       const result = await execa('condor_submit', ['-terse', `${base}.sub`], {
         cwd: runDir,
@@ -84,7 +118,7 @@ export class Submitter {
           },
         );
       }
-      const expected = batch.length;
+      const expected = groups.length;
       if (cluster.jobs !== null && cluster.jobs !== expected) {
         this.log.warn('Condor:SubmitCount', {
           run: runId,
@@ -95,10 +129,22 @@ export class Submitter {
         });
       }
       this.db.setCondorCluster(runId, number, cluster.cluster);
-      this.log.info('Condor:Submitted', { run: runId, batch: number, cluster: cluster.cluster, jobs: expected });
-      batch.forEach(({ job }, proc) =>
-        job.files.log(`submitted as HTCondor job ${cluster.cluster}.${proc} (batch ${number})`),
-      );
+      this.log.info('Condor:Submitted', {
+        run: runId,
+        batch: number,
+        cluster: cluster.cluster,
+        jobs: expected,
+        rows: rows.length,
+      });
+      groups.forEach((group, proc) => {
+        for (const { job } of group) {
+          job.files.log(
+            target.rowsPerJob > 1
+              ? `submitted in HTCondor job ${cluster.cluster}.${proc} (batch ${number}, group ${groupName(number, proc)} of ${group.length} row${group.length === 1 ? '' : 's'})`
+              : `submitted as HTCondor job ${cluster.cluster}.${proc} (batch ${number})`,
+          );
+        }
+      });
     } catch (error) {
       this.db.clearCondorBatch(runId, number);
       this.log.warn('Condor:SubmitFailed', { run: runId, batch: number, reason: describeError(error) });
@@ -121,6 +167,17 @@ export class Submitter {
       });
       this.db.clearCondorBatch(runId, batch);
     }
+  }
+
+  private loadGroupTemplate(): Promise<string> {
+    this.groupTemplate ??= readFile(GROUP_TEMPLATE, 'utf8').catch((error: unknown) => {
+      this.groupTemplate = undefined;
+      throw new CogdError(
+        'Template',
+        `cannot read the group submit template ${GROUP_TEMPLATE}: ${describeError(error)}`,
+      );
+    });
+    return this.groupTemplate;
   }
 
   private loadTemplate(): Promise<string> {

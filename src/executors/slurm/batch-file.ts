@@ -39,8 +39,13 @@ export interface BatchFile {
   s3: S3Settings;
   conversion: ConversionSettings;
   engine: TaskEngine;
-  /** Task index → row. */
+  /** Task index → row; with `groups`, the rows the groups name. */
   tasks: BatchRow[];
+  /**
+   * `--rows-per-job` above 1: array task index → the indexes in `tasks` of the rows it converts in
+   * sequence. Absent: task i converts row i.
+   */
+  groups?: number[][];
 }
 
 /** `<run dir>/slurm/batch-N` (add `.json` or `.names`). */
@@ -54,7 +59,13 @@ export async function writeBatchFiles(file: BatchFile): Promise<string> {
   for (const row of file.tasks) {
     if (/[\n\r]/.test(row.logName)) throw new Error(`the log name of job ${row.jobId} contains a line break`);
   }
-  await writeFile(`${base}.names`, `${file.tasks.map((t) => t.logName).join('\n')}\n`, { mode: 0o600 });
+  // Where each array task's own stdout/stderr go: its row's .out/.err, or for a group the group's
+  // (each row's own logs are written by the task, row by row).
+  const names =
+    file.groups === undefined
+      ? file.tasks.map((t) => t.logName)
+      : file.groups.map((_, index) => `slurm/batch-${file.batch}-group-${index}`);
+  await writeFile(`${base}.names`, `${names.join('\n')}\n`, { mode: 0o600 });
   await writeFile(`${base}.json`, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
   return `${base}.json`;
 }

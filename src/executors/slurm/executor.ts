@@ -28,7 +28,7 @@ import { SubmitQueue, verifyOutputs } from '../batch.js';
 import { HoldNow, Shutdown, type Executor, type JobOutput, type JobSpec } from '../types.js';
 import { batchBase, writeBatchFiles, type BatchFile, type TaskEngine } from './batch-file.js';
 import { SlurmTools } from './commands.js';
-import { exitRecordPath, readExitRecord, type ExitRecord } from './exit-record.js';
+import { exitRecordPath, readExitRecord, skipMarker, type ExitRecord } from './exit-record.js';
 import { applyStatus, outcomeOf, type StatusEffect } from './outcome.js';
 import { compactIds, sbatchArgs, StatusIndex, taskId, type SbatchSettings, type TaskStatus } from './tools.js';
 
@@ -81,6 +81,8 @@ interface Row {
 interface RunFollow {
   runId: number;
   runDir: string;
+  /** Rows per array task (`--rows-per-job`, fixed at claim); above 1, tasks convert groups of rows. */
+  rowsPerJob: number;
   script: string;
   waiters: Map<number, Row>;
   queue: SubmitQueue<Row>;
@@ -190,7 +192,17 @@ export class SlurmExecutor implements Executor {
     }
     await follow.queue.submission(jobId)?.catch(() => undefined);
     const submission = this.db.slurmSubmission(jobId);
-    if (!(reason instanceof Shutdown) && submission?.arrayId != null && submission.result === null) {
+    if (
+      !(reason instanceof Shutdown) &&
+      submission?.arrayId != null &&
+      submission.result === null &&
+      sharingRows(this.db, submission, [jobId]) > 0
+    ) {
+      // A task that converts other rows too goes on for them: this row is passed over if its turn
+      // has not come yet, and its outcome is ignored.
+      await markSkipped(follow.runDir, jobId);
+      row?.job.files.log('left its group task to convert the other rows; its own outcome is ignored');
+    } else if (!(reason instanceof Shutdown) && submission?.arrayId != null && submission.result === null) {
       const id = taskId(submission.arrayId, submission.task);
       this.cancelled.add(id);
       const result = await this.tools.cancel([id]);
@@ -205,6 +217,13 @@ export class SlurmExecutor implements Executor {
 
   /** Cancels the Slurm tasks of jobs no `run` follows (removed by the user): one scancel. */
   async cancel(jobIds: number[]): Promise<void> {
+    // Rows of a group whose task goes on for others: passed over when their turn comes.
+    for (const jobId of jobIds) {
+      const s = this.db.slurmSubmission(jobId);
+      if (s?.arrayId == null || s.result !== null || sharingRows(this.db, s, jobIds) === 0) continue;
+      const runDir = this.db.run(s.runId)?.runDir;
+      if (runDir !== undefined) await markSkipped(runDir, jobId);
+    }
     // Read synchronously: the caller marks the jobs removed (forgetting their tasks) right after.
     const { ids, tasks } = slurmTaskIds(this.db, jobIds);
     if (ids.length === 0) return;
@@ -268,6 +287,7 @@ export class SlurmExecutor implements Executor {
     const follow: RunFollow = {
       runId,
       runDir: run.runDir,
+      rowsPerJob: this.db.runConversion(runId)?.rowsPerJob ?? 1,
       script,
       waiters: new Map(),
       queue: new SubmitQueue<Row>({
@@ -324,11 +344,24 @@ export class SlurmExecutor implements Executor {
     for (const [mem, group] of groups) await this.submitArray(follow, group, mem === '' ? undefined : mem);
   }
 
-  private async submitArray(follow: RunFollow, rows: Row[], mem: string | undefined): Promise<void> {
+  private async submitArray(follow: RunFollow, batchRows: Row[], mem: string | undefined): Promise<void> {
     const { runId, runDir } = follow;
+    // One task per row, or per group of rows (--rows-per-job): rows together until an attempt of
+    // theirs failed, a retry alone. A row that fails (a missing image…) fails alone in its group.
+    const perJob = follow.rowsPerJob;
+    const groups: Row[][] = [];
+    if (perJob > 1) {
+      const together = batchRows.filter((r) => this.db.jobError(r.job.jobId) === null);
+      for (let i = 0; i < together.length; i += perJob) groups.push(together.slice(i, i + perJob));
+      for (const r of batchRows) if (this.db.jobError(r.job.jobId) !== null) groups.push([r]);
+    } else {
+      for (const r of batchRows) groups.push([r]);
+    }
+    const rows = groups.flat();
     const batch = this.db.recordSlurmBatch(
       runId,
       rows.map((r) => r.job.jobId),
+      groups.flatMap((group, task) => group.map(() => task)),
     );
     crashPoint('slurm:batch-recorded');
     const name = slurmJobName(this.options.homeId, runId, batch);
@@ -356,11 +389,16 @@ export class SlurmExecutor implements Executor {
           declaredBands: job.declaredBands,
         })),
       };
+      if (perJob > 1) {
+        let next = 0;
+        file.groups = groups.map((group) => group.map(() => next++));
+      }
       const batchFile = await writeBatchFiles(file);
       const settings: SbatchSettings = {
         partition: this.options.partition,
         account: this.options.account,
-        timeMinutes: this.options.timeMinutes,
+        // A group's time limit: --job-timeout per row.
+        timeMinutes: this.options.timeMinutes * perJob,
         mem: mem ?? this.options.mem,
         cpusPerTask: this.options.cpusPerTask,
         extra: this.options.extra,
@@ -369,7 +407,7 @@ export class SlurmExecutor implements Executor {
       const args = sbatchArgs({
         name,
         comment: `cogd run ${runId} batch ${batch} (${run.batchName.replace(/[^\x20-\x7e]/g, '?')})`,
-        tasks: rows.length,
+        tasks: groups.length,
         throttle: watch.maxRunning,
         output: `${batchBase(runDir, batch)}-%a.out`,
         workdir: runDir,
@@ -389,10 +427,22 @@ export class SlurmExecutor implements Executor {
       }
       crashPoint('slurm:submitted');
       this.db.setSlurmArray(runId, batch, arrayId);
-      this.options.log.info('Slurm:Submitted', { run: runId, batch, array: arrayId, tasks: rows.length });
-      rows.forEach(({ job }, task) =>
-        job.files.log(`submitted as Slurm task ${taskId(arrayId, task)} (batch ${batch}, job name ${name})`),
-      );
+      this.options.log.info('Slurm:Submitted', {
+        run: runId,
+        batch,
+        array: arrayId,
+        tasks: groups.length,
+        rows: rows.length,
+      });
+      groups.forEach((group, task) => {
+        for (const { job } of group) {
+          job.files.log(
+            perJob > 1
+              ? `submitted in Slurm task ${taskId(arrayId, task)} (batch ${batch}, job name ${name}, a group of ${group.length} row${group.length === 1 ? '' : 's'})`
+              : `submitted as Slurm task ${taskId(arrayId, task)} (batch ${batch}, job name ${name})`,
+          );
+        }
+      });
     } catch (error) {
       this.db.clearSlurmBatch(runId, batch);
       this.options.log.warn('Slurm:SubmitFailed', { run: runId, batch, reason: describeError(error) });
@@ -431,12 +481,13 @@ export class SlurmExecutor implements Executor {
       const ended = status === undefined || !isWaitingOrActive(status.state);
       let record: ExitRecord | undefined;
       if (ended) {
-        record = await readExitRecord(exitRecordPath(follow.runDir, s.batch, s.task), s.jobId).catch(
-          (error: unknown) => {
-            this.options.log.warn('Slurm:ExitRecordUnreadable', { task: id, reason: describeError(error) });
-            return undefined;
-          },
-        );
+        record = await readExitRecord(
+          exitRecordPath(follow.runDir, s.batch, s.task, follow.rowsPerJob > 1 ? s.jobId : undefined),
+          s.jobId,
+        ).catch((error: unknown) => {
+          this.options.log.warn('Slurm:ExitRecordUnreadable', { task: id, reason: describeError(error) });
+          return undefined;
+        });
       }
       const effect = applyStatus(
         {
@@ -501,7 +552,10 @@ export class SlurmExecutor implements Executor {
       row.reject(new ErrorType(outcome.timeout ? 'SlurmTimeout' : 'SlurmJobFailed', outcome.reason));
       return;
     }
-    readExitRecord(exitRecordPath(follow.runDir, s.batch, s.task), s.jobId).then(
+    readExitRecord(
+      exitRecordPath(follow.runDir, s.batch, s.task, follow.rowsPerJob > 1 ? s.jobId : undefined),
+      s.jobId,
+    ).then(
       (record) => row.resolve(record?.item === undefined ? undefined : { item: record.item }),
       (error: unknown) => row.reject(error),
     );
@@ -546,12 +600,38 @@ function isWaitingOrActive(state: string): boolean {
  */
 export function slurmTaskIds(db: StateDB, jobIds: readonly number[]): { ids: string[]; tasks: string[] } {
   const tasks: Array<{ arrayId: number; task: number }> = [];
+  const seen = new Set<string>();
   for (const jobId of jobIds) {
     const s = db.slurmSubmission(jobId);
-    if (s?.arrayId != null && s.result === null) tasks.push({ arrayId: s.arrayId, task: s.task });
+    if (s?.arrayId == null || s.result !== null) continue;
+    // A task converting a group (--rows-per-job) is left to its other rows while any still lives.
+    if (sharingRows(db, s, jobIds) > 0 || seen.has(taskId(s.arrayId, s.task))) continue;
+    seen.add(taskId(s.arrayId, s.task));
+    tasks.push({ arrayId: s.arrayId, task: s.task });
   }
   return {
     ids: compactIds(tasks, (arrayId) => db.liveSlurmTasks(arrayId)),
     tasks: tasks.map((t) => taskId(t.arrayId, t.task)),
   };
+}
+
+/** Rows other than `jobIds` that share the submission's task and still live (a group's other rows). */
+function sharingRows(db: StateDB, s: SlurmSubmission, jobIds: readonly number[]): number {
+  return db
+    .liveSlurmSubmissions(s.runId)
+    .filter(
+      (o) =>
+        o.arrayId === s.arrayId &&
+        o.task === s.task &&
+        !jobIds.includes(o.jobId) &&
+        ['idle', 'running', 'held'].includes(o.state),
+    ).length;
+}
+
+/** Leaves the marker that makes a group task pass over a removed row (`skipMarker`); never throws. */
+async function markSkipped(runDir: string, jobId: number): Promise<void> {
+  const marker = skipMarker(runDir, jobId);
+  await mkdir(path.dirname(marker), { recursive: true })
+    .then(() => writeFile(marker, ''))
+    .catch(() => undefined);
 }

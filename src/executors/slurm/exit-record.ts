@@ -31,9 +31,25 @@ export interface ExitRecord {
   item?: ItemSummary;
 }
 
-/** `<run dir>/slurm/exit/b<batch>-t<task>.json` */
-export function exitRecordPath(runDir: string, batch: number, task: number): string {
-  return path.join(runDir, 'slurm', 'exit', `b${batch}-t${task}.json`);
+/**
+ * `<run dir>/slurm/exit/b<batch>-t<task>.json`; for a row of a group (`--rows-per-job`, several
+ * rows per task) `b<batch>-t<task>-j<job id>.json`: each row its own record.
+ */
+export function exitRecordPath(runDir: string, batch: number, task: number, groupedJob?: number): string {
+  return path.join(
+    runDir,
+    'slurm',
+    'exit',
+    `b${batch}-t${task}${groupedJob === undefined ? '' : `-j${groupedJob}`}.json`,
+  );
+}
+
+/**
+ * `<run dir>/slurm/skip/<job id>`: left by cogd for a row of a group removed while its task runs
+ * on for the group's other rows; the task passes over a row with a marker.
+ */
+export function skipMarker(runDir: string, jobId: number): string {
+  return path.join(runDir, 'slurm', 'skip', String(jobId));
 }
 
 /** Writes the record whole: a reader sees it complete or not at all. */

@@ -12,8 +12,12 @@
  *
  * Exit code: 0 converted, 2 failed for good (no retry can fix it), 1 failed otherwise, 3 no exit
  * record could be written (then Slurm's state and this task's .err are all there is).
+ *
+ * With `--rows-per-job` above 1 the batch file's `groups` name the rows of each task: it converts
+ * them in sequence, each with its own logs and its own exit record, one failing never stopping the
+ * next; it exits 0 once every row has its record (3 otherwise): the records carry the outcomes.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { appendFile, mkdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -23,8 +27,8 @@ import { createStorage, type Storage } from '../../storage/s3.js';
 import { JobClock } from '../../util/clock.js';
 import { LocalExecutor } from '../local.js';
 import type { JobOutput } from '../types.js';
-import { readBatchFile } from './batch-file.js';
-import { exitRecordPath, writeExitRecord, type ExitRecord } from './exit-record.js';
+import { readBatchFile, type BatchFile } from './batch-file.js';
+import { exitRecordPath, skipMarker, writeExitRecord, type ExitRecord } from './exit-record.js';
 
 /** Slurm enforces the task's time limit (--time); the conversion's own clock never expires. */
 const NO_DEADLINE_MS = 2 ** 31 - 1;
@@ -48,8 +52,35 @@ function counting(storage: Storage, sizes: ExitRecord['sizes'], keys: { cog: str
 
 export async function runTask(batchFile: string, index: number, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const batch = await readBatchFile(batchFile);
-  const row = batch.tasks[index];
-  if (row === undefined) throw new Error(`${batchFile} has no task ${index} (it has ${batch.tasks.length})`);
+  const grouped = batch.groups !== undefined;
+  const rows = grouped ? batch.groups![index] : [index];
+  const count = grouped ? batch.groups!.length : batch.tasks.length;
+  if (rows === undefined || rows.some((r) => batch.tasks[r] === undefined))
+    throw new Error(`${batchFile} has no task ${index} (it has ${count})`);
+  const controller = new AbortController();
+  const stop = (signal: NodeJS.Signals) => () =>
+    controller.abort(new CogdError('SlurmSignal', `stopped by Slurm (${signal}): cancelled or over its time limit`));
+  process.once('SIGTERM', stop('SIGTERM'));
+  process.once('SIGINT', stop('SIGINT'));
+  let code = 0;
+  for (const r of rows) {
+    const rowCode = await runRow(batch, r, index, grouped, controller, env);
+    if (!grouped) return rowCode;
+    if (rowCode === 3) code = 3;
+  }
+  return code;
+}
+
+/** Converts row `r` of the batch as (part of) array task `index`; returns the row's exit code. */
+async function runRow(
+  batch: BatchFile,
+  r: number,
+  index: number,
+  grouped: boolean,
+  controller: AbortController,
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
+  const row = batch.tasks[r]!;
   const record: ExitRecord = {
     version: 1,
     jobId: row.jobId,
@@ -67,16 +98,19 @@ export async function runTask(batchFile: string, index: number, env: NodeJS.Proc
   files.log(
     `Slurm task ${env['SLURM_ARRAY_JOB_ID'] ?? '?'}_${index} (job ${env['SLURM_JOB_ID'] ?? '?'}) on ${record.host}: converting s3://${batch.inputBucket}/${row.imageKey}`,
   );
+  if (grouped) files.log(`one of the rows of this task's group (batch ${batch.batch}, row ${r} of its batch file)`);
   const log = createLog({ consoleLevel: 'warn' });
-  const controller = new AbortController();
-  const stop = (signal: NodeJS.Signals) => () =>
-    controller.abort(new CogdError('SlurmSignal', `stopped by Slurm (${signal}): cancelled or over its time limit`));
-  process.once('SIGTERM', stop('SIGTERM'));
-  process.once('SIGINT', stop('SIGINT'));
-  const scratch = path.join(env['TMPDIR'] ?? os.tmpdir(), `cogd-task-${env['SLURM_JOB_ID'] ?? process.pid}`);
+  const scratch = path.join(
+    env['TMPDIR'] ?? os.tmpdir(),
+    `cogd-task-${env['SLURM_JOB_ID'] ?? process.pid}${grouped ? `-${row.jobId}` : ''}`,
+  );
   let storage: Storage | undefined;
   let output: JobOutput | undefined;
   try {
+    // A row of a group removed (`cogd rm`) before its turn: not converted, its task goes on.
+    if (grouped && (await stat(skipMarker(batch.runDir, row.jobId)).catch(() => undefined)) !== undefined) {
+      throw new CogdError('Removed', 'removed by user before its turn in its group task');
+    }
     await mkdir(scratch, { recursive: true, mode: 0o700 });
     storage = await createStorage(batch.s3, { log });
     const executor = new LocalExecutor({
@@ -117,7 +151,9 @@ export async function runTask(batchFile: string, index: number, env: NodeJS.Proc
     record.permanent = isPermanent(error);
     if (error instanceof CogdError) record.code = error.code;
     files.log(`failed: ${reason}`);
-    process.stderr.write(`cogd-task: ${reason}\n`);
+    process.stderr.write(`cogd-task: ${grouped ? `${row.logName}: ` : ''}${reason}\n`);
+    // A group's stderr is the group's: the row's own .err says it too.
+    if (grouped) await appendFile(files.path('err'), `cogd-task: ${reason}\n`).catch(() => undefined);
   } finally {
     storage?.close();
     await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
@@ -128,7 +164,7 @@ export async function runTask(batchFile: string, index: number, env: NodeJS.Proc
   files.log(`Slurm task done: ${record.outcome} in ${(record.ms / 1000).toFixed(2)} s`);
   await files.flush();
   await log.close();
-  const file = exitRecordPath(batch.runDir, batch.batch, index);
+  const file = exitRecordPath(batch.runDir, batch.batch, index, grouped ? row.jobId : undefined);
   try {
     await mkdir(path.dirname(file), { recursive: true });
     await writeExitRecord(file, record);
