@@ -97,6 +97,8 @@ export class Scheduler {
   private next = 0;
   private readonly inFlight = new Map<number, { controller: AbortController; watchId: number; tracker: Tracker }>();
   private readonly inFlightByWatch = new Map<number, number>();
+  /** Attempts in flight per executor (for those with a capacity). */
+  private readonly inFlightByExecutor = new Map<Executor, number>();
   /** Jobs whose in-flight attempt is being stopped because the user removed them. */
   private readonly removing = new Set<number>();
   private draining = false;
@@ -137,7 +139,7 @@ export class Scheduler {
       // Jobs still queued outside this process (HTCondor) are followed again first: they already
       // count against -m/--max-running there. Found a page at a time, so only they are held here.
       if (handle.executor.detached !== undefined) {
-        for (let after = 0; ; ) {
+        for (let after = 0; ;) {
           const page = this.db.liveJobsAfter(run.id, after, Number.MAX_SAFE_INTEGER, PAGE);
           tracker.ready.push(...page.filter((job) => handle.executor.detached?.(job.id) === true));
           if (page.length < PAGE) break;
@@ -212,8 +214,11 @@ export class Scheduler {
       this.next += 1;
       const watchId = tracker.run.watchId;
       // A held run starts nothing; a held job waits, the jobs behind it go on.
+      const { capacity } = tracker.executor;
       const job =
-        this.heldRuns.has(tracker.run.id) || (this.inFlightByWatch.get(watchId) ?? 0) >= tracker.maxRunning
+        this.heldRuns.has(tracker.run.id) ||
+        (this.inFlightByWatch.get(watchId) ?? 0) >= tracker.maxRunning ||
+        (capacity !== undefined && (this.inFlightByExecutor.get(tracker.executor) ?? 0) >= capacity)
           ? undefined
           : this.nextReady(tracker);
       if (job === undefined) {
@@ -236,6 +241,7 @@ export class Scheduler {
     const readySince = Math.max(tracker.since, job.notBefore);
     this.inFlightByWatch.set(watchId, (this.inFlightByWatch.get(watchId) ?? 0) + 1);
     const executor = tracker.executor;
+    this.inFlightByExecutor.set(executor, (this.inFlightByExecutor.get(executor) ?? 0) + 1);
     // An attempt that lives on outside this process (queued in HTCondor before a restart) is
     // re-attached to, not counted again.
     const reattach = executor.detached?.(job.id) === true;
@@ -357,6 +363,7 @@ export class Scheduler {
       await files.flush();
       this.inFlight.delete(job.id);
       this.inFlightByWatch.set(watchId, (this.inFlightByWatch.get(watchId) ?? 1) - 1);
+      this.inFlightByExecutor.set(executor, (this.inFlightByExecutor.get(executor) ?? 1) - 1);
       // Fix: the retry is queued only now. Queued in `catch`, it could start while this attempt
       // still flushed its log (a zero or short back-off, any pump meanwhile): this cleanup then
       // deleted the retry's in-flight entry, so remove() and drain() no longer saw it (a removed
