@@ -18,7 +18,7 @@ import { parseManifest } from '../../src/manifest/parse.js';
 import { post } from '../../src/post/post.js';
 import { StateDB, type JobRecord } from '../../src/state/db.js';
 import { createStorage, type Storage } from '../../src/storage/s3.js';
-import { endpoint, freshBuckets, put, s3, tempDir } from '../support/helpers.js';
+import { cogd, endpoint, freshBuckets, put, s3, tempDir } from '../support/helpers.js';
 
 const ROWS = 50_000;
 let dir: string;
@@ -170,5 +170,18 @@ describe('post on a big run', () => {
     expect(out.filter((l) => l.startsWith('failed line '))).toHaveLength(want.failures);
     // The converted rows with an output missing are failed in the DB too.
     expect(db.jobCounts(run.id).converted).toBe(result.processed);
+  });
+});
+
+describe('cogd status --jobs pages', () => {
+  it('refuses a state that is not one (exit 2, naming it) and a limit that is not a number', async () => {
+    const home = await tempDir('cogd-status-');
+    const bad = await cogd(['status', '--jobs', '--state', 'broken', '--home', home]);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('--state "broken" is unknown');
+    expect(bad.stderr).toContain('idle, running, held, converted, failed, removed');
+    const limit = await cogd(['status', '--jobs', '--limit', 'ten', '--home', home]);
+    expect(limit.exitCode).toBe(2);
+    expect(limit.stderr).toContain('--limit must be a whole number, got "ten"');
   });
 });
