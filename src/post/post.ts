@@ -4,7 +4,7 @@
  * errors CSV with each failure's reason, then delete the processing file. The run is then final.
  */
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -34,6 +34,9 @@ export interface PostResult {
 
 /** Jobs read from the state DB at a time: the post step holds one page of rows, never the run. */
 const PAGE = 1000;
+
+/** A result CSV up to this size is sent in one PUT from memory; a bigger one is streamed from its file. */
+export const INLINE_CSV_BYTES = 8 * 1024 * 1024;
 
 const NEWLINE = Buffer.from('\n');
 const ERRORS_COLUMNS = ['key', 'reason', 'line'];
@@ -74,8 +77,17 @@ class Sink {
   }
 }
 
-export async function post(deps: { db: StateDB; storage: Storage; log: Log }, run: RunRecord): Promise<PostResult> {
+export async function post(
+  deps: { db: StateDB; storage: Storage; log: Log },
+  run: RunRecord,
+  options: { inlineBytes?: number } = {},
+): Promise<PostResult> {
   const { db, storage, log } = deps;
+  const inlineBytes = options.inlineBytes ?? INLINE_CSV_BYTES;
+  const upload = async (key: string, sink: Sink): Promise<void> => {
+    if (sink.bytes <= inlineBytes) await storage.put(run.inputBucket, key, await readFile(sink.file), 'text/csv');
+    else await storage.uploadFile(run.inputBucket, key, sink.file, 'text/csv');
+  };
   db.setRunState(run.id, 'post');
   const outputsOf = (job: JobRecord): string[] => [
     job.imageKey!,
@@ -148,7 +160,9 @@ export async function post(deps: { db: StateDB; storage: Storage; log: Log }, ru
     }
     if (rows === 0) {
       // The whole manifest was rejected: its content goes to the failed CSV unchanged, nothing lost.
-      await pipeline(createReadStream(path.join(run.runDir, MANIFEST_FILE)), failedFile.stream, { end: false });
+      const manifest = path.join(run.runDir, MANIFEST_FILE);
+      await pipeline(createReadStream(manifest), failedFile.stream, { end: false });
+      failedFile.bytes += (await stat(manifest)).size;
       await fail([[run.manifestKey, '', run.error ?? 'the manifest was rejected']]);
     }
     await Promise.all([processedFile.close(), failedFile.close(), errorsFile.close(), failureLines.close()]);
@@ -162,14 +176,14 @@ export async function post(deps: { db: StateDB; storage: Storage; log: Log }, ru
 
     if (processed > 0) {
       const key = resultKey(run.base, 'processed', run.ts);
-      await storage.uploadFile(run.inputBucket, key, processedFile.file, 'text/csv');
+      await upload(key, processedFile);
       written.push(key);
     }
     if (failures > 0) {
       const failedKey = resultKey(run.base, 'failed', run.ts);
-      await storage.uploadFile(run.inputBucket, failedKey, failedFile.file, 'text/csv');
+      await upload(failedKey, failedFile);
       const errorsKey = resultKey(run.base, 'errors', run.ts);
-      await storage.uploadFile(run.inputBucket, errorsKey, errorsFile.file, 'text/csv');
+      await upload(errorsKey, errorsFile);
       written.push(failedKey, errorsKey);
     }
     crashPoint('post:csv-written');

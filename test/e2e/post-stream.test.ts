@@ -7,7 +7,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'csv-stringify/sync';
 import { DEFAULT_CONVERSION } from '../../src/convert/profiles.js';
@@ -154,22 +154,28 @@ describe('post on a big run', () => {
     expect(want.failures).toBeGreaterThan(40_000);
     expect(want.processed.length).toBeGreaterThan(0);
 
-    const result = await post({ db, storage, log: createLog({ consoleLevel: 'silent' }) }, db.run(run.id)!);
-
-    expect(result.processed + result.failed).toBe(ROWS);
-    expect(result.failed).toBe(want.failures);
-    const processed = await object(buckets.input, resultKey('big-', 'processed', run.ts));
-    const failed = await object(buckets.input, resultKey('big-', 'failed', run.ts));
-    const errors = await object(buckets.input, resultKey('big-', 'errors', run.ts));
-    expect(processed.equals(want.processed)).toBe(true);
-    expect(failed.equals(want.failed)).toBe(true);
-    expect(errors.equals(want.errors)).toBe(true);
-    expect((await readFile(path.join(runDir, 'errors.csv'))).equals(want.errors)).toBe(true);
-    const out = (await readFile(path.join(runDir, 'post.out'), 'utf8')).split('\n');
-    expect(out[1]).toBe(`rows ${ROWS}, processed ${result.processed}, failed ${want.failures}`);
-    expect(out.filter((l) => l.startsWith('failed line '))).toHaveLength(want.failures);
-    // The converted rows with an output missing are failed in the DB too.
-    expect(db.jobCounts(run.id).converted).toBe(result.processed);
+    // Streamed from the files (as a CSV over 8 MB is), then again in one PUT each (as a small one is):
+    // the same bytes. The second post finds the rows the first failed failed, with the same reasons.
+    for (const inlineBytes of [0, undefined]) {
+      for (const kind of ['processed', 'failed', 'errors'] as const)
+        await s3().send(new DeleteObjectCommand({ Bucket: buckets.input, Key: resultKey('big-', kind, run.ts) }));
+      const deps = { db, storage, log: createLog({ consoleLevel: 'silent' }) };
+      const result = await post(deps, db.run(run.id)!, inlineBytes === undefined ? {} : { inlineBytes });
+      expect(result.processed + result.failed).toBe(ROWS);
+      expect(result.failed).toBe(want.failures);
+      const processed = await object(buckets.input, resultKey('big-', 'processed', run.ts));
+      const failed = await object(buckets.input, resultKey('big-', 'failed', run.ts));
+      const errors = await object(buckets.input, resultKey('big-', 'errors', run.ts));
+      expect(processed.equals(want.processed)).toBe(true);
+      expect(failed.equals(want.failed)).toBe(true);
+      expect(errors.equals(want.errors)).toBe(true);
+      expect((await readFile(path.join(runDir, 'errors.csv'))).equals(want.errors)).toBe(true);
+      const out = (await readFile(path.join(runDir, 'post.out'), 'utf8')).split('\n');
+      expect(out[1]).toBe(`rows ${ROWS}, processed ${result.processed}, failed ${want.failures}`);
+      expect(out.filter((l) => l.startsWith('failed line '))).toHaveLength(want.failures);
+      // The converted rows with an output missing are failed in the DB too.
+      expect(db.jobCounts(run.id).converted).toBe(result.processed);
+    }
   });
 });
 
