@@ -7,7 +7,11 @@
 //   1. limit — the gdal_translate commands cogd runs, on local files, xargs -P <cores>
 //   2. shell — per image: aws s3 cp down, the two gdal_translates, aws s3 cp up; xargs -P <cores>
 //   3. cogd  — cogd poll --wait on a manifest of the same images (local executor)
-// 4. scale — a 100,000-row manifest: claim → all jobs planned and stored; peak RSS; status latency
+// 4. scale — a 100,000-row manifest: claim → all jobs planned and stored; peak RSS; status latency;
+//            the same manifest executed end to end (images missing: each row fails on one request,
+//            so only orchestration is measured; median of --scale-rounds): peak RSS, rows/s, and
+//            `cogd status --jobs RUN` (a page) on that run; 1,000,000 rows claimed → planned: time,
+//            peak RSS, DB size, status latency
 // 5. post  — reconcile 10,000 rows against 20,000 outputs: cogd's method vs the reference tool's
 //            (list the whole output bucket for every row, twice; run on a sample, extrapolated)
 // 6. idle poll — S3 requests per poll of a bucket of 50,000 unrelated keys; RSS after 1,000 polls vs 10
@@ -22,7 +26,16 @@
 // Prints a table; writes bench/results/<date>.json.
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -39,6 +52,8 @@ const { values } = parseArgs({
     parts: { type: 'string', default: 'throughput,scale,post,idle,profiles,web' },
     'web-rows': { type: 'string', default: '20000' },
     'scale-rows': { type: 'string', default: '100000' },
+    'scale-rounds': { type: 'string', default: '3' },
+    'scale-plan-rows': { type: 'string', default: '1000000' },
     'post-rows': { type: 'string', default: '10000' },
     'reference-sample': { type: 'string', default: '4' },
     'idle-keys': { type: 'string', default: '50000' },
@@ -366,12 +381,29 @@ async function throughput() {
 }
 
 // ---- 4: scale
+/** A manifest of `rows` images that do not exist, in 100 folders. */
+async function missingManifest(bucketName, key, rows) {
+  const lines = [];
+  for (let i = 0; i < rows; i += 1) lines.push(`scale/d${i % 100}/img-${i}.tif,3\n`);
+  await putObject(bucketName, key, lines.join(''));
+}
+
+/** Median of `cogd ARGS` wall times (ms) over `n` runs. */
+async function latency(args, n = 5) {
+  const times = [];
+  for (let i = 0; i < n; i += 1) {
+    const t = now();
+    await run(process.execPath, [path.join(root, 'bin/cogd'), ...args]);
+    times.push((now() - t) * 1000);
+  }
+  return median(times);
+}
+
 async function scale() {
   const rows = Number(values['scale-rows']);
   await bucket('bench-scale-in');
   await bucket('bench-scale-out');
-  const manifest = Array.from({ length: rows }, (_, i) => `scale/d${i % 100}/img-${i}.tif,3`).join('\n');
-  await putObject('bench-scale-in', 'scale/big-raw.csv', `${manifest}\n`);
+  await missingManifest('bench-scale-in', 'scale/big-raw.csv', rows);
   const home = path.join(work, 'home-scale');
   mkdirSync(home);
   const start = now();
@@ -381,20 +413,95 @@ async function scale() {
   );
   const seconds = now() - start;
   if (!new RegExp(`${rows} rows planned`).test(planned.out)) throw new Error(`scale: unexpected output ${planned.out}`);
-  const latencies = [];
-  for (let i = 0; i < 5; i += 1) {
-    const t = now();
-    await run(process.execPath, [path.join(root, 'bin/cogd'), 'status', '--home', home]);
-    latencies.push((now() - t) * 1000);
-  }
+  const statusMs = await latency(['status', '--home', home]);
   results.scale = {
     rows,
     claimToPlannedSeconds: seconds,
     peakRssMb: planned.peakKb / 1024,
-    statusMs: median(latencies),
+    statusMs,
   };
   log(
-    `scale: ${rows} rows planned in ${seconds.toFixed(2)} s, peak RSS ${(planned.peakKb / 1024).toFixed(0)} MB, status ${median(latencies).toFixed(0)} ms`,
+    `scale: ${rows} rows planned in ${seconds.toFixed(2)} s, peak RSS ${(planned.peakKb / 1024).toFixed(0)} MB, status ${statusMs.toFixed(0)} ms`,
+  );
+
+  // Executed end to end: claimed, planned, every job run (and failed: no image exists), posted.
+  const rounds = Number(values['scale-rounds']);
+  const executions = [];
+  let lastHome;
+  let runId;
+  for (let r = 0; r < rounds; r += 1) {
+    const input = `bench-exec-in-${r}`;
+    const output = `bench-exec-out-${r}`;
+    await bucket(input);
+    await bucket(output);
+    await missingManifest(input, 'exec/big-raw.csv', rows);
+    lastHome = path.join(work, `home-exec-${r}`);
+    mkdirSync(lastHome);
+    const t = now();
+    const executed = await run(
+      process.execPath,
+      [...cogdArgs('poll', lastHome, 'exec/*-raw.csv', input, output), '--wait'],
+      { allowFail: true },
+    );
+    const wall = now() - t;
+    if (!new RegExp(`${rows} rows, 0 processed, ${rows} failed`).test(executed.out))
+      throw new Error(`scale execution: unexpected output ${executed.out.slice(-2000)} ${executed.err.slice(-2000)}`);
+    runId = /run (\d+) /.exec(executed.out)?.[1];
+    executions.push({ seconds: wall, rowsPerSecond: rows / wall, peakRssMb: executed.peakKb / 1024 });
+    log(
+      `scale: ${rows} rows executed in ${wall.toFixed(1)} s (${(rows / wall).toFixed(0)} rows/s), peak RSS ${(executed.peakKb / 1024).toFixed(0)} MB`,
+    );
+  }
+  results.scale.execution = {
+    rows,
+    rounds: executions,
+    rowsPerSecond: median(executions.map((e) => e.rowsPerSecond)),
+    peakRssMb: median(executions.map((e) => e.peakRssMb)),
+    statusJobsMs: await latency(['status', '--jobs', runId ?? '1', '--limit', '100', '--home', lastHome]),
+    statusFailedMs: await latency([
+      'status',
+      '--jobs',
+      runId ?? '1',
+      '--state',
+      'failed',
+      '--limit',
+      '100',
+      '--page',
+      String(Math.max(1, Math.floor(rows / 200))),
+      '--home',
+      lastHome,
+    ]),
+  };
+
+  // A million rows claimed and planned.
+  const million = Number(values['scale-plan-rows']);
+  await bucket('bench-plan-in');
+  await bucket('bench-plan-out');
+  await missingManifest('bench-plan-in', 'plan/huge-raw.csv', million);
+  const planHome = path.join(work, 'home-plan');
+  mkdirSync(planHome);
+  const t = now();
+  const plannedMillion = await run(
+    process.execPath,
+    cogdArgs('poll', planHome, 'plan/*-raw.csv', 'bench-plan-in', 'bench-plan-out'),
+  );
+  const planSeconds = now() - t;
+  if (!new RegExp(`${million} rows planned`).test(plannedMillion.out))
+    throw new Error(`scale: unexpected output ${plannedMillion.out}`);
+  const dbBytes = ['cogd.db', 'cogd.db-wal']
+    .map((f) => path.join(planHome, f))
+    .filter((f) => existsSync(f))
+    .reduce((sum, f) => sum + statSync(f).size, 0);
+  results.scale.million = {
+    rows: million,
+    claimToPlannedSeconds: planSeconds,
+    peakRssMb: plannedMillion.peakKb / 1024,
+    dbMb: dbBytes / 2 ** 20,
+    statusMs: await latency(['status', '--home', planHome]),
+    statusJobsMs: await latency(['status', '--jobs', '--limit', '100', '--home', planHome]),
+  };
+  log(
+    `scale: ${million} rows planned in ${planSeconds.toFixed(1)} s, peak RSS ${(plannedMillion.peakKb / 1024).toFixed(0)} MB, DB ${(dbBytes / 2 ** 20).toFixed(0)} MB`,
   );
 }
 
@@ -802,6 +909,24 @@ if (sc !== undefined) {
     `| 4 scale: ${sc.rows} rows claimed → planned | ${fmt(sc.claimToPlannedSeconds)} s, peak RSS ${fmt(sc.peakRssMb, 0)} MB | ≤ 10 s, ≤ 300 MB | ${verdict(sc.claimToPlannedSeconds <= 10)}, ${verdict(sc.peakRssMb <= 300)} |`,
   );
   lines.push(`|   cogd status on that DB | ${fmt(sc.statusMs, 0)} ms | ≤ 300 ms | ${verdict(sc.statusMs <= 300)} |`);
+  const ex = sc.execution;
+  if (ex !== undefined) {
+    lines.push(
+      `|   ${ex.rows} rows claimed → planned → executed → posted (images missing; median of ${ex.rounds.length}) | ${fmt(ex.rowsPerSecond, 0)} rows/s, peak RSS ${fmt(ex.peakRssMb, 0)} MB | ≥ 1,000 rows/s, ≤ 300 MB | ${verdict(ex.rowsPerSecond >= 1000)}, ${verdict(ex.peakRssMb <= 300)} |`,
+    );
+    lines.push(
+      `|   cogd status --jobs RUN --limit 100 on that run; --state failed, a middle page | ${fmt(ex.statusJobsMs, 0)} ms; ${fmt(ex.statusFailedMs, 0)} ms | ≤ 300 ms | ${verdict(ex.statusJobsMs <= 300 && ex.statusFailedMs <= 300)} |`,
+    );
+  }
+  const mi = sc.million;
+  if (mi !== undefined) {
+    lines.push(
+      `|   ${mi.rows} rows claimed → planned | ${fmt(mi.claimToPlannedSeconds, 1)} s, peak RSS ${fmt(mi.peakRssMb, 0)} MB, DB ${fmt(mi.dbMb, 0)} MB | measured | |`,
+    );
+    lines.push(
+      `|   cogd status; cogd status --jobs --limit 100 on that DB | ${fmt(mi.statusMs, 0)} ms; ${fmt(mi.statusJobsMs, 0)} ms | measured | |`,
+    );
+  }
 }
 const p = results.post;
 if (p !== undefined) {

@@ -178,6 +178,27 @@ export function renderJobs(report: StatusReport, now = new Date()): string {
   return [header(report, now), ...table(rows, new Set([4])), '', totalsLine(report.totals)].join('\n');
 }
 
+/** The line under a page of `--jobs`: how many jobs it shows of how many, and how to see the rest. */
+export function renderMoreJobs(report: StatusReport, filter: string | undefined): string {
+  const shown = report.jobsShown;
+  if (shown === undefined || (shown.offset === 0 && shown.more === 0)) return '';
+  const listed = report.jobs?.length ?? 0;
+  const range = listed === 0 ? 'none' : `${shown.offset + 1}-${shown.offset + listed}`;
+  const what = `${shown.state === null ? '' : `${shown.state} `}jobs`;
+  let line = `\n${range} of ${shown.total} ${what} shown`;
+  if (shown.more > 0) {
+    const args = [
+      'cogd status --jobs',
+      ...(filter === undefined ? [] : [filter]),
+      ...(shown.state === null ? [] : [`--state ${shown.state}`]),
+      ...(shown.limit === 100 ? [] : [`--limit ${shown.limit}`]),
+      `--page ${Math.floor(shown.offset / shown.limit) + 2}`,
+    ];
+    line += `; ${shown.more} more: ${args.join(' ')} (--limit 0 lists all)`;
+  }
+  return line;
+}
+
 /** One progress bar per run for `cogd status --watch`. */
 export function renderBars(report: StatusReport, width = 30): string[] {
   return report.runs.map((r) => {

@@ -3,9 +3,13 @@
  * flight per watch, runs served round-robin so one big manifest does not starve the others —
  * retries failures with back-off, removes jobs on request, and starts a run's `post` node once every
  * job is final. Every state change is written to the state DB before anything depends on it.
+ *
+ * Memory does not grow with a run's rows: the DB holds the jobs; the scheduler holds the jobs in
+ * flight and, per run, the next page of jobs to start (read in manifest order, PAGE at a time), a
+ * count of the jobs not final yet and one timer for the next back-off to end. A retried or released
+ * job goes back to the DB and is read again on the next pass over the run's jobs.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Graph } from '@dagrejs/graphlib';
 import { describeError, isPermanent } from '../errors.js';
 import { JobClock } from '../util/clock.js';
 import { HoldNow, Removal, Shutdown, type Executor } from '../executors/types.js';
@@ -15,7 +19,9 @@ import type { JobRecord, RunRecord, StateDB } from '../state/db.js';
 import type { Storage } from '../storage/s3.js';
 import { FINAL_JOB_STATES, type ConversionSettings } from '../types.js';
 import { delayFor, type Backoff } from '../util/backoff.js';
-import { buildGraph, jobNode, POST_NODE } from './plan.js';
+
+/** Jobs read from the DB at a time, per run. */
+const PAGE = 256;
 
 export interface SchedulerOptions {
   /** An attempt working longer than this (queueing excluded) is stopped: "timed out after N s". */
@@ -64,22 +70,35 @@ export interface RunHandle {
 }
 
 interface Tracker extends RunHandle {
-  graph: Graph;
-  jobs: Map<string, JobRecord>;
-  /** Predecessors of each node that are not final yet. */
-  waitingOn: Map<string, number>;
-  ready: string[];
+  /** Jobs not final yet; the post step starts when none is left (the DAG: every job, then post). */
+  left: number;
+  /** The next jobs to start, read from the DB (a page at most), in manifest order. */
+  ready: JobRecord[];
+  /** The manifest line of the last job read in this pass over the run's jobs. */
+  cursor: number;
+  /** This pass has read every job due: the next read starts a new pass, if `dirty`. */
+  exhausted: boolean;
+  /** A job went back to waiting (a retry, a release, a hold --now) since this pass began. */
+  dirty: boolean;
+  /**
+   * Jobs that went back to waiting during this pass: they wait for the next one, behind every job
+   * not tried yet (as a retry always has). Cleared when a pass begins.
+   */
+  requeued: Set<number>;
+  /** The one timer of the run: when the next job in its back-off is due. */
+  wake: { at: number; timer: NodeJS.Timeout } | undefined;
+  /** When execution began: a job's queue wait starts there, or when its back-off ended. */
+  since: number;
   finished: { resolve: () => void; reject: (error: unknown) => void };
 }
 
 export class Scheduler {
   private readonly trackers: Tracker[] = [];
   private next = 0;
-  private readonly inFlight = new Map<number, { controller: AbortController; watchId: number }>();
+  private readonly inFlight = new Map<number, { controller: AbortController; watchId: number; tracker: Tracker }>();
   private readonly inFlightByWatch = new Map<number, number>();
-  private readonly timers = new Map<number, NodeJS.Timeout>();
-  /** When each ready job became ready (its queue wait starts there). */
-  private readonly readySince = new Map<number, number>();
+  /** Attempts in flight per executor (for those with a capacity). */
+  private readonly inFlightByExecutor = new Map<Executor, number>();
   /** Jobs whose in-flight attempt is being stopped because the user removed them. */
   private readonly removing = new Set<number>();
   private draining = false;
@@ -103,46 +122,87 @@ export class Scheduler {
   execute(handle: RunHandle): Promise<void> {
     const { run } = handle;
     this.db.requeueRunning(run.id);
-    const records = this.db.jobs(run.id);
-    const graph = buildGraph(records.map((job) => job.id));
-    const jobs = new Map(records.map((job) => [jobNode(job.id), job]));
-    const waitingOn = new Map<string, number>();
-    for (const node of graph.nodes()) {
-      const pending = (graph.predecessors(node) ?? []).filter(
-        (p) => !FINAL_JOB_STATES.has(jobs.get(p)?.state ?? 'idle'),
-      );
-      waitingOn.set(node, pending.length);
-    }
     return new Promise<void>((resolve, reject) => {
-      const tracker: Tracker = { ...handle, graph, jobs, waitingOn, ready: [], finished: { resolve, reject } };
+      const tracker: Tracker = {
+        ...handle,
+        left: this.db.liveJobCount(run.id),
+        ready: [],
+        cursor: 0,
+        exhausted: false,
+        dirty: false,
+        requeued: new Set(),
+        wake: undefined,
+        since: Date.now(),
+        finished: { resolve, reject },
+      };
       this.trackers.push(tracker);
       // Jobs still queued outside this process (HTCondor) are followed again first: they already
-      // count against -m/--max-running there.
-      const live = [...jobs].filter(([, job]) => !FINAL_JOB_STATES.has(job.state));
-      const detached = new Set(live.filter(([, j]) => handle.executor.detached?.(j.id) === true).map(([node]) => node));
-      for (const [node, job] of [...live.filter(([n]) => detached.has(n)), ...live.filter(([n]) => !detached.has(n))]) {
-        this.enqueue(tracker, node, job.notBefore);
+      // count against -m/--max-running there. Found a page at a time, so only they are held here.
+      if (handle.executor.detached !== undefined) {
+        for (let after = 0; ;) {
+          const page = this.db.liveJobsAfter(run.id, after, Number.MAX_SAFE_INTEGER, PAGE);
+          tracker.ready.push(...page.filter((job) => handle.executor.detached?.(job.id) === true));
+          if (page.length < PAGE) break;
+          after = page.at(-1)!.line;
+        }
+        // The pass over the rest skips them while they are in flight.
       }
-      if (waitingOn.get(POST_NODE) === 0) this.startPost(tracker);
+      if (tracker.left === 0) this.startPost(tracker);
       this.pump();
     });
   }
 
-  private enqueue(tracker: Tracker, node: string, notBefore: number): void {
-    const wait = notBefore - Date.now();
-    const jobId = tracker.jobs.get(node)!.id;
-    if (wait <= 0) {
-      tracker.ready.push(node);
-      this.readySince.set(jobId, Date.now());
-      return;
+  /**
+   * The next job of a run to start, if one may start now: from its page, read from the DB when
+   * empty. Held jobs are left out (they are read again once released); in-flight ones skipped.
+   */
+  private nextReady(tracker: Tracker): JobRecord | undefined {
+    for (;;) {
+      while (tracker.ready.length > 0) {
+        const job = tracker.ready.shift()!;
+        if (this.inFlight.has(job.id) || this.heldJobs.has(job.id) || tracker.requeued.has(job.id)) continue;
+        return job;
+      }
+      if (tracker.exhausted) {
+        if (!tracker.dirty) return undefined;
+        // Something went back to waiting: a new pass from the first line.
+        tracker.dirty = false;
+        tracker.exhausted = false;
+        tracker.cursor = 0;
+        tracker.requeued.clear();
+      }
+      const now = Date.now();
+      const page = this.db.liveJobsAfter(tracker.run.id, tracker.cursor, now, PAGE);
+      if (page.length > 0) tracker.cursor = page.at(-1)!.line;
+      if (page.length < PAGE) {
+        tracker.exhausted = true;
+        const due = this.db.nextJobDue(tracker.run.id, now);
+        if (due !== undefined) this.wakeAt(tracker, due);
+      }
+      tracker.ready = page;
     }
-    const timer = setTimeout(() => {
-      this.timers.delete(jobId);
-      tracker.ready.push(node);
-      this.readySince.set(jobId, Date.now());
-      this.pump();
-    }, wait);
-    this.timers.set(jobId, timer);
+  }
+
+  /** Reads the run's jobs again at `at` (the end of a back-off); one timer per run, the earliest. */
+  private wakeAt(tracker: Tracker, at: number): void {
+    if (tracker.wake !== undefined && tracker.wake.at <= at) return;
+    if (tracker.wake !== undefined) clearTimeout(tracker.wake.timer);
+    const timer = setTimeout(
+      () => {
+        tracker.wake = undefined;
+        tracker.dirty = true;
+        this.pump();
+      },
+      Math.max(0, at - Date.now()),
+    );
+    tracker.wake = { at, timer };
+  }
+
+  /** A job of the run went back to waiting in the DB, due at `at`: it is read again then. */
+  private requeue(tracker: Tracker, jobId: number, at: number): void {
+    tracker.requeued.add(jobId);
+    if (at <= Date.now()) tracker.dirty = true;
+    else this.wakeAt(tracker, at);
   }
 
   /** Launches ready jobs, taking one from each run in turn, within each watch's limit. */
@@ -153,30 +213,35 @@ export class Scheduler {
       const tracker = this.trackers[this.next]!;
       this.next += 1;
       const watchId = tracker.run.watchId;
-      // A held run starts nothing; a held job waits in the queue, the jobs behind it go on.
-      const index = this.heldRuns.has(tracker.run.id)
-        ? -1
-        : tracker.ready.findIndex((n) => !this.heldJobs.has(tracker.jobs.get(n)!.id));
-      if (index === -1 || (this.inFlightByWatch.get(watchId) ?? 0) >= tracker.maxRunning) {
+      // A held run starts nothing; a held job waits, the jobs behind it go on.
+      const { capacity } = tracker.executor;
+      const job =
+        this.heldRuns.has(tracker.run.id) ||
+        (this.inFlightByWatch.get(watchId) ?? 0) >= tracker.maxRunning ||
+        (capacity !== undefined && (this.inFlightByExecutor.get(tracker.executor) ?? 0) >= capacity)
+          ? undefined
+          : this.nextReady(tracker);
+      if (job === undefined) {
         idle += 1;
         continue;
       }
       idle = 0;
-      const node = tracker.ready.splice(index, 1)[0]!;
       // An attempt records its own failures in the DB; one that throws past that is logged here.
-      this.attempt(tracker, node).catch((error: unknown) =>
-        tracker.log.error('Job:AttemptCrashed', { node, reason: describeError(error) }),
+      this.attempt(tracker, job).catch((error: unknown) =>
+        tracker.log.error('Job:AttemptCrashed', { job: job.id, reason: describeError(error) }),
       );
     }
   }
 
-  private async attempt(tracker: Tracker, node: string): Promise<void> {
-    const job = tracker.jobs.get(node)!;
+  private async attempt(tracker: Tracker, job: JobRecord): Promise<void> {
     const watchId = tracker.run.watchId;
     const controller = new AbortController();
-    this.inFlight.set(job.id, { controller, watchId });
+    this.inFlight.set(job.id, { controller, watchId, tracker });
+    // Ready since execution began or since its back-off ended, whichever is later.
+    const readySince = Math.max(tracker.since, job.notBefore);
     this.inFlightByWatch.set(watchId, (this.inFlightByWatch.get(watchId) ?? 0) + 1);
     const executor = tracker.executor;
+    this.inFlightByExecutor.set(executor, (this.inFlightByExecutor.get(executor) ?? 0) + 1);
     // An attempt that lives on outside this process (queued in HTCondor before a restart) is
     // re-attached to, not counted again.
     const reattach = executor.detached?.(job.id) === true;
@@ -197,7 +262,7 @@ export class Scheduler {
       if (runningSince === undefined) {
         // The first start of this attempt (an eviction starts it again: that is not a new wait).
         runningSince = Date.now();
-        observer?.attemptStarted(watchId, executor.name, runningSince - (this.readySince.get(job.id) ?? launchedAt));
+        observer?.attemptStarted(watchId, executor.name, runningSince - readySince);
       }
     };
     const files = new StepFiles(tracker.run.runDir, job.logName ?? `line${job.line}`);
@@ -242,7 +307,7 @@ export class Scheduler {
       files.log(`converted in ${((Date.now() - startedAt) / 1000).toFixed(2)} s`);
       log.info('Job:Converted', { attempt, ms: Date.now() - startedAt });
       ended('converted');
-      this.settle(tracker, node);
+      this.settle(tracker);
     } catch (caught) {
       const timeout = controller.signal.reason instanceof JobTimeout ? controller.signal.reason : undefined;
       const error = timeout ?? caught;
@@ -254,7 +319,7 @@ export class Scheduler {
         files.log('removed by user');
         log.info('Job:Removed', { attempt });
         ended('removed');
-        this.settle(tracker, node);
+        this.settle(tracker);
       } else if (controller.signal.reason instanceof HoldNow) {
         // Stopped by `cogd hold --now`: not the job's fault; it runs again once released.
         this.db.setJobState(job.id, 'idle', { attempts: attempt - 1 });
@@ -281,7 +346,7 @@ export class Scheduler {
         files.log(`failed: ${reason}`);
         log.warn('Job:Failed', { attempt, of: total, reason, permanent });
         ended('failed', error);
-        this.settle(tracker, node);
+        this.settle(tracker);
       } else {
         const delay = delayFor(tracker.backoff, attempt);
         const notBefore = Date.now() + delay;
@@ -297,8 +362,8 @@ export class Scheduler {
       clock.stop();
       await files.flush();
       this.inFlight.delete(job.id);
-      this.readySince.delete(job.id);
       this.inFlightByWatch.set(watchId, (this.inFlightByWatch.get(watchId) ?? 1) - 1);
+      this.inFlightByExecutor.set(executor, (this.inFlightByExecutor.get(executor) ?? 1) - 1);
       // Fix: the retry is queued only now. Queued in `catch`, it could start while this attempt
       // still flushed its log (a zero or short back-off, any pump meanwhile): this cleanup then
       // deleted the retry's in-flight entry, so remove() and drain() no longer saw it (a removed
@@ -309,9 +374,9 @@ export class Scheduler {
         this.db.setJobState(job.id, 'removed', { error: 'removed by user', endAttempt: true });
         job.state = 'removed';
         log.info('Job:Removed', { attempt });
-        this.settle(tracker, node);
+        this.settle(tracker);
       } else if (retryAt !== undefined && !this.draining) {
-        this.enqueue(tracker, node, retryAt);
+        this.requeue(tracker, job.id, retryAt);
       }
       this.pump();
     }
@@ -324,12 +389,14 @@ export class Scheduler {
    * touched: their executor holds them there.
    */
   setHolds(holds: { runs: Iterable<number>; jobs: Iterable<number>; now: Iterable<number> }): void {
+    const jobs = new Set(holds.jobs);
+    // Held jobs are left out of a pass: once one is released, the runs are read again.
+    if ([...this.heldJobs].some((id) => !jobs.has(id))) for (const tracker of this.trackers) tracker.dirty = true;
     this.heldRuns = new Set(holds.runs);
-    this.heldJobs = new Set(holds.jobs);
+    this.heldJobs = jobs;
     for (const jobId of holds.now) {
       const flight = this.inFlight.get(jobId);
-      const tracker = this.trackers.find((t) => t.jobs.has(jobNode(jobId)));
-      if (flight === undefined || tracker?.executor.detached?.(jobId) === true) continue;
+      if (flight === undefined || flight.tracker.executor.detached?.(jobId) === true) continue;
       if (!flight.controller.signal.aborted) flight.controller.abort(new HoldNow());
     }
     this.pump();
@@ -338,10 +405,7 @@ export class Scheduler {
   /** Jobs in flight here, by run: what `--now` holds may stop. */
   inFlightOf(runIds: ReadonlySet<number>): number[] {
     const ids: number[] = [];
-    for (const tracker of this.trackers) {
-      if (!runIds.has(tracker.run.id)) continue;
-      for (const job of tracker.jobs.values()) if (this.inFlight.has(job.id)) ids.push(job.id);
-    }
+    for (const [jobId, { tracker }] of this.inFlight) if (runIds.has(tracker.run.id)) ids.push(jobId);
     return ids;
   }
 
@@ -366,25 +430,20 @@ export class Scheduler {
   remove(jobIds: Iterable<number>): number[] {
     const unknown: number[] = [];
     for (const jobId of jobIds) {
-      const node = jobNode(jobId);
-      const tracker = this.trackers.find((t) => t.jobs.has(node));
-      const job = tracker?.jobs.get(node);
-      if (tracker === undefined || job === undefined) {
-        unknown.push(jobId);
-        continue;
-      }
-      if (FINAL_JOB_STATES.has(job.state)) continue;
       const flight = this.inFlight.get(jobId);
       if (flight !== undefined) {
         this.removing.add(jobId);
         flight.controller.abort(new Removal());
         continue;
       }
-      const timer = this.timers.get(jobId);
-      if (timer !== undefined) clearTimeout(timer);
-      this.timers.delete(jobId);
-      this.readySince.delete(jobId);
-      tracker.ready = tracker.ready.filter((n) => n !== node);
+      const job = this.db.job(jobId);
+      const tracker = job === undefined ? undefined : this.trackers.find((t) => t.run.id === job.runId);
+      if (tracker === undefined || job === undefined) {
+        unknown.push(jobId);
+        continue;
+      }
+      if (FINAL_JOB_STATES.has(job.state)) continue;
+      tracker.ready = tracker.ready.filter((j) => j.id !== jobId);
       if (tracker.executor.detached?.(jobId) === true) {
         tracker.executor
           .cancel?.([jobId])
@@ -393,26 +452,25 @@ export class Scheduler {
           );
       }
       this.db.setJobState(jobId, 'removed', { error: 'removed by user', endAttempt: true });
-      job.state = 'removed';
       tracker.log.info('Job:Removed', { job: jobId, key: job.imageKey });
-      this.settle(tracker, node);
+      this.settle(tracker);
     }
     return unknown;
   }
 
-  /** A job reached a final state: its successors may become ready. */
-  private settle(tracker: Tracker, node: string): void {
-    for (const next of tracker.graph.successors(node) ?? []) {
-      const left = (tracker.waitingOn.get(next) ?? 1) - 1;
-      tracker.waitingOn.set(next, left);
-      if (left === 0 && next === POST_NODE) this.startPost(tracker);
-    }
+  /** A job reached a final state: once none is left, the post step starts. */
+  private settle(tracker: Tracker): void {
+    tracker.left -= 1;
+    if (tracker.left === 0) this.startPost(tracker);
   }
 
   private startPost(tracker: Tracker): void {
     if (this.draining) return;
     const index = this.trackers.indexOf(tracker);
     if (index !== -1) this.trackers.splice(index, 1);
+    if (tracker.wake !== undefined) clearTimeout(tracker.wake.timer);
+    tracker.wake = undefined;
+    tracker.ready = [];
     tracker.post().then(tracker.finished.resolve, tracker.finished.reject);
   }
 
@@ -422,8 +480,10 @@ export class Scheduler {
    */
   async drain(): Promise<void> {
     this.draining = true;
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
+    for (const tracker of this.trackers) {
+      if (tracker.wake !== undefined) clearTimeout(tracker.wake.timer);
+      tracker.wake = undefined;
+    }
     for (const { controller } of this.inFlight.values()) controller.abort(new Shutdown());
     while (this.inFlight.size > 0) await sleep(20);
   }

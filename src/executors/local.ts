@@ -59,6 +59,8 @@ async function statfsFree(dir: string): Promise<number> {
 
 export class LocalExecutor implements Executor {
   readonly name = 'local';
+  /** Jobs admitted at once (see `admitted`): the scheduler keeps the rest waiting in the DB. */
+  readonly capacity: number;
   private readonly cpu: LimitFunction;
   private readonly io: LimitFunction;
   private readonly admitted: LimitFunction;
@@ -70,7 +72,8 @@ export class LocalExecutor implements Executor {
   constructor(private readonly options: LocalOptions) {
     this.cpu = pLimit(options.cpu);
     this.io = pLimit(options.io);
-    this.admitted = pLimit(options.cpu * 2 + options.io);
+    this.capacity = options.cpu * 2 + options.io;
+    this.admitted = pLimit(this.capacity);
     const cacheMb = Math.max(64, Math.min(1024, Math.floor(os.totalmem() / 2 / options.cpu / 2 ** 20)));
     // One thread per GDAL process: the pool already runs one process per core.
     this.gdalEnv = { GDAL_CACHEMAX: String(cacheMb), GDAL_NUM_THREADS: '1' };

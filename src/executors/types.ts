@@ -103,6 +103,12 @@ export interface Executor {
   /** `local`, `condor`, …: the watch setting that picks the engine. */
   readonly name: string;
   /**
+   * Attempts the engine works on at once, all runs together; the scheduler hands it no more (jobs
+   * beyond stay waiting in the DB, not parked in memory), whatever -m says. Engines that queue
+   * elsewhere (HTCondor, Slurm) leave it out: -m alone limits them.
+   */
+  readonly capacity?: number;
+  /**
    * Runs one attempt of a job: resolves when both outputs are uploaded and verified, rejects with
    * the reason otherwise — a `PermanentError` for what no retry can fix (the job fails at once),
    * anything else to be retried as a new attempt. Retries are never the engine's: one call, one

@@ -66,21 +66,22 @@ export function validateRecord(fields: string[]): { key: string; bands: number }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
-/** The physical lines of a manifest: split at every LF, CRLF or CR, with their 1-based numbers. */
-function physicalLines(bytes: Buffer): Array<{ line: number; bytes: Buffer }> {
-  const lines: Array<{ line: number; bytes: Buffer }> = [];
+/**
+ * The physical lines of a manifest: split at every LF, CRLF or CR, with their 1-based numbers. One
+ * at a time: a million-row manifest never has a million line views alive at once.
+ */
+function* physicalLines(bytes: Buffer): Generator<{ line: number; bytes: Buffer }> {
   let start = 0;
   let number = 1;
   for (let i = 0; i < bytes.length; i += 1) {
     const byte = bytes[i];
     if (byte !== 0x0a && byte !== 0x0d) continue;
-    lines.push({ line: number, bytes: bytes.subarray(start, i) });
+    yield { line: number, bytes: bytes.subarray(start, i) };
     if (byte === 0x0d && bytes[i + 1] === 0x0a) i += 1;
     start = i + 1;
     number += 1;
   }
-  if (start < bytes.length) lines.push({ line: number, bytes: bytes.subarray(start) });
-  return lines;
+  if (start < bytes.length) yield { line: number, bytes: bytes.subarray(start) };
 }
 
 /** Where a row stops being UTF-8 (the first byte of the first bad sequence), for the reason a user reads. */

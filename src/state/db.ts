@@ -277,6 +277,25 @@ export class StateDB {
   jobs(runId: number): JobRecord[] {
     return this.of.jobs.ofRun(runId);
   }
+  /** Up to `limit` jobs of a run after manifest line `afterLine`, in manifest order (read in pages). */
+  jobsAfter(runId: number, afterLine: number, limit: number): JobRecord[] {
+    return this.of.jobs.pageAfter(runId, afterLine, limit);
+  }
+  /** Up to `limit` jobs not final yet and due by `now` (ms), after `afterLine`: the scheduler's next page. */
+  liveJobsAfter(runId: number, afterLine: number, now: number, limit: number): JobRecord[] {
+    return this.of.jobs.liveAfter(runId, afterLine, now, limit);
+  }
+  /** When the next job of the run still in its back-off is due (ms after the epoch), if any. */
+  nextJobDue(runId: number, now: number): number | undefined {
+    return this.of.jobs.nextWake(runId, now);
+  }
+  /** How many jobs of the run are not final yet. */
+  liveJobCount(runId: number): number {
+    return this.of.jobs.live(runId);
+  }
+  job(jobId: number): JobRecord | undefined {
+    return this.of.jobs.get(jobId);
+  }
   jobByLine(runId: number, line: number): JobRecord | undefined {
     return this.of.jobs.byLine(runId, line);
   }

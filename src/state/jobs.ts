@@ -42,6 +42,15 @@ const SQL = {
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   planned: `UPDATE runs SET rows_total = ?, state = 'running' WHERE id = ?`,
   ofRun: `SELECT ${JOB_COLUMNS} FROM jobs WHERE run_id = ? ORDER BY line`,
+  // A page of a run's jobs in manifest order after a line (the (run_id, line) index).
+  pageAfter: `SELECT ${JOB_COLUMNS} FROM jobs WHERE run_id = ? AND line > ? ORDER BY line LIMIT ?`,
+  // A page of the jobs not final yet whose back-off is over, after a line: what the scheduler reads next.
+  liveAfter: `SELECT ${JOB_COLUMNS} FROM jobs WHERE run_id = ? AND line > ?
+    AND state NOT IN ('converted', 'failed', 'removed') AND not_before <= ? ORDER BY line LIMIT ?`,
+  nextWake: `SELECT MIN(not_before) FROM jobs WHERE run_id = ? AND state NOT IN ('converted', 'failed', 'removed')
+    AND not_before > ?`,
+  live: `SELECT COUNT(*) FROM jobs WHERE run_id = ? AND state NOT IN ('converted', 'failed', 'removed')`,
+  byId: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`,
   byLine: `SELECT ${JOB_COLUMNS} FROM jobs WHERE run_id = ? AND line = ?`,
   runOf: 'SELECT run_id FROM jobs WHERE id = ?',
   error: 'SELECT error FROM jobs WHERE id = ?',
@@ -69,7 +78,7 @@ export class Jobs {
   private readonly insertPlan;
 
   constructor(db: Database.Database) {
-    this.sql = prepareAll(db, SQL, ['runOf', 'error']);
+    this.sql = prepareAll(db, SQL, ['runOf', 'error', 'nextWake', 'live']);
     this.insertPlan = db.transaction((runId: number, jobs: NewJob[]) => {
       const stamp = now();
       for (const job of jobs) {
@@ -97,6 +106,30 @@ export class Jobs {
   /** The jobs of a run, by manifest line. */
   ofRun(runId: number): JobRecord[] {
     return this.sql.ofRun.all(runId) as JobRecord[];
+  }
+
+  /** Up to `limit` jobs of a run after manifest line `afterLine`, in manifest order. */
+  pageAfter(runId: number, afterLine: number, limit: number): JobRecord[] {
+    return this.sql.pageAfter.all(runId, afterLine, limit) as JobRecord[];
+  }
+
+  /** Up to `limit` jobs of a run not final yet, due by `now` (ms), after manifest line `afterLine`. */
+  liveAfter(runId: number, afterLine: number, now: number, limit: number): JobRecord[] {
+    return this.sql.liveAfter.all(runId, afterLine, now, limit) as JobRecord[];
+  }
+
+  /** When the next job of a run not final yet is due (ms), if one waits for its back-off after `now`. */
+  nextWake(runId: number, now: number): number | undefined {
+    return (this.sql.nextWake.get(runId, now) as number | null) ?? undefined;
+  }
+
+  /** How many jobs of a run are not final yet. */
+  live(runId: number): number {
+    return this.sql.live.get(runId) as number;
+  }
+
+  get(jobId: number): JobRecord | undefined {
+    return this.sql.byId.get(jobId) as JobRecord | undefined;
   }
 
   byLine(runId: number, line: number): JobRecord | undefined {

@@ -96,6 +96,11 @@ export interface StatusReport {
     /** The user's hold on the job or its run, while it waits. */
     hold: Hold | null;
   }>;
+  /**
+   * With a limit on `jobs`: which of the query's jobs it lists (`offset` of `total`, `limit` at most)
+   * and how many come after them.
+   */
+  jobsShown?: { total: number; offset: number; limit: number; more: number; state: JobState | null };
   /** `cogd status -hold`: everything held, by the user or by the executor (HTCondor). */
   holds?: Array<{ id: string; owner: string; since: string; reason: string }>;
 }
@@ -109,6 +114,12 @@ export interface StatusQuery {
   /** A run id, a job id (`12.5`), a watch id (`w3`) or a batch name; everything when undefined. */
   filter?: string;
   jobs?: boolean;
+  /** With `jobs`: jobs listed at most (a page), 0 or undefined for all. */
+  limit?: number;
+  /** With `limit`: which page (1-based). @defaultValue 1 */
+  page?: number;
+  /** With `jobs`: only jobs in this state (as the state DB records it). */
+  state?: JobState;
   /** The held view (`-hold`). */
   holds?: boolean;
   /** Finished runs shown if they finished after this. @defaultValue 24 hours ago */
@@ -216,17 +227,49 @@ export function buildStatus(
     totals,
   };
   if (query.jobs === true) {
-    const records: JobRecord[] = db
-      .jobsOfRuns(runs.map((r) => r.id))
-      .filter((j) => jobLine === undefined || j.line === jobLine);
     const created = new Map(runs.map((r) => [r.id, r.createdAt]));
-    report.jobs = records.map((j) =>
+    const view = (j: Pick<JobRecord, 'id' | 'runId' | 'line' | 'imageKey' | 'state' | 'attempts' | 'error'>): JobView =>
       jobView(
         j,
         created.get(j.runId) ?? '',
         j.state === 'idle' ? (heldJobs.get(j.id) ?? heldRuns.get(j.runId) ?? null) : null,
-      ),
-    );
+      );
+    const state = query.state;
+    if (jobLine !== undefined) {
+      const row = runs[0] === undefined ? undefined : db.jobRow(runs[0].id, jobLine);
+      report.jobs = row === undefined || (state !== undefined && row.state !== state) ? [] : [view(row)];
+    } else {
+      // A page of the runs' jobs in run then manifest order, read with LIMIT/OFFSET off an index:
+      // never every job of a 100,000-row run.
+      const limit = query.limit !== undefined && query.limit > 0 ? query.limit : Number.MAX_SAFE_INTEGER;
+      const offset = query.limit !== undefined && query.limit > 0 ? (Math.max(1, query.page ?? 1) - 1) * limit : 0;
+      let skip = offset;
+      let total = 0;
+      const jobs: JobView[] = [];
+      for (const run of runs) {
+        const count = db.countJobs(run.id, state);
+        total += count;
+        if (skip >= count) {
+          skip -= count;
+          continue;
+        }
+        if (jobs.length < limit) {
+          for (const row of db.jobsPage(run.id, state, Math.min(limit - jobs.length, count), skip))
+            jobs.push(view(row));
+        }
+        skip = 0;
+      }
+      report.jobs = jobs;
+      if (query.limit !== undefined && query.limit > 0) {
+        report.jobsShown = {
+          total,
+          offset,
+          limit,
+          more: Math.max(0, total - offset - jobs.length),
+          state: state ?? null,
+        };
+      }
+    }
   }
   if (query.holds === true) report.holds = heldView(db, report.owner, filter === undefined ? undefined : report);
   return report;

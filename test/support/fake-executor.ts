@@ -144,17 +144,22 @@ export class FakeExecutor implements Executor {
   closed = false;
   private readonly counts = new Map<string, number>();
 
-  /** `scripts` by image key; keys not listed use `fallback`. */
+  /**
+   * `scripts` by image key; keys not listed use `fallback`. `record: false` keeps nothing of a call
+   * once it is over (no `calls`, every call is a key's first): for tests of what the scheduler keeps.
+   */
   constructor(
     private readonly scripts: Record<string, Script> = {},
     private readonly fallback: Script = succeed,
+    private readonly options: { record?: boolean } = {},
   ) {}
 
   async run(job: JobSpec, signal: AbortSignal): Promise<JobOutput | undefined> {
-    const n = (this.counts.get(job.imageKey) ?? 0) + 1;
-    this.counts.set(job.imageKey, n);
+    const record = this.options.record !== false;
+    const n = record ? (this.counts.get(job.imageKey) ?? 0) + 1 : 1;
+    if (record) this.counts.set(job.imageKey, n);
     const call = new Call(job, signal, n, this.detachedJobs.has(job.jobId));
-    this.calls.push(call);
+    if (record) this.calls.push(call);
     this.inFlight += 1;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     const byRun = (this.inFlightByRun.get(job.runId) ?? 0) + 1;

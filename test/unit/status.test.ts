@@ -5,6 +5,7 @@ import {
   renderBatch,
   renderHolds,
   renderJobs,
+  renderMoreJobs,
   type StatusReport,
 } from '../../src/cli/status-view.js';
 import { plannedRun, testState, testWatch } from '../support/state.js';
@@ -321,6 +322,50 @@ describe('status --json', () => {
     });
     expect(buildStatus(db, '/home/x', undefined, { filter: '99' }).runs).toEqual([]);
     expect(buildStatus(db, '/home/x', undefined, { filter: 'w1' }).watches.length).toBe(1);
+    db.close();
+  });
+});
+
+describe('status --jobs pages', () => {
+  it('lists a page of the jobs, in one state or all, and says how many more and how to see them', async () => {
+    const db = await testState();
+    const watch = testWatch(db);
+    const rows = (n: number) => Array.from({ length: n }, (_, i) => `k/img-${i + 1}.tif,1`).join('\n') + '\n';
+    const first = plannedRun(db, watch, rows(250), 1);
+    const second = plannedRun(db, watch, rows(30), 2);
+    for (const job of db.jobs(first.id)) if (job.line % 3 === 0) db.setJobState(job.id, 'failed', { error: 'gone' });
+    const holder = { pid: 1, role: 'daemon' } as const;
+
+    const page2 = buildStatus(db, '/h', holder, { jobs: true, limit: 100, page: 2 });
+    expect(page2.jobs?.map((j) => j.id)).toEqual(Array.from({ length: 100 }, (_, i) => `${first.id}.${i + 101}`));
+    expect(page2.jobsShown).toEqual({ total: 280, offset: 100, limit: 100, more: 80, state: null });
+    expect(renderMoreJobs(page2, undefined)).toBe(
+      '\n101-200 of 280 jobs shown; 80 more: cogd status --jobs --page 3 (--limit 0 lists all)',
+    );
+    // The last page runs on into the second run.
+    const page3 = buildStatus(db, '/h', holder, { jobs: true, limit: 100, page: 3 });
+    expect(page3.jobs?.map((j) => j.id).slice(48, 52)).toEqual([
+      `${first.id}.249`,
+      `${first.id}.250`,
+      `${second.id}.1`,
+      `${second.id}.2`,
+    ]);
+    expect(page3.jobs).toHaveLength(80);
+    expect(page3.jobsShown?.more).toBe(0);
+    expect(renderMoreJobs(page3, undefined)).toBe('\n201-280 of 280 jobs shown');
+
+    const failed = buildStatus(db, '/h', holder, { filter: String(first.id), jobs: true, limit: 50, state: 'failed' });
+    expect(failed.jobs).toHaveLength(50);
+    expect(failed.jobs?.every((j) => j.state === 'failed' && j.line % 3 === 0)).toBe(true);
+    expect(failed.jobsShown).toEqual({ total: 83, offset: 0, limit: 50, more: 33, state: 'failed' });
+    expect(renderMoreJobs(failed, String(first.id))).toBe(
+      `\n1-50 of 83 failed jobs shown; 33 more: cogd status --jobs ${first.id} --state failed --limit 50 --page 2 (--limit 0 lists all)`,
+    );
+    // A page that fits says nothing more; no limit lists everything.
+    expect(
+      renderMoreJobs(buildStatus(db, '/h', holder, { filter: String(second.id), jobs: true, limit: 100 }), undefined),
+    ).toBe('');
+    expect(buildStatus(db, '/h', holder, { jobs: true }).jobs).toHaveLength(280);
     db.close();
   });
 });

@@ -8,7 +8,15 @@ import { existsSync } from 'node:fs';
 import { readOptions, resolveHome } from '../../config/index.js';
 import { homeHolder, homePaths } from '../../daemon/home.js';
 import { StateDB } from '../../state/db.js';
-import { buildStatus, renderBars, renderBatch, renderHolds, renderJobs, type StatusQuery } from '../status-view.js';
+import {
+  buildStatus,
+  renderBars,
+  renderBatch,
+  renderHolds,
+  renderJobs,
+  renderMoreJobs,
+  type StatusQuery,
+} from '../status-view.js';
 
 export type StatusFlags = Record<string, unknown>;
 
@@ -24,6 +32,11 @@ export async function statusCommand(filter: string | undefined, flags: StatusFla
   const db = openState(home);
   const query: StatusQuery = { jobs: options.jobs === true, holds: options.holdView === true };
   if (filter !== undefined) query.filter = filter;
+  if (query.jobs === true) {
+    query.limit = options.limit ?? 100;
+    query.page = options.page ?? 1;
+    if (options.jobState !== undefined) query.state = options.jobState;
+  }
   if (db === undefined) {
     if (options.json === true)
       process.stdout.write(
@@ -37,7 +50,7 @@ export async function statusCommand(filter: string | undefined, flags: StatusFla
     if (options.json === true) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else
       process.stdout.write(
-        `${query.holds === true ? renderHolds(report) : query.jobs === true ? renderJobs(report) : renderBatch(report)}\n`,
+        `${query.holds === true ? renderHolds(report) : query.jobs === true ? `${renderJobs(report)}${renderMoreJobs(report, filter)}` : renderBatch(report)}\n`,
       );
     if (filter !== undefined && report.watches.length === 0 && report.runs.length === 0) {
       process.stderr.write(`cogd status: nothing matches ${filter}\n`);
