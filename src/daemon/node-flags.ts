@@ -8,6 +8,8 @@
  * full collection after a poll that leaves nothing running (a few ms every poll interval).
  */
 import { execFileSync } from 'node:child_process';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--single-threaded-gc', '--expose-gc'];
 
@@ -31,10 +33,28 @@ export function supportedDaemonFlags(node = process.execPath): { flags: string[]
   return { flags, dropped: DAEMON_NODE_FLAGS.filter((flag) => !flags.includes(flag)) };
 }
 
-/** The collector `--expose-gc` provides; undefined in processes started without it (`cogd poll`). */
-const gc = (globalThis as { gc?: () => void }).gc;
+/**
+ * The collector: the one `--expose-gc` provides (the daemon), else one exposed at run time for
+ * processes started without the flag (`cogd poll --wait`, which plans and executes big runs too);
+ * undefined where V8 refuses both.
+ */
+let gc: (() => void) | undefined | null = null;
+function collector(): (() => void) | undefined {
+  if (gc !== null) return gc;
+  gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) {
+    try {
+      setFlagsFromString('--expose-gc');
+      const exposed: unknown = runInNewContext('gc');
+      if (typeof exposed === 'function') gc = exposed as () => void;
+    } catch {
+      gc = undefined;
+    }
+  }
+  return gc;
+}
 
-/** Collects garbage now if this process may (the daemon). Call when it has gone quiet. */
+/** Collects garbage now if this process may. Call when it has gone quiet, or after a big plan. */
 export function collectWhileIdle(): void {
-  gc?.();
+  collector()?.();
 }

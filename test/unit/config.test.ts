@@ -13,7 +13,7 @@ const normalizeEndpoint = (value: string): string => endpoint(value, '--s3-endpo
 /** What commander hands over for `cogd start` with these flags (raw strings). */
 const resolveConfig = (flags: Record<string, unknown>, env: NodeJS.ProcessEnv) => readRunRequest('start', flags, env);
 import { UsageError } from '../../src/errors.js';
-import { DAEMON_NODE_FLAGS, supportedDaemonFlags } from '../../src/daemon/node-flags.js';
+import { collectWhileIdle, DAEMON_NODE_FLAGS, supportedDaemonFlags } from '../../src/daemon/node-flags.js';
 
 const base = { pattern: '*raw.csv', inputBucket: 'in-bucket', outputBucket: 'out-bucket' };
 
@@ -162,5 +162,15 @@ describe('the daemon on this Node.js line', () => {
     expect(dropped, `Node.js ${process.version}`).toEqual([]);
     expect(flags).toEqual([...DAEMON_NODE_FLAGS]);
     expect(supportedDaemonFlags('/no/such/node')).toEqual({ flags: [], dropped: [...DAEMON_NODE_FLAGS] });
+  });
+  it('collects garbage in a process started without --expose-gc too (cogd poll --wait after a big plan)', () => {
+    expect((globalThis as { gc?: unknown }).gc, 'this test needs a worker without --expose-gc').toBeUndefined();
+    let rows: Array<{ key: string }> | undefined = Array.from({ length: 1_000_000 }, (_, i) => ({ key: `row-${i}` }));
+    expect(rows.length).toBe(1_000_000);
+    rows = undefined;
+    const before = process.memoryUsage().heapUsed;
+    collectWhileIdle();
+    const after = process.memoryUsage().heapUsed;
+    expect(before - after, `${before} → ${after} bytes`).toBeGreaterThan(30_000_000);
   });
 });
