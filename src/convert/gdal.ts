@@ -3,11 +3,11 @@
  * a removal or a deadline kills everything it started), with its output streamed to the job's
  * `.out` / `.err` files — never buffered whole — and the command line in its `.log`.
  */
-import { execa } from 'execa';
 import { execFileSync } from 'node:child_process';
 import { open, stat } from 'node:fs/promises';
 import { CogdError, PermanentError } from '../errors.js';
 import type { StepFiles } from '../log/index.js';
+import { spawnProgram } from '../util/spawner.js';
 import { parseGdalinfo, type ImageInfo } from './image.js';
 
 export interface GdalOptions {
@@ -96,25 +96,22 @@ export async function runGdal(
   const errFile = files.path('err');
   const errFrom = await sizeOf(errFile);
   const started = Date.now();
-  const subprocess = execa(command, args, {
-    env: { ...BASE_ENV, ...options.env },
-    reject: false,
+  // Started from the spawner helper, not forked from this (large) process: see src/util/spawner.ts.
+  const { pid, ended } = await spawnProgram({
+    command,
+    args,
+    env: { ...process.env, ...BASE_ENV, ...options.env },
     detached: true,
-    stdin: 'ignore',
-    stdout:
-      options.captureStdout === true
-        ? ['pipe', { file: files.path('out'), append: true }]
-        : { file: files.path('out'), append: true },
-    stderr: { file: errFile, append: true },
-    buffer: { stdout: options.captureStdout === true, stderr: false },
+    stdoutFile: files.path('out'),
+    stderrFile: errFile,
+    captureStdout: options.captureStdout === true,
   });
-  const pid = subprocess.pid;
   if (pid !== undefined) options.track?.started(pid, command);
   const deadline = { passed: false }; // set by the timer, read once the process has ended
   const kill = (): void => {
-    if (subprocess.pid === undefined) return;
+    if (pid === undefined) return;
     try {
-      process.kill(-subprocess.pid, 'SIGKILL');
+      process.kill(-pid, 'SIGKILL');
     } catch {
       // already gone
     }
@@ -127,7 +124,8 @@ export async function runGdal(
           kill();
         }, options.timeoutMs);
   signal?.addEventListener('abort', kill, { once: true });
-  const result = await subprocess;
+  if (signal?.aborted === true) kill(); // stopped while it was being started
+  const result = await ended;
   if (pid !== undefined) options.track?.ended(pid);
   if (timer !== undefined) clearTimeout(timer);
   signal?.removeEventListener('abort', kill);
@@ -141,19 +139,19 @@ export async function runGdal(
     files.log(`${command} timed out after ${limit} s; killed with its process group`);
     throw new CogdError('StepTimeout', `${command} timed out after ${limit} s`);
   }
-  if (result.failed) {
+  if (result.error !== undefined || result.exitCode !== 0) {
     const why =
       result.signal !== undefined
         ? `killed by ${result.signal}`
         : result.exitCode === undefined
-          ? (result.originalMessage ?? 'could not start')
+          ? (result.error ?? 'could not start')
           : `exit code ${result.exitCode}`;
     files.log(`${command} failed after ${seconds} s: ${why}`);
     const detail = nameObjects(lastLines(await readTail(errFile, errFrom)), options.names);
     throw new CogdError('GdalFailed', `${command} failed (${why})${detail === '' ? '' : `: ${detail}`}`);
   }
   files.log(`${command} done in ${seconds} s`);
-  return options.captureStdout === true ? result.stdout : '';
+  return options.captureStdout === true ? result.stdout.replace(/\r?\n$/, '') : '';
 }
 
 /**

@@ -136,9 +136,22 @@ export class StepFiles {
     return path.join(this.dir, `${this.name}.${ext}`);
   }
 
+  /** Text not yet written, per file; one write takes all of it (lines logged together, one append). */
+  private readonly queued = new Map<string, string>();
+
   private append(ext: string, text: string): void {
     const file = this.path(ext);
-    this.pending = this.pending.then(() => appendFile(file, text)).catch(() => undefined);
+    const before = this.queued.get(file);
+    this.queued.set(file, (before ?? '') + text);
+    if (this.queued.size === 1 && before === undefined) {
+      this.pending = this.pending.then(() => this.drain()).catch(() => undefined);
+    }
+  }
+
+  private async drain(): Promise<void> {
+    const texts = [...this.queued];
+    this.queued.clear();
+    for (const [file, text] of texts) await appendFile(file, text).catch(() => undefined);
   }
 
   /** A timestamped line in `<name>.log`. */

@@ -8,8 +8,8 @@
  * (its geotransform and CRS, or its GCPs) — the same transformation GDAL's tools use, so the
  * footprint agrees with what gdalwarp or QGIS would draw.
  */
-import { execa } from 'execa';
 import path from 'node:path';
+import { spawnProgram } from '../util/spawner.js';
 import { footprintOfRing, NO_FOOTPRINT, type Footprint } from './antimeridian.js';
 import { rasterFacts } from './gdalinfo.js';
 import type { Position } from './types.js';
@@ -84,17 +84,45 @@ export async function footprint(file: string, gdalinfo: unknown, options: Footpr
   const input = outline(facts.width, facts.height)
     .map(([x, y]) => `${x} ${y}`)
     .join('\n');
-  const { stdout } = await execa(
-    'gdaltransform',
+  // Started from the spawner helper (src/util/spawner.ts), as GDAL's other commands are.
+  const { signal } = options;
+  signal?.throwIfAborted();
+  const { pid, ended } = await spawnProgram({
+    command: 'gdaltransform',
     // An absolute path: a file name starting with "-" must not be read as an option.
-    ['-t_srs', 'OGC:CRS84', '-output_xy', path.resolve(file)],
-    {
-      input: `${input}\n`,
-      timeout: options.timeoutMs ?? FOOTPRINT_TIMEOUT_MS,
-      cancelSignal: options.signal,
-      env: { GDAL_PAM_ENABLED: 'NO', ...options.env },
-      stderr: 'pipe',
-    },
-  );
+    args: ['-t_srs', 'OGC:CRS84', '-output_xy', path.resolve(file)],
+    env: { ...process.env, GDAL_PAM_ENABLED: 'NO', ...options.env },
+    input: `${input}\n`,
+    captureStdout: true,
+    captureStderr: true,
+  });
+  const limit = options.timeoutMs ?? FOOTPRINT_TIMEOUT_MS;
+  let why: string | undefined;
+  const kill = (reason: string): void => {
+    why ??= reason;
+    if (pid === undefined) return;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  };
+  const stop = (): void => kill('was stopped');
+  const timer = setTimeout(() => kill(`timed out after ${limit} ms`), limit);
+  signal?.addEventListener('abort', stop, { once: true });
+  if (signal?.aborted === true) stop();
+  const result = await ended.finally(() => {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', stop);
+  });
+  if (why !== undefined || result.error !== undefined || result.exitCode !== 0) {
+    const how =
+      why ??
+      result.error ??
+      (result.signal !== undefined ? `killed by ${result.signal}` : `exit code ${result.exitCode}`);
+    const stderr = result.stderr.trim();
+    throw new Error(`gdaltransform on ${file} failed (${how})${stderr === '' ? '' : `: ${stderr}`}`);
+  }
+  const { stdout } = result;
   return footprintOfRing(parseTransformed(stdout));
 }
