@@ -240,6 +240,7 @@ async function throughput() {
   const { cogCommand, planCog, DEFAULT_CONVERSION } = await dist('convert/profiles.js');
   const { planPreview, previewCommand, previewVrt } = await dist('convert/preview.js');
   const { StepFiles } = await dist('log/index.js');
+  const { outline } = await dist('stac/footprint.js');
   const AWS = '/usr/bin/aws'; // Debian's awscli, not whatever else is first on PATH
   if (!existsSync(AWS) && process.getuid?.() === 0) {
     log("installing Debian's awscli for the shell baseline…");
@@ -273,7 +274,7 @@ async function throughput() {
   }
   // The exact GDAL command lines cogd runs for each image (from the same rules modules): the
   // inspection with checksums (and statistics where the preview stretches), the COG, the preview
-  // (through its VRT where masked), and the output's check.
+  // (through its VRT where masked), the output's check and the STAC footprint's gdaltransform.
   const files = new StepFiles(work, 'inspect');
   for (const image of images) {
     const file = path.join(imgDir, image.name);
@@ -288,7 +289,19 @@ async function throughput() {
       writeFileSync(image.vrt, previewVrt(look, info, file));
     }
     image.jpeg = previewCommand(look, look.masked ? image.vrt : 'IN', 'OUT');
-    image.check = ['-json', ...(plan.lossless ? ['-checksum'] : []), 'OUT'];
+    // With STAC items (the default) the check also takes the statistics, and the footprint is one
+    // gdaltransform of the COG's outline (src/stac/footprint.ts).
+    const stac = DEFAULT_CONVERSION.stac !== false;
+    image.check = ['-json', ...(stac ? ['-approx_stats'] : []), ...(plan.lossless ? ['-checksum'] : []), 'OUT'];
+    if (stac && info.crs !== undefined) {
+      image.outline = path.join(imgDir, image.name.replace(/\.tif$/, '.outline.txt'));
+      writeFileSync(
+        image.outline,
+        `${outline(info.width, info.height)
+          .map(([x, y]) => `${x} ${y}`)
+          .join('\n')}\n`,
+      );
+    }
   }
   const command = (tool, args, input, output) =>
     [tool, ...args.map((a) => (a === 'IN' ? input : a === 'OUT' ? output : a))].map(quote).join(' ');
@@ -319,6 +332,11 @@ async function throughput() {
             translate(im.cog, input, `${base}.tif`),
             translate(im.jpeg, input, `${base}.jpg`),
             gdalinfo(im.check, '', `${base}.tif`),
+            ...(im.outline === undefined
+              ? []
+              : [
+                  `${command('gdaltransform', ['-t_srs', 'OGC:CRS84', '-output_xy', 'OUT'], '', `${base}.tif`)} < ${quote(im.outline)} > /dev/null`,
+                ]),
           ].join(' && ');
         }),
         gdalEnv,
