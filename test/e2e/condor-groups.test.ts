@@ -8,45 +8,10 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseEvents } from '../../src/executors/condor/eventlog.js';
 import type { CrashPoint } from '../../src/util/crash.js';
-import {
-  baseArgs,
-  cogd,
-  freshBuckets,
-  getText,
-  keys,
-  makeTiff,
-  put,
-  putFile,
-  ROOT,
-  tempDir,
-} from '../support/helpers.js';
+import { baseArgs, cogd, freshBuckets, getText, keys, makeTiff, put, putFile, tempDir } from '../support/helpers.js';
+import { simEnv, stopSimulators } from '../support/condor-sim.js';
 
-const SIM = path.join(ROOT, 'test/fixtures/condor-sim');
-const simDirs: string[] = [];
-
-async function simEnv(knobs: Record<string, string> = {}): Promise<Record<string, string>> {
-  const dir = await tempDir('condor-sim-');
-  simDirs.push(dir);
-  return {
-    PATH: `${SIM}:${process.env['PATH'] ?? ''}`,
-    CONDOR_SIM_DIR: dir,
-    CONDOR_SIM_START_MS: '50',
-    CONDOR_SIM_RELEASE_MS: '200',
-    ...knobs,
-  };
-}
-
-afterAll(() => {
-  for (const dir of simDirs) {
-    for (const file of existsSync(dir) ? readdirSync(dir).filter((f) => /^schedd-\d+\.pid$/.test(f)) : []) {
-      try {
-        process.kill(Number(readFileSync(path.join(dir, file), 'utf8')), 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-});
+afterAll(stopSimulators);
 
 const CONDOR = ['--executor', 'condor', '--max-holds', '2', '--release-delay', '1', '--retries', '1'];
 

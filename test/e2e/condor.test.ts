@@ -26,38 +26,11 @@ import {
   makeTiff,
   put,
   putFile,
-  ROOT,
   tempDir,
 } from '../support/helpers.js';
+import { simEnv, stopSimulators } from '../support/condor-sim.js';
 
-const SIM = path.join(ROOT, 'test/fixtures/condor-sim');
-const simDirs: string[] = [];
-
-/** The environment that puts the simulator on PATH, with its own state directory. */
-async function simEnv(knobs: Record<string, string> = {}): Promise<Record<string, string>> {
-  const dir = await tempDir('condor-sim-');
-  simDirs.push(dir);
-  return {
-    PATH: `${SIM}:${process.env['PATH'] ?? ''}`,
-    CONDOR_SIM_DIR: dir,
-    CONDOR_SIM_START_MS: '50',
-    CONDOR_SIM_RELEASE_MS: '200',
-    ...knobs,
-  };
-}
-
-afterAll(() => {
-  // No simulated schedd outlives the tests.
-  for (const dir of simDirs) {
-    for (const file of existsSync(dir) ? readdirSync(dir).filter((f) => /^schedd-\d+\.pid$/.test(f)) : []) {
-      try {
-        process.kill(Number(readFileSync(path.join(dir, file), 'utf8')), 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-});
+afterAll(stopSimulators);
 
 const CONDOR = ['--executor', 'condor', '--max-holds', '2', '--release-delay', '1', '--retries', '1'];
 
