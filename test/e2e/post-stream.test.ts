@@ -10,7 +10,7 @@ import path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'csv-stringify/sync';
-import { DEFAULT_CONVERSION } from '../../src/convert/profiles.js';
+import { TEST_WATCH_SETTINGS } from '../support/state.js';
 import { planRows } from '../../src/dag/plan.js';
 import { createLog } from '../../src/log/index.js';
 import { previewKey, resultKey } from '../../src/manifest/names.js';
@@ -82,19 +82,7 @@ describe('post on a big run', () => {
     const buckets = await freshBuckets();
     const watch = db.saveWatch(
       { pattern: '*raw.csv', inputBucket: buckets.input, outputBucket: buckets.output, endpoint: endpoint() },
-      {
-        accessKeyFile: undefined,
-        secretKeyFile: undefined,
-        region: 'us-east-1',
-        schedule: '*/15 * * * *',
-        maxRunning: 10,
-        retries: 0,
-        retryDelayMs: 0,
-        executor: 'local',
-        ...DEFAULT_CONVERSION,
-        onRunEnd: [],
-        notifyUrl: null,
-      },
+      { ...TEST_WATCH_SETTINGS, retries: 0, retryDelayMs: 0 },
     );
     const runDir = path.join(dir, 'run');
     await mkdir(runDir);

@@ -10,6 +10,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_CONVERSION } from '../../src/convert/profiles.js';
+import { TEST_WATCH_SETTINGS } from '../support/state.js';
 import { planRows } from '../../src/dag/plan.js';
 import { Scheduler } from '../../src/dag/scheduler.js';
 import type { JobSpec } from '../../src/executors/types.js';
@@ -56,19 +57,7 @@ async function settledHeap(): Promise<number> {
 async function execute(rows: number, tag: string): Promise<{ heap: number; alive: number }> {
   const watch = db.saveWatch(
     { pattern: `*${tag}.csv`, inputBucket: 'raw', outputBucket: 'cogs', endpoint: undefined },
-    {
-      accessKeyFile: undefined,
-      secretKeyFile: undefined,
-      region: 'us-east-1',
-      schedule: '*/15 * * * *',
-      maxRunning: 8,
-      retries: 0,
-      retryDelayMs: 0,
-      executor: 'local',
-      ...DEFAULT_CONVERSION,
-      onRunEnd: [],
-      notifyUrl: null,
-    },
+    { ...TEST_WATCH_SETTINGS, maxRunning: 8, retries: 0, retryDelayMs: 0 },
   );
   const runDir = path.join(dir, tag);
   await mkdir(runDir);
