@@ -76,7 +76,16 @@ describe.skipIf(conf === '')('the slurm executor', () => {
       const all = await accounting(home, conf);
       return all.length >= 6 && all.every((t) => t.state === 'COMPLETED' || t.state === 'FAILED') ? all : undefined;
     });
-    expect(tasks.length, JSON.stringify(tasks)).toBe(6);
+    if (tasks.length !== 6) {
+      // Which row ran twice, and why its first attempt failed: every image's log in the run's directory.
+      const dir = await runDirOf(home);
+      const logs = await Promise.all(
+        (await readdir(dir))
+          .filter((n) => n.endsWith('.log'))
+          .map(async (n) => `--- ${n}\n${await readFile(path.join(dir, n), 'utf8')}`),
+      );
+      expect.fail(`${tasks.length} array tasks for 6 rows: ${JSON.stringify(tasks)}\n${logs.join('\n')}`);
+    }
     expect(tasks.filter((t) => t.state === 'COMPLETED').length).toBe(4);
     expect(tasks.filter((t) => t.state === 'FAILED').length).toBe(2);
     let most = 0;

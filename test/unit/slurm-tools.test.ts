@@ -9,7 +9,9 @@ import { UsageError } from '../../src/errors.js';
 import { sbatchArg, slurmMemory } from '../../src/config/parse.js';
 import {
   accountingDisabled,
+  arraysToAsk,
   compactIds,
+  mergeStatuses,
   noneKnown,
   parseSacct,
   parseSbatchOutput,
@@ -163,6 +165,34 @@ describe('the pending rest of an array, and a whole array cancelled while pendin
     expect(index.get(27, 0)?.state).toBe('CANCELLED');
     expect(index.get(27, 3)?.state).toBe('CANCELLED');
     expect(index.get(27, 2)?.reason).toBe('JobHeldAdmin');
+  });
+});
+
+describe('sacct lags the controller: squeue is asked where it does not explain', () => {
+  // sacct as a loaded machine answered (slurmdbd recorded array 11 before the scheduler gave a reason;
+  // array 12 not yet at all), and squeue's answer for the same arrays at the same time.
+  const sacct = parseSacct(
+    '10_0|21|COMPLETED|0:0|None|2026-11-30T15:04:28|2026-11-30T15:04:29|x\n' +
+      '11_[0-3]|11|PENDING|0:0|None|Unknown|Unknown|x\n',
+  ).tasks;
+  const squeue = parseSqueue(
+    '11|0|11|PENDING|BeginTime|0|x|\n11|1|11|PENDING|BeginTime|0|x|\n12|0|12|RUNNING|None|0|x|\n',
+  ).tasks;
+
+  it('asks about the arrays sacct leaves out or lists waiting without a reason, not the rest', () => {
+    expect(arraysToAsk([10, 11, 12], sacct)).toEqual([11, 12]);
+    const explained = parseSacct('11_[0-3]|11|PENDING|0:0|BeginTime|Unknown|Unknown|x\n').tasks;
+    expect(arraysToAsk([11], explained)).toEqual([]);
+  });
+
+  it("takes squeue's view of the tasks it lists, and sacct's for the others", () => {
+    const index = new StatusIndex(mergeStatuses(sacct, squeue));
+    expect(index.get(11, 0)).toMatchObject({ state: 'PENDING', reason: 'BeginTime' });
+    expect(index.get(11, 1)).toMatchObject({ state: 'PENDING', reason: 'BeginTime' });
+    // Not in squeue's answer: sacct's pending rest still stands for it.
+    expect(index.get(11, 3)).toMatchObject({ state: 'PENDING', reason: undefined });
+    expect(index.get(12, 0)?.state).toBe('RUNNING');
+    expect(index.get(10, 0)?.state).toBe('COMPLETED');
   });
 });
 

@@ -10,6 +10,8 @@ import { CogdError, describeError } from '../../errors.js';
 import type { Log } from '../../log/index.js';
 import {
   accountingDisabled,
+  arraysToAsk,
+  mergeStatuses,
   noneKnown,
   parseSacct,
   parseSbatchOutput,
@@ -78,11 +80,12 @@ export class SlurmTools {
       const result = await execa('sacct', sacctArgs(arrayIds), { reject: false, timeout: TOOL_TIMEOUT_MS });
       if (result.exitCode === 0) {
         const tasks = this.parsed('sacct', parseSacct(result.stdout));
-        // sacct lags the controller (slurmdbd records a job some time after it was submitted, longer on a
-        // busy machine) and leaves out jobs whose start lies ahead: squeue knows every live job.
-        const listed = new Set(tasks.map((t) => t.arrayId));
-        const missing = arrayIds.filter((id) => !listed.has(id));
-        return missing.length === 0 ? tasks : [...tasks, ...(await this.queued(missing))];
+        // sacct lags the controller: slurmdbd records a job some time after it was submitted (longer on a
+        // busy machine), and a pending job's reason as it was then ("None" before the scheduler looked at
+        // it; a later reason is not sent on). squeue knows every live job as it is now: it is asked for
+        // the arrays sacct leaves out or lists waiting without a reason, and its answer wins per task.
+        const ask = arraysToAsk(arrayIds, tasks);
+        return ask.length === 0 ? tasks : mergeStatuses(tasks, await this.queued(ask));
       }
       // slurmdbd down, say: squeue still knows every job younger than MinJobAge.
       this.log.warn('Slurm:SacctFailed', { said: said(result), instead: 'squeue -t all' });

@@ -299,6 +299,24 @@ export class StatusIndex {
   }
 }
 
+/** The arrays squeue is asked about: those sacct does not list, or lists with a task waiting for no reason given. */
+export function arraysToAsk(arrayIds: readonly number[], fromSacct: readonly TaskStatus[]): number[] {
+  const listed = new Set<number>();
+  const unexplained = new Set<number>();
+  for (const t of fromSacct) {
+    listed.add(t.arrayId);
+    if (PENDING_STATES.has(t.state) && t.reason === undefined) unexplained.add(t.arrayId);
+  }
+  return arrayIds.filter((id) => !listed.has(id) || unexplained.has(id));
+}
+
+/** sacct's tasks with squeue's in place of the same tasks (squeue is the controller's view now). */
+export function mergeStatuses(fromSacct: readonly TaskStatus[], fromSqueue: readonly TaskStatus[]): TaskStatus[] {
+  const key = (t: TaskStatus): string => `${t.arrayId}_${t.task}`;
+  const live = new Set(fromSqueue.map(key));
+  return [...fromSacct.filter((t) => !live.has(key(t))), ...fromSqueue];
+}
+
 // ---- scancel, scontrol
 
 /** `A_T` ids of array tasks (scancel and scontrol take them as they are). */
