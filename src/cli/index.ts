@@ -72,7 +72,13 @@ const IDENTITY: readonly OptionName[] = ['pattern', 'inputBucket', 'outputBucket
 export function buildProgram(): Command {
   const program = new Command('cogd')
     .description('Turn GeoTIFFs listed in S3 CSV manifests into Cloud Optimized GeoTIFFs and JPEG previews.')
-    .version(versions(), '-V, --version', "cogd's, Node.js's and GDAL's versions (paste them into bug reports)")
+    // Not commander's .version(text): that text would start GDAL at every command (the daemon's too).
+    .addOption(new Option('-V, --version', "cogd's, Node.js's and GDAL's versions (paste them into bug reports)"))
+    .on('option:version', () => {
+      const text = versions();
+      process.stdout.write(`${text}\n`);
+      throw new CommanderError(0, 'commander.version', text);
+    })
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) })

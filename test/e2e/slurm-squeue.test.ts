@@ -9,7 +9,7 @@
 import { execa } from 'execa';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { SlurmExecutor } from '../../src/executors/slurm/executor.js';
 import type { Context, Log } from '../../src/log/index.js';
 import {
@@ -43,7 +43,53 @@ async function listed(home: string): Promise<string[]> {
   return result.stdout.split('\n').filter(Boolean);
 }
 
+/**
+ * A run whose one task outlives Slurm's smallest limit: one minute, checked every 30 s, so it ends
+ * 76–85 s after it starts. It is started when the file starts and checked by the file's last test,
+ * so the other tests run meanwhile (it takes one of the node's four CPUs; they need at most three).
+ */
+async function overTimeLimit(): Promise<{
+  home: string;
+  buckets: { input: string; output: string };
+  run: Awaited<ReturnType<typeof cogd>>;
+}> {
+  const home = await tempDir();
+  const buckets = await freshBuckets();
+  await putFile(buckets.input, 'img/a.tif', await makeTiff(path.join(home, 'a.tif'), { bands: 1 }));
+  await put(buckets.input, 'q/m-raw.csv', 'img/a.tif,1\n');
+  // gdal_translate never returns: Slurm's one-minute limit (checked every 30 s) ends the task.
+  const bin = path.join(home, 'stuck-bin');
+  await mkdir(bin);
+  await writeFile(path.join(bin, 'gdal_translate'), '#!/bin/sh\nexec sleep 600\n');
+  await chmod(path.join(bin, 'gdal_translate'), 0o755);
+  const run = await cogd(
+    [
+      'poll',
+      '--wait',
+      ...(await baseArgs(buckets, home)),
+      '--executor',
+      'slurm',
+      '--slurm-poll',
+      '2',
+      '--retries',
+      '1',
+      '--job-timeout',
+      '60',
+      '--step-timeout',
+      '600',
+    ],
+    { env: { SLURM_CONF: conf, PATH: `${bin}:${process.env['PATH'] ?? ''}` } },
+  );
+  return { home, buckets, run };
+}
+
 describe.skipIf(conf === '')('the slurm executor without accounting', () => {
+  let timedOut: ReturnType<typeof overTimeLimit> | undefined;
+  beforeAll(() => {
+    timedOut = overTimeLimit();
+    timedOut.catch(() => undefined); // awaited (and its failure reported) by the last test
+  });
+
   it('without accounting, follows the jobs with squeue and converts the same', async () => {
     const home = await tempDir();
     const buckets = await freshBuckets();
@@ -133,54 +179,6 @@ describe.skipIf(conf === '')('the slurm executor without accounting', () => {
     expect(line).toMatch(/cancelled outside cogd: the Slurm task \d+_0/);
   });
 
-  it('a task over its time limit ends TIMEOUT and its row fails "timed out", not retried', async () => {
-    const home = await tempDir();
-    const buckets = await freshBuckets();
-    await putFile(buckets.input, 'img/a.tif', await makeTiff(path.join(home, 'a.tif'), { bands: 1 }));
-    await put(buckets.input, 'q/m-raw.csv', 'img/a.tif,1\n');
-    // gdal_translate never returns: Slurm's one-minute limit (checked every 30 s) ends the task.
-    const bin = path.join(home, 'stuck-bin');
-    await mkdir(bin);
-    await writeFile(path.join(bin, 'gdal_translate'), '#!/bin/sh\nexec sleep 600\n');
-    await chmod(path.join(bin, 'gdal_translate'), 0o755);
-    const run = await cogd(
-      [
-        'poll',
-        '--wait',
-        ...(await baseArgs(buckets, home)),
-        '--executor',
-        'slurm',
-        '--slurm-poll',
-        '2',
-        '--retries',
-        '1',
-        '--job-timeout',
-        '60',
-        '--step-timeout',
-        '600',
-      ],
-      { env: { SLURM_CONF: conf, PATH: `${bin}:${process.env['PATH'] ?? ''}` } },
-    );
-    expect(run.stdout, run.stderr).toMatch(/1 rows, 0 processed, 1 failed/);
-    const errors = await getText(
-      buckets.input,
-      (await keys(buckets.input, 'q/')).find((k) => k.includes('-errors-'))!,
-    );
-    expect(errors).toMatch(
-      /img\/a\.tif,"timed out: the Slurm task \d+_0 reached its time limit \(--time=1 min, from --job-timeout\)",1/,
-    );
-    // Permanent without --retry-timeouts: one attempt, one task.
-    const jobs = (await status(home, '--jobs')).jobs!;
-    expect(jobs.map((j) => [j.state, j.attempts])).toEqual([['failed', 1]]);
-    const runDir = await runDirOf(home);
-    expect(await readFile(path.join(runDir, 'a.log'), 'utf8')).toMatch(/Slurm \d+_0: TIMEOUT/);
-    // The task was told (SIGTERM) and said so in its exit record.
-    const exit = JSON.parse(await readFile(path.join(runDir, 'slurm', 'exit', 'b1-t0.json'), 'utf8')) as {
-      reason: string;
-    };
-    expect(exit.reason).toMatch(/stopped by Slurm \(SIGTERM\)/);
-  }, 240_000);
-
   it('cogd hold of a run holds its waiting tasks with scontrol hold; cogd release lets them run', async () => {
     const home = await tempDir();
     const buckets = await freshBuckets();
@@ -241,6 +239,28 @@ describe.skipIf(conf === '')('the slurm executor without accounting', () => {
     const log = await readFile(path.join(home, 'logs', 'cogd.log'), 'utf8');
     expect(log).toMatch(/"message":"Slurm:Held"/);
     expect(log).toMatch(/"message":"Slurm:Released"/);
+  }, 240_000);
+
+  it('a task over its time limit ends TIMEOUT and its row fails "timed out", not retried', async () => {
+    const { home, buckets, run } = await timedOut!;
+    expect(run.stdout, run.stderr).toMatch(/1 rows, 0 processed, 1 failed/);
+    const errors = await getText(
+      buckets.input,
+      (await keys(buckets.input, 'q/')).find((k) => k.includes('-errors-'))!,
+    );
+    expect(errors).toMatch(
+      /img\/a\.tif,"timed out: the Slurm task \d+_0 reached its time limit \(--time=1 min, from --job-timeout\)",1/,
+    );
+    // Permanent without --retry-timeouts: one attempt, one task.
+    const jobs = (await status(home, '--jobs')).jobs!;
+    expect(jobs.map((j) => [j.state, j.attempts])).toEqual([['failed', 1]]);
+    const runDir = await runDirOf(home);
+    expect(await readFile(path.join(runDir, 'a.log'), 'utf8')).toMatch(/Slurm \d+_0: TIMEOUT/);
+    // The task was told (SIGTERM) and said so in its exit record.
+    const exit = JSON.parse(await readFile(path.join(runDir, 'slurm', 'exit', 'b1-t0.json'), 'utf8')) as {
+      reason: string;
+    };
+    expect(exit.reason).toMatch(/stopped by Slurm \(SIGTERM\)/);
   }, 240_000);
 
   describe('hold, release and cancel of array tasks', () => {
