@@ -237,6 +237,36 @@ describe('runs and jobs', () => {
     expect(db.requestRunRemoval(one.id)).toBe(false);
   });
 
+  it("counts a run's jobs per state with the waiting jobs a user holds as held, lines and all", async () => {
+    const { db } = await fresh();
+    const watch = db.saveWatch(identity, settings);
+    const run = db.insertRun(newRun(watch.id, 1));
+    db.insertJobs(
+      run.id,
+      [1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => job(n)),
+    );
+    const byLine = (line: number): number => db.jobByLine(run.id, line)!.id;
+    const sorted = (): unknown[] => [...db.jobsByState(run.id)].sort((a, b) => a.state.localeCompare(b.state));
+    expect(sorted()).toEqual([{ state: 'idle', jobs: 9, firstLine: 1, lastLine: 9 }]);
+    const hold = { reason: 'quota', since: '2026-11-30T00:00:00.000Z', by: 'ana', now: false };
+    // The user holds the first and the last waiting job; the executor holds line 5; line 4 runs.
+    db.hold('job', byLine(1), hold);
+    db.hold('job', byLine(9), hold);
+    db.setCondorProgress(byLine(5), 'held', 'held: a reason');
+    db.setJobState(byLine(4), 'running');
+    expect(sorted()).toEqual([
+      { state: 'held', jobs: 3, firstLine: 1, lastLine: 9 },
+      { state: 'idle', jobs: 5, firstLine: 2, lastLine: 8 },
+      { state: 'running', jobs: 1, firstLine: 4, lastLine: 4 },
+    ]);
+    // Every waiting job held: no idle entry at all.
+    for (const line of [2, 3, 6, 7, 8]) db.hold('job', byLine(line), hold);
+    expect(sorted()).toEqual([
+      { state: 'held', jobs: 8, firstLine: 1, lastLine: 9 },
+      { state: 'running', jobs: 1, firstLine: 4, lastLine: 4 },
+    ]);
+  });
+
   it('HTCondor submissions: batches, clusters, results, offsets', async () => {
     const { db } = await fresh();
     const watch = db.saveWatch(identity, { ...settings, executor: 'condor' });
