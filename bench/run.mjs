@@ -232,6 +232,9 @@ const cogdArgs = (verb, home, pattern, input, output) => [
   home,
 ];
 
+/** COGD_BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"): for cogd's own process where it converts or executes. */
+const nodeFlags = () => (process.env.COGD_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+
 const results = { date: new Date().toISOString() };
 
 // ---- 1-3: throughput
@@ -387,10 +390,8 @@ async function throughput() {
       mkdirSync(home);
       const start = now();
       const serverBefore = serverCpu();
-      // COGD_BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles cogd's own process.
-      const nodeFlags = (process.env.COGD_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
       const result = await run(process.execPath, [
-        ...nodeFlags,
+        ...nodeFlags(),
         ...cogdArgs('poll', home, `manifests/round${round}-raw.csv`, 'bench-in', target),
         '--wait',
       ]);
@@ -517,7 +518,7 @@ async function scale() {
     const t = now();
     const executed = await run(
       process.execPath,
-      [...cogdArgs('poll', lastHome, 'exec/*-raw.csv', input, output), '--wait'],
+      [...nodeFlags(), ...cogdArgs('poll', lastHome, 'exec/*-raw.csv', input, output), '--wait'],
       { allowFail: true },
     );
     const wall = now() - t;
