@@ -4,7 +4,8 @@
  * none downloads without room for its input and outputs.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { mkdir, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { checkCog } from '../convert/cog-check.js';
@@ -83,14 +84,27 @@ export class LocalExecutor implements Executor {
     return this.admitted(async () => {
       job.started();
       // A fresh directory per attempt: nothing a previous attempt left can mix with this one's files.
-      await mkdir(this.options.scratch, { recursive: true });
-      const dir = await mkdtemp(path.join(this.options.scratch, `job-${job.jobId}-`));
-      let reserved = 0;
+      // Made once the input's first bytes arrive: an image that does not exist never needs one.
+      const dir = path.join(this.options.scratch, `job-${job.jobId}-${randomBytes(6).toString('hex')}`);
+      // Set in `prepare`: an object, so the type checker does not take them for constants here.
+      const scratch = { made: false, reserved: 0 };
+      // A download tried again calls this again: what is reserved and made stays.
+      const prepare = async (bytes: number): Promise<void> => {
+        if (scratch.reserved === 0) {
+          const need = scratchNeeded(bytes);
+          await this.reserve(need, job, signal);
+          scratch.reserved = need;
+        }
+        if (scratch.made) return;
+        await mkdir(this.options.scratch, { recursive: true });
+        await mkdir(dir, { mode: 0o700 });
+        scratch.made = true;
+      };
       try {
-        return await this.convert(job, dir, signal, (bytes) => (reserved = bytes));
+        return await this.convert(job, dir, signal, prepare);
       } finally {
-        this.reserved -= reserved;
-        await rm(dir, { recursive: true, force: true });
+        this.reserved -= scratch.reserved;
+        if (scratch.made) await rm(dir, { recursive: true, force: true });
       }
     });
   }
@@ -126,7 +140,8 @@ export class LocalExecutor implements Executor {
     job: JobSpec,
     dir: string,
     signal: AbortSignal,
-    reservedBytes: (n: number) => void,
+    /** Reserves scratch space for an input of this size and makes `dir`. */
+    prepare: (inputBytes: number) => Promise<void>,
   ): Promise<JobOutput | undefined> {
     const { files } = job;
     const input = path.join(dir, 'input.tif');
@@ -152,11 +167,7 @@ export class LocalExecutor implements Executor {
       job.clock.ticking(() =>
         job.storage.download(job.inputBucket, job.imageKey, input, {
           signal,
-          beforeWrite: async (bytes) => {
-            const need = scratchNeeded(bytes);
-            await this.reserve(need, job, signal);
-            reservedBytes(need);
-          },
+          beforeWrite: prepare,
         }),
       ),
     ).catch((error: unknown) => {

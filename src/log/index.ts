@@ -121,10 +121,15 @@ export function createLog(options: LogOptions): Log {
 
 /**
  * The three files of one image (`<name>.log`, `.out`, `.err`) or of the post step (`post.out`,
- * `post.err`). Writes are appended in order; `flush()` waits for them.
+ * `post.err`). Writes are appended in order, the lines of up to a quarter second together (a job
+ * that fails at once writes its log in one append, not one per line); `flush()` writes them now
+ * and waits.
  */
 export class StepFiles {
+  /** How long a line may wait for others before it is written. */
+  static readonly GATHER_MS = 250;
   private pending: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly dir: string,
@@ -143,9 +148,14 @@ export class StepFiles {
     const file = this.path(ext);
     const before = this.queued.get(file);
     this.queued.set(file, (before ?? '') + text);
-    if (this.queued.size === 1 && before === undefined) {
-      this.pending = this.pending.then(() => this.drain()).catch(() => undefined);
-    }
+    this.timer ??= setTimeout(() => this.write(), StepFiles.GATHER_MS);
+  }
+
+  /** Appends what is queued, after the writes before it. */
+  private write(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = this.pending.then(() => this.drain()).catch(() => undefined);
   }
 
   private async drain(): Promise<void> {
@@ -168,6 +178,7 @@ export class StepFiles {
   }
 
   async flush(): Promise<void> {
+    if (this.timer !== undefined) this.write();
     await this.pending;
   }
 
