@@ -186,6 +186,12 @@ if (s3Kind === 'ceph') {
   endpoint = rgw.endpoint;
   credentials = { accessKey: rgw.accessKey, secretKey: rgw.secretKey };
   stopServer = () => rgw.stop();
+  // Ceph's daemons (mon, osd, radosgw), by the pid files the launcher's configuration names.
+  const cephPids = readdirSync(path.join(rgw.dir, 'run'))
+    .filter((name) => name.endsWith('.pid'))
+    .map((name) => Number.parseInt(readFileSync(path.join(rgw.dir, 'run', name), 'utf8'), 10))
+    .filter((pid) => Number.isInteger(pid) && pid > 0);
+  if (cephPids.length > 0) serverCpu = () => cephPids.reduce((sum, pid) => sum + cpuSeconds(pid).own, 0);
 } else {
   const server = spawn(
     process.execPath,
