@@ -37,6 +37,39 @@ const human = winston.format.printf((entry) => {
   return `${String(timestamp)} ${level} ${String(message)}${extra === '' ? '' : ` ${extra}`}`;
 });
 
+/** Failed jobs of one run shown on stderr; the files (`cogd.log`, the run's `run.log`) keep every one. */
+export const CONSOLE_FAILURES_PER_RUN = 20;
+
+/**
+ * Lets the first `limit` `Job:Failed` events of each run through and turns the next into one line
+ * saying where the rest are (a manifest of 100,000 missing images would print 100,000 warnings);
+ * drops the others. Counts are kept for the last 1,000 runs with failures (run ids are not reused).
+ */
+export function capFailures(limit = CONSOLE_FAILURES_PER_RUN): winston.Logform.Format {
+  const shown = new Map<number | string, number>();
+  return winston.format((entry) => {
+    const run = entry['run'];
+    if ((typeof run !== 'number' && typeof run !== 'string') || entry.message !== 'Job:Failed') return entry;
+    const count = (shown.get(run) ?? 0) + 1;
+    shown.set(run, count);
+    if (shown.size > 1000) shown.delete(shown.keys().next().value!);
+    if (count <= limit) return entry;
+    if (count > limit + 1) return false;
+    // The files still get this failure whole: stderr gets a summary in its place, with winston's
+    // symbol keys (the level it filters on) carried over.
+    const summary: winston.Logform.TransformableInfo = {
+      level: entry.level,
+      message: 'Run:MoreFailed',
+      run,
+      hint:
+        `more jobs of run ${run} failed than the ${limit} shown here: ` +
+        `cogd status --jobs ${run} --state failed lists them; cogd.log and the run's run.log have each one`,
+    };
+    for (const symbol of Object.getOwnPropertySymbols(entry)) summary[symbol] = entry[symbol];
+    return summary;
+  })();
+}
+
 class WinstonLog implements Log {
   constructor(
     private readonly loggers: winston.Logger[],
@@ -101,7 +134,7 @@ export function createLog(options: LogOptions): Log {
       new winston.transports.Console({
         level: options.consoleLevel ?? 'warn',
         stderrLevels: ['error', 'warn', 'info', 'debug'],
-        format: winston.format.combine(winston.format.timestamp({ format: 'HH:mm:ss' }), human),
+        format: winston.format.combine(capFailures(), winston.format.timestamp({ format: 'HH:mm:ss' }), human),
       }),
     );
   }
