@@ -23,6 +23,9 @@
 //    --rows-per-job 1 and --rows-per-job <--group-rows> (default 50): jobs submitted and wall time.
 //    The simulator spends almost nothing per job; --group-job-overhead-ms N makes each proc hold its
 //    slot N ms before it runs (CONDOR_SIM_JOB_OVERHEAD_MS), a stand-in for a real pool's per-job cost
+//    --group-executor slurm runs the same on a throw-away one-node Slurm cluster on loopback instead
+//    (scripts/lib/slurm.mjs, without accounting, as many CPUs as cores): real array tasks, each
+//    starting Node.js and cogd's task on the node; jobs counted from the run's batch files
 // Prints a table; writes bench/results/<date>.json.
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
@@ -62,6 +65,7 @@ const { values } = parseArgs({
     'group-count': { type: 'string', default: '2000' },
     'group-rows': { type: 'string', default: '50' },
     'group-job-overhead-ms': { type: 'string', default: '0' },
+    'group-executor': { type: 'string', default: 'condor' },
     // throughput: which of limit, shell, cogd to run (shell is slow: leave it out while developing)
     methods: { type: 'string', default: 'limit,shell,cogd' },
   },
@@ -589,10 +593,39 @@ async function scale() {
   );
 }
 
-// ---- 9: groups — tiny images on the HTCondor simulator, one row per job vs --group-rows per job
+// ---- 9: groups — tiny images on the HTCondor simulator (or Slurm), one row per job vs --group-rows per job
+/** Array tasks a Slurm run submitted, from its batch files (a group is one task). */
+function slurmTasks(runDir) {
+  const dir = path.join(runDir, 'slurm');
+  let tasks = 0;
+  for (const name of readdirSync(dir).filter((f) => /^batch-\d+\.json$/.test(f))) {
+    const batch = JSON.parse(readFileSync(path.join(dir, name), 'utf8'));
+    tasks += batch.groups?.length ?? batch.tasks.length;
+  }
+  return tasks;
+}
+
 async function groups() {
   const images = Number(values['group-count']);
   const perJob = Number(values['group-rows']);
+  const executor = values['group-executor'];
+  if (executor !== 'condor' && executor !== 'slurm')
+    throw new Error(`--group-executor ${executor}: condor (the HTCondor simulator) or slurm`);
+  let slurm;
+  if (executor === 'slurm') {
+    const { slurmAvailable, installSlurm, startSlurm } = await import('../scripts/lib/slurm.mjs');
+    if (!slurmAvailable(false)) await installSlurm({ accounting: false, log });
+    slurm = await startSlurm({ accounting: false, cpus: cores });
+    log(`groups: Slurm cluster ${slurm.cluster} on loopback (${slurm.cpus} CPUs)`);
+  }
+  try {
+    await groupRuns(images, perJob, executor, slurm);
+  } finally {
+    await slurm?.stop();
+  }
+}
+
+async function groupRuns(images, perJob, executor, slurm) {
   const sim = path.join(root, 'test/fixtures/condor-sim');
   await bucket('bench-groups-in');
   const tiff = await makeTiff(path.join(work, 'tiny.tif'), { bands: 1 });
@@ -600,7 +633,12 @@ async function groups() {
   const keys = Array.from({ length: images }, (_, i) => `tiles/t${i}.tif`);
   await pool(keys, 16, (key) => putObject('bench-groups-in', key, body));
   const manifest = `${keys.map((k) => `${k},1`).join('\n')}\n`;
-  results.groups = { images, jobOverheadMs: Number(values['group-job-overhead-ms']), settings: {} };
+  results.groups = {
+    images,
+    executor,
+    jobOverheadMs: executor === 'condor' ? Number(values['group-job-overhead-ms']) : undefined,
+    settings: {},
+  };
   for (const rowsPerJob of [1, perJob]) {
     const out = `bench-groups-out-${rowsPerJob}`;
     await bucket(out);
@@ -610,21 +648,24 @@ async function groups() {
     const simDir = path.join(work, `condor-sim-${rowsPerJob}`);
     mkdirSync(home);
     mkdirSync(simDir);
-    const env = {
-      ...process.env,
-      PATH: `${sim}:${process.env.PATH}`,
-      CONDOR_SIM_DIR: simDir,
-      CONDOR_SIM_SLOTS: String(cores),
-      CONDOR_SIM_JOB_OVERHEAD_MS: values['group-job-overhead-ms'],
-    };
+    const env =
+      executor === 'slurm'
+        ? { ...process.env, ...slurm.env }
+        : {
+            ...process.env,
+            PATH: `${sim}:${process.env.PATH}`,
+            CONDOR_SIM_DIR: simDir,
+            CONDOR_SIM_SLOTS: String(cores),
+            CONDOR_SIM_JOB_OVERHEAD_MS: values['group-job-overhead-ms'],
+          };
+    const executorArgs = executor === 'slurm' ? ['--executor', 'slurm', '--slurm-poll', '2'] : ['--executor', 'condor'];
     const start = now();
     const done = await run(
       process.execPath,
       [
         ...cogdArgs('poll', home, key, 'bench-groups-in', out),
         '--wait',
-        '--executor',
-        'condor',
+        ...executorArgs,
         '--rows-per-job',
         String(rowsPerJob),
         '--no-stac',
@@ -639,7 +680,10 @@ async function groups() {
       'logs',
       readdirSync(path.join(home, 'logs')).find((d) => d.startsWith('run-')),
     );
-    const jobs = (readFileSync(path.join(runDir, 'condor.log'), 'utf8').match(/^000 \(/gm) ?? []).length;
+    const jobs =
+      executor === 'slurm'
+        ? slurmTasks(runDir)
+        : (readFileSync(path.join(runDir, 'condor.log'), 'utf8').match(/^000 \(/gm) ?? []).length;
     results.groups.settings[rowsPerJob] = { jobs, seconds, imagesPerSecond: images / seconds };
     log(`groups: ${images} tiny images, --rows-per-job ${rowsPerJob}: ${jobs} jobs, ${seconds.toFixed(1)} s`);
   }
@@ -1052,7 +1096,7 @@ const g = results.groups;
 if (g !== undefined) {
   for (const [rowsPerJob, s] of Object.entries(g.settings)) {
     lines.push(
-      `| 9 groups: ${g.images} tiny images on the HTCondor simulator (${g.jobOverheadMs} ms per job), --rows-per-job ${rowsPerJob} | ${s.jobs} jobs submitted, ${fmt(s.seconds, 1)} s (${fmt(s.imagesPerSecond, 1)} images/s) | ${rowsPerJob === '1' ? 'baseline' : 'fewer jobs, faster'} | ${rowsPerJob === '1' ? '' : verdict(s.jobs < g.settings[1].jobs && s.seconds < g.settings[1].seconds)} |`,
+      `| 9 groups: ${g.images} tiny images ${g.executor === 'slurm' ? 'on Slurm (one node, loopback)' : `on the HTCondor simulator (${g.jobOverheadMs} ms per job)`}, --rows-per-job ${rowsPerJob} | ${s.jobs} jobs submitted, ${fmt(s.seconds, 1)} s (${fmt(s.imagesPerSecond, 1)} images/s) | ${rowsPerJob === '1' ? 'baseline' : 'fewer jobs, faster'} | ${rowsPerJob === '1' ? '' : verdict(s.jobs < g.settings[1].jobs && s.seconds < g.settings[1].seconds)} |`,
     );
   }
 }
