@@ -218,8 +218,9 @@ const client = new S3Client({
 });
 const ak = path.join(work, 'ak');
 const sk = path.join(work, 'sk');
-writeFileSync(ak, credentials.accessKey);
-writeFileSync(sk, credentials.secretKey);
+// Owner-only, as cogd asks of key files (it warns about others).
+writeFileSync(ak, credentials.accessKey, { mode: 0o600 });
+writeFileSync(sk, credentials.secretKey, { mode: 0o600 });
 const settings = { endpoint, accessKeyFile: ak, secretKeyFile: sk, region: 'us-east-1' };
 const bucket = async (name) => client.send(new CreateBucketCommand({ Bucket: name }));
 const putObject = (b, key, body) => client.send(new PutObjectCommand({ Bucket: b, Key: key, Body: body }));
