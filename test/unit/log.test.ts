@@ -31,9 +31,7 @@ describe('stderr shows a run’s first failed jobs, the files every one', () => 
 
     const lines = printed.join('').split('\n').filter(Boolean);
     const shown1 = lines.filter((l) => l.includes('Job:Failed') && l.includes('run=1 '));
-    expect(shown1.map((l) => /job=(\d+)/.exec(l)?.[1])).toEqual([
-      ...Array.from({ length: limit }, (_, i) => String(i + 1)),
-    ]);
+    expect(shown1.map((l) => /job=(\d+)/.exec(l)?.[1])).toEqual(Array.from({ length: limit }, (_, i) => String(i + 1)));
     const more = lines.filter((l) => l.includes('Run:MoreFailed'));
     expect(more).toHaveLength(1);
     expect(more[0]).toContain('run=1 ');
