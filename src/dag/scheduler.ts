@@ -248,7 +248,7 @@ export class Scheduler {
     const attempt = reattach ? Math.max(1, job.attempts) : job.attempts + 1;
     const total = tracker.retries + 1;
     // In flight, but `running` only once the executor starts it: until then it waits for a slot.
-    if (!reattach) this.db.setJobState(job.id, 'idle', { attempts: attempt });
+    if (!reattach) this.db.setJobStateSoon(job.id, 'idle', { attempts: attempt });
     job.attempts = attempt;
     const launchedAt = Date.now();
     const observer = this.options.observer;
@@ -257,7 +257,7 @@ export class Scheduler {
       observer?.attemptEnded(watchId, executor.name, outcome, Date.now() - (runningSince ?? launchedAt), error);
     const started = (): void => {
       if (controller.signal.aborted) return;
-      this.db.setJobState(job.id, 'running');
+      this.db.setJobStateSoon(job.id, 'running');
       job.state = 'running';
       if (runningSince === undefined) {
         // The first start of this attempt (an eviction starts it again: that is not a new wait).
@@ -298,7 +298,7 @@ export class Scheduler {
         },
         controller.signal,
       );
-      this.db.setJobState(job.id, 'converted', {
+      this.db.setJobStateSoon(job.id, 'converted', {
         error: null,
         endAttempt: true,
         ...(output?.item === undefined ? {} : { item: JSON.stringify(output.item) }),
@@ -340,7 +340,7 @@ export class Scheduler {
           files.log('interrupted by shutdown; will run again');
         }
       } else if (permanent || attempt >= total) {
-        this.db.setJobState(job.id, 'failed', { error: reason, endAttempt: true });
+        this.db.setJobStateSoon(job.id, 'failed', { error: reason, endAttempt: true });
         job.state = 'failed';
         job.error = reason;
         files.log(`failed: ${reason}`);
@@ -350,7 +350,7 @@ export class Scheduler {
       } else {
         const delay = delayFor(tracker.backoff, attempt);
         const notBefore = Date.now() + delay;
-        this.db.setJobState(job.id, 'idle', { error: reason, notBefore, endAttempt: true });
+        this.db.setJobStateSoon(job.id, 'idle', { error: reason, notBefore, endAttempt: true });
         job.state = 'idle';
         job.error = reason;
         files.log(`attempt ${attempt} of ${total} failed: ${reason}; retrying in ${(delay / 1000).toFixed(1)} s`);

@@ -67,9 +67,33 @@ function concerns(db: Database.Database) {
   };
 }
 
+/** A job state change made by setJobStateSoon, kept until its transaction commits. */
+type SoonWrite = [jobId: number, state: JobState, fields: JobStateFields];
+
 export class StateDB {
   private readonly db: Database.Database;
-  private readonly of: ReturnType<typeof concerns>;
+  readonly #concerns: ReturnType<typeof concerns>;
+  /**
+   * The job state changes of this turn of the event loop (setJobStateSoon), in one open transaction;
+   * undefined when none is open.
+   */
+  #soon: SoonWrite[] | undefined;
+  readonly #commitAtExit = (): void => this.commitSoon();
+  /** Why the last end-of-turn commit failed: thrown by the next setJobStateSoon, where the scheduler writes. */
+  #commitError: Error | undefined;
+  readonly #commitAtTurnEnd = (): void => {
+    try {
+      this.commitSoon();
+    } catch (error) {
+      this.#commitError = error instanceof Error ? error : new Error(String(error));
+    }
+  };
+
+  /** The SQL of each concern; a job state change waiting for its commit is committed first. */
+  private get of(): ReturnType<typeof concerns> {
+    if (this.#soon !== undefined) this.commitSoon();
+    return this.#concerns;
+  }
 
   /** Opens (creating, migrating) the state file; or takes a connection opened otherwise (`readOnly`). */
   constructor(
@@ -78,7 +102,7 @@ export class StateDB {
   ) {
     this.db = connection ?? openState(file);
     try {
-      this.of = concerns(this.db);
+      this.#concerns = concerns(this.db);
     } catch (error) {
       this.db.close();
       throw asDamaged(file, error);
@@ -96,20 +120,24 @@ export class StateDB {
 
   /** Checks every page of the file once at start (quick_check); see open.ts. */
   check(): void {
+    this.commitSoon();
     quickCheck(this.db, this.file);
   }
 
   close(): void {
+    this.commitSoon();
     this.db.close();
   }
 
   /** Runs `work` in one transaction (the event follower applies a chunk of events and its offset together). */
   transaction<T>(work: () => T): T {
+    this.commitSoon();
     return this.db.transaction(work)();
   }
 
   /** Like transaction(), taking the write lock at once: for read-then-write work two processes may do together. */
   writeTransaction<T>(work: () => T): T {
+    this.commitSoon();
     return this.db.transaction(work).immediate();
   }
 
@@ -313,6 +341,60 @@ export class StateDB {
   }
   setJobState(jobId: number, state: JobState, fields: JobStateFields = {}): void {
     this.of.jobs.setState(jobId, state, fields);
+  }
+
+  /**
+   * Like setJobState, committed with the other changes of this turn of the event loop: at its end
+   * (setImmediate), or before anything else uses the state — another write is never reordered
+   * before it, or left waiting for it — or at close and process exit. For the scheduler's changes
+   * of a job's own state, where a crash before the commit costs no more than a crash a moment
+   * earlier: the job runs again (its outputs are idempotent). One commit per turn instead of one per
+   * change: a commit writes its pages to the WAL, the cost of most of a change on its own (see the
+   * README, Big runs). Inside a transaction someone else opened, it is part of that one.
+   */
+  setJobStateSoon(jobId: number, state: JobState, fields: JobStateFields = {}): void {
+    if (this.#commitError !== undefined) {
+      const error = this.#commitError;
+      this.#commitError = undefined;
+      throw error;
+    }
+    if (this.#soon === undefined) {
+      if (this.db.inTransaction) {
+        this.#concerns.jobs.setState(jobId, state, fields);
+        return;
+      }
+      this.db.exec('BEGIN IMMEDIATE');
+      this.#soon = [];
+      setImmediate(this.#commitAtTurnEnd);
+      process.once('exit', this.#commitAtExit);
+    }
+    try {
+      this.#concerns.jobs.setState(jobId, state, fields);
+    } catch (error) {
+      // The change fails alone, as setJobState's would; the others of this turn stay.
+      this.commitSoon();
+      throw error;
+    }
+    this.#soon.push([jobId, state, fields]);
+  }
+
+  /**
+   * Commits the job state changes setJobStateSoon made. Should the commit itself fail (a full disk),
+   * they are made again one by one, each committed alone, as setJobState would: the first that
+   * fails throws, as it would have where it was made.
+   */
+  commitSoon(): void {
+    const soon = this.#soon;
+    if (soon === undefined) return;
+    this.#soon = undefined;
+    process.removeListener('exit', this.#commitAtExit);
+    try {
+      this.db.exec('COMMIT');
+      return;
+    } catch {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    }
+    for (const [jobId, state, fields] of soon) this.#concerns.jobs.setState(jobId, state, fields);
   }
 
   // ---- HTCondor submissions (condor.ts)

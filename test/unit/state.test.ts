@@ -314,6 +314,64 @@ describe('runs and jobs', () => {
   });
 });
 
+describe("the scheduler's job state changes, committed together", () => {
+  /** What another connection (another process: `cogd status`) reads of the run's jobs. */
+  const seen = (file: string, runId: number): string[] => {
+    const reader = new Database(file, { readonly: true });
+    try {
+      return reader.prepare('SELECT state FROM jobs WHERE run_id = ? ORDER BY line').pluck().all(runId) as string[];
+    } finally {
+      reader.close();
+    }
+  };
+  const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+  it('commit at the end of the turn, or first when anything else uses the state, or at close', async () => {
+    const { db, file } = await fresh();
+    const watch = db.saveWatch(identity, settings);
+    const run = db.insertRun(newRun(watch.id, 1));
+    db.insertJobs(run.id, [job(1), job(2), job(3)]);
+    const [a, b, c] = db.jobs(run.id);
+
+    db.setJobStateSoon(a!.id, 'idle', { attempts: 1 });
+    db.setJobStateSoon(a!.id, 'running');
+    db.setJobStateSoon(b!.id, 'failed', { error: 'gone', endAttempt: true });
+    expect(seen(file, run.id)).toEqual(['idle', 'idle', 'idle']); // one transaction, not three
+    await turn();
+    expect(seen(file, run.id)).toEqual(['running', 'failed', 'idle']);
+
+    // Another write is never put before them, nor into their transaction.
+    db.setJobStateSoon(c!.id, 'running');
+    db.setRunState(run.id, 'post');
+    expect(seen(file, run.id)).toEqual(['running', 'failed', 'running']);
+    db.setJobStateSoon(a!.id, 'converted', { error: null, endAttempt: true });
+    expect(() =>
+      db.writeTransaction(() => {
+        db.setJobStateSoon(c!.id, 'failed', { error: 'undone with its transaction' });
+        throw new Error('rolled back');
+      }),
+    ).toThrow('rolled back');
+    expect(seen(file, run.id)).toEqual(['converted', 'failed', 'running']);
+    expect(db.job(a!.id)).toMatchObject({ state: 'converted', attempts: 1, error: null });
+
+    db.setJobStateSoon(c!.id, 'converted', { error: null, endAttempt: true });
+    db.close();
+    expect(seen(file, run.id)).toEqual(['converted', 'failed', 'converted']);
+    await turn(); // the end-of-turn commit finds nothing left to do on the closed connection
+  });
+
+  it('a change that fails throws where it is made; the others of its turn stay', async () => {
+    const { db, file } = await fresh();
+    const watch = db.saveWatch(identity, settings);
+    const run = db.insertRun(newRun(watch.id, 1));
+    db.insertJobs(run.id, [job(1), job(2)]);
+    const [a, b] = db.jobs(run.id);
+    db.setJobStateSoon(a!.id, 'running');
+    expect(() => db.setJobStateSoon(b!.id, 'nonsense' as 'idle')).toThrow(/CHECK constraint/);
+    expect(seen(file, run.id)).toEqual(['running', 'idle']);
+  });
+});
+
 describe('GDAL processes and skipped objects', () => {
   it('processes are recorded, found when left behind by another owner, and forgotten', async () => {
     const { db } = await fresh();
