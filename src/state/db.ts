@@ -78,9 +78,9 @@ export class StateDB {
    * undefined when none is open.
    */
   #soon: SoonWrite[] | undefined;
-  readonly #commitAtExit = (): void => this.commitSoon();
   /** Why the last end-of-turn commit failed: thrown by the next setJobStateSoon, where the scheduler writes. */
   #commitError: Error | undefined;
+  /** Commits at the end of the turn (setImmediate) and at process exit. */
   readonly #commitAtTurnEnd = (): void => {
     try {
       this.commitSoon();
@@ -366,7 +366,7 @@ export class StateDB {
       this.db.exec('BEGIN IMMEDIATE');
       this.#soon = [];
       setImmediate(this.#commitAtTurnEnd);
-      process.once('exit', this.#commitAtExit);
+      process.once('exit', this.#commitAtTurnEnd);
     }
     try {
       this.#concerns.jobs.setState(jobId, state, fields);
@@ -387,7 +387,7 @@ export class StateDB {
     const soon = this.#soon;
     if (soon === undefined) return;
     this.#soon = undefined;
-    process.removeListener('exit', this.#commitAtExit);
+    process.removeListener('exit', this.#commitAtTurnEnd);
     try {
       this.db.exec('COMMIT');
       return;
